@@ -1,0 +1,36 @@
+import { expect, test } from '@playwright/test';
+
+test('the sensor page shows six live temperature series', async ({ page }) => {
+  const browserErrors: string[] = [];
+  page.on('pageerror', (error) => browserErrors.push(error.message));
+
+  await page.goto('/');
+  const chart = page.getByTestId('temperature-chart');
+  await expect(chart).toHaveAttribute('data-series', '6');
+  // One line per sensor, each labelled with its location in the legend.
+  await expect(chart.locator('svg polyline[stroke-width="2"]')).toHaveCount(6);
+  for (const location of ['Research Lab #2203', 'Zone 2 Semiconductor Assembly Area A2']) {
+    await expect(chart.locator('svg')).toContainText(location);
+  }
+  await expect(page.getByTestId('sensor-averages').locator('tbody tr')).toHaveCount(6);
+
+  // Mark this document (a reload would lose the mark) and watch that the
+  // chart never leaves the screen while it refreshes.
+  await page.evaluate(() => {
+    const w = window as any;
+    w.__pulseboardDocument = 'first-load';
+    w.__chartWentMissing = false;
+    new MutationObserver(() => {
+      if (!document.querySelector('[data-testid="temperature-chart"] svg')) w.__chartWentMissing = true;
+    }).observe(document.body, { subtree: true, childList: true });
+  });
+  const asOfBefore = await page.getByTestId('temperature-as-of').textContent();
+
+  // New readings appear by themselves within 15 s.
+  await expect
+    .poll(async () => page.getByTestId('temperature-as-of').textContent(), { timeout: 15_000 })
+    .not.toBe(asOfBefore);
+  expect(await page.evaluate(() => (window as any).__pulseboardDocument)).toBe('first-load');
+  expect(await page.evaluate(() => (window as any).__chartWentMissing)).toBe(false);
+  expect(browserErrors).toEqual([]);
+});

@@ -1,0 +1,82 @@
+# shellcheck shell=bash
+# Installs what building and testing Pulseboard needs, once per machine.
+# Everything goes to caches outside the checkout, so a fresh clone on the same
+# machine rebuilds nothing it does not have to.
+#
+#   ensure_build_tools   wasm target, cargo-leptos, wasm-bindgen, wasm-opt, chart font
+#   ensure_test_tools    the above plus Chromium, Java, Maven, Playwright
+
+PULSEBOARD_CACHE=${PULSEBOARD_CACHE:-$HOME/.cache/pulseboard}
+export PULSEBOARD_CACHE
+# One cargo target dir per machine, shared by every clone.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PULSEBOARD_CACHE/target}
+export PATH="$HOME/.cargo/bin:$PULSEBOARD_CACHE/npm-tools/node_modules/.bin:$PATH"
+
+CARGO_LEPTOS_VERSION=0.3.5
+# binaryen 132's wasm-opt; older ones emit wasm that current Chromium rejects.
+BINARYEN_VERSION=132.0.0
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+_apt_updated=
+apt_install() {
+  local missing=()
+  local pkg
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  done
+  [[ ${#missing[@]} -eq 0 ]] && return 0
+  local sudo=
+  [[ $(id -u) -ne 0 ]] && sudo="sudo -n"
+  say "installing Debian packages: ${missing[*]}"
+  if [[ -z $_apt_updated ]]; then
+    $sudo apt-get update -qq >&2
+    _apt_updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
+
+# The wasm-bindgen version the lock file pins; the CLI must match it exactly.
+locked_wasm_bindgen_version() {
+  awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock
+}
+
+ensure_build_tools() {
+  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    say "adding the Rust wasm32-unknown-unknown target (first run only)"
+    rustup target add wasm32-unknown-unknown >&2
+  fi
+  if ! cargo leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
+    say "installing cargo-leptos $CARGO_LEPTOS_VERSION (first run only, about 15 minutes)"
+    cargo install cargo-leptos --locked --version "$CARGO_LEPTOS_VERSION" >&2
+  fi
+  local bindgen
+  bindgen=$(locked_wasm_bindgen_version)
+  if ! wasm-bindgen --version 2>/dev/null | grep -q " $bindgen\$"; then
+    say "installing wasm-bindgen-cli $bindgen to match Cargo.lock (first run only)"
+    cargo install wasm-bindgen-cli --version "$bindgen" --force >&2
+  fi
+  if ! wasm-opt --version 2>/dev/null | grep -q "version ${BINARYEN_VERSION%%.*}"; then
+    say "installing wasm-opt (binaryen $BINARYEN_VERSION from npm, first run only)"
+    mkdir -p "$PULSEBOARD_CACHE/npm-tools"
+    npm install --silent --no-audit --no-fund --prefix "$PULSEBOARD_CACHE/npm-tools" "binaryen@$BINARYEN_VERSION" >&2
+  fi
+  # Chart labels need a font on the server.
+  apt_install fonts-dejavu-core
+}
+
+ensure_test_tools() {
+  ensure_build_tools
+  apt_install chromium
+  command -v java >/dev/null || apt_install openjdk-17-jre-headless
+  command -v mvn >/dev/null || apt_install maven
+  if [[ ! -d end2end/node_modules/@playwright/test ]] || [[ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]]; then
+    say "installing the browser test runner (npm ci in end2end/)"
+    (cd end2end && npm ci --silent --no-audit --no-fund >&2)
+  fi
+}
+
+# A TCP port on 127.0.0.1 that nothing listens on right now.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}

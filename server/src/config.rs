@@ -1,0 +1,286 @@
+//! Settings: typed per concern, defaults in code, overridden by `PULSEBOARD_*`
+//! environment variables (and `DATABASE_URL`).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    pub flush: FlushConfig,
+    pub simulator: SimulatorConfig,
+    pub kafka: Option<KafkaConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpConfig {
+    pub addr: SocketAddr,
+    /// Where the built browser bundle, stylesheet and assets are served from.
+    pub site_root: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatabaseConfig {
+    pub url: String,
+    pub max_connections: u32,
+}
+
+/// When buffered records are written: whichever limit is reached first.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FlushConfig {
+    pub max_records: usize,
+    pub interval: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimulatorSink {
+    /// Straight into the in-process pipeline.
+    Pipeline,
+    /// Produced to the Kafka readings topic (and consumed back from it).
+    Kafka,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimulatorConfig {
+    pub enabled: bool,
+    /// Time between two readings of one sensor.
+    pub period: Duration,
+    pub sink: SimulatorSink,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct KafkaConfig {
+    pub bootstrap_servers: String,
+    /// The topic that carries sensor readings as JSON `{guid, ts, temp}`.
+    pub readings_topic: String,
+    pub group_id: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    #[error("{0} is not set; point it at a Postgres database (postgres://user@host:port/db)")]
+    Missing(&'static str),
+    #[error("{name}={value:?} is invalid: {reason}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
+pub type Result<T, E = ConfigError> = std::result::Result<T, E>;
+
+impl Config {
+    pub fn from_env() -> Result<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Builds the config from any variable source, so tests need not touch the process environment.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let var = |name: &'static str| get(name).filter(|v| !v.trim().is_empty());
+        let kafka = match var("PULSEBOARD_KAFKA_BOOTSTRAP") {
+            Some(bootstrap_servers) => Some(KafkaConfig {
+                bootstrap_servers,
+                readings_topic: var("PULSEBOARD_KAFKA_TOPIC")
+                    .unwrap_or_else(|| "sensor.readings".into()),
+                group_id: var("PULSEBOARD_KAFKA_GROUP").unwrap_or_else(|| "pulseboard".into()),
+            }),
+            None => None,
+        };
+        let sink = match var("PULSEBOARD_SIMULATOR_SINK").as_deref() {
+            None | Some("pipeline") => SimulatorSink::Pipeline,
+            Some("kafka") if kafka.is_some() => SimulatorSink::Kafka,
+            Some("kafka") => {
+                return Err(invalid(
+                    "PULSEBOARD_SIMULATOR_SINK",
+                    "kafka",
+                    "needs PULSEBOARD_KAFKA_BOOTSTRAP",
+                ));
+            }
+            Some(other) => {
+                return Err(invalid(
+                    "PULSEBOARD_SIMULATOR_SINK",
+                    other,
+                    "expected pipeline or kafka",
+                ));
+            }
+        };
+        Ok(Config {
+            http: HttpConfig {
+                addr: parse(
+                    var("PULSEBOARD_ADDR"),
+                    "PULSEBOARD_ADDR",
+                    "127.0.0.1:3000".parse().expect("valid literal"),
+                )?,
+                site_root: var("PULSEBOARD_SITE_ROOT").unwrap_or_else(|| "target/site".into()),
+            },
+            database: DatabaseConfig {
+                url: var("DATABASE_URL").ok_or(ConfigError::Missing("DATABASE_URL"))?,
+                max_connections: parse(
+                    var("PULSEBOARD_DB_MAX_CONNECTIONS"),
+                    "PULSEBOARD_DB_MAX_CONNECTIONS",
+                    10,
+                )?,
+            },
+            flush: FlushConfig {
+                max_records: positive(
+                    parse(
+                        var("PULSEBOARD_FLUSH_MAX_RECORDS"),
+                        "PULSEBOARD_FLUSH_MAX_RECORDS",
+                        1000,
+                    )?,
+                    "PULSEBOARD_FLUSH_MAX_RECORDS",
+                )?,
+                interval: duration(
+                    var("PULSEBOARD_FLUSH_INTERVAL"),
+                    "PULSEBOARD_FLUSH_INTERVAL",
+                    Duration::from_millis(250),
+                )?,
+            },
+            simulator: SimulatorConfig {
+                enabled: flag(var("PULSEBOARD_SIMULATOR"), "PULSEBOARD_SIMULATOR", true)?,
+                period: duration(
+                    var("PULSEBOARD_SIMULATOR_PERIOD"),
+                    "PULSEBOARD_SIMULATOR_PERIOD",
+                    Duration::from_secs(1),
+                )?,
+                sink,
+            },
+            kafka,
+        })
+    }
+}
+
+fn invalid(name: &'static str, value: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        name,
+        value: value.to_string(),
+        reason: reason.into(),
+    }
+}
+
+fn parse<T: std::str::FromStr>(value: Option<String>, name: &'static str, default: T) -> Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    match value {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|e: T::Err| invalid(name, &v, e.to_string())),
+    }
+}
+
+fn positive(value: usize, name: &'static str) -> Result<usize> {
+    if value == 0 {
+        Err(invalid(name, "0", "must be at least 1"))
+    } else {
+        Ok(value)
+    }
+}
+
+fn duration(value: Option<String>, name: &'static str, default: Duration) -> Result<Duration> {
+    let parsed = match value {
+        None => return Ok(default),
+        Some(v) => humantime::parse_duration(v.trim())
+            .map_err(|e| invalid(name, &v, format!("{e} (write e.g. \"250ms\" or \"1s\")")))?,
+    };
+    if parsed.is_zero() {
+        Err(invalid(name, "0", "must be longer than zero"))
+    } else {
+        Ok(parsed)
+    }
+}
+
+fn flag(value: Option<String>, name: &'static str, default: bool) -> Result<bool> {
+    match value.as_deref().map(str::trim) {
+        None => Ok(default),
+        Some("1" | "true" | "on" | "yes") => Ok(true),
+        Some("0" | "false" | "off" | "no") => Ok(false),
+        Some(other) => Err(invalid(name, other, "expected on or off")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_need_only_a_database() {
+        let c = config(&[("DATABASE_URL", "postgres://localhost/pulseboard")]).expect("valid");
+        assert_eq!(c.http.addr.to_string(), "127.0.0.1:3000");
+        assert_eq!(c.flush.interval, Duration::from_millis(250));
+        assert_eq!(c.simulator.period, Duration::from_secs(1));
+        assert_eq!(c.simulator.sink, SimulatorSink::Pipeline);
+        assert!(c.simulator.enabled);
+        assert_eq!(c.kafka, None);
+    }
+
+    #[test]
+    fn missing_database_url_is_a_clear_error() {
+        assert_eq!(config(&[]), Err(ConfigError::Missing("DATABASE_URL")));
+    }
+
+    #[test]
+    fn durations_read_as_written() {
+        let c = config(&[
+            ("DATABASE_URL", "postgres://x"),
+            ("PULSEBOARD_FLUSH_INTERVAL", "100ms"),
+            ("PULSEBOARD_SIMULATOR_PERIOD", "2s"),
+        ])
+        .expect("valid");
+        assert_eq!(c.flush.interval, Duration::from_millis(100));
+        assert_eq!(c.simulator.period, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let err = config(&[
+            ("DATABASE_URL", "postgres://x"),
+            ("PULSEBOARD_FLUSH_INTERVAL", "soon"),
+        ])
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("PULSEBOARD_FLUSH_INTERVAL"),
+            "{err}"
+        );
+        let err = config(&[
+            ("DATABASE_URL", "postgres://x"),
+            ("PULSEBOARD_SIMULATOR_PERIOD", "0s"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("longer than zero"), "{err}");
+    }
+
+    #[test]
+    fn kafka_sink_needs_a_broker() {
+        let err = config(&[
+            ("DATABASE_URL", "postgres://x"),
+            ("PULSEBOARD_SIMULATOR_SINK", "kafka"),
+        ])
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("PULSEBOARD_KAFKA_BOOTSTRAP"),
+            "{err}"
+        );
+        let c = config(&[
+            ("DATABASE_URL", "postgres://x"),
+            ("PULSEBOARD_SIMULATOR_SINK", "kafka"),
+            ("PULSEBOARD_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
+        ])
+        .expect("valid");
+        assert_eq!(c.simulator.sink, SimulatorSink::Kafka);
+        assert_eq!(c.kafka.expect("kafka").readings_topic, "sensor.readings");
+    }
+}

@@ -1,0 +1,15 @@
+//! The Pulseboard service: ingest, pipeline, storage and the HTTP surface.
+
+pub mod config;
+pub mod health;
+pub mod kafka;
+pub mod pipeline;
+pub mod reading;
+pub mod router;
+pub mod service;
+pub mod simulator;
+pub mod state;
+pub mod store;
+
+/// The migrations in `migrations/`, embedded so the binary sets up its own database.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");

@@ -1,0 +1,136 @@
+//! Starts every part of the service and stops them in order.
+
+use crate::config::{Config, DatabaseConfig, SimulatorSink};
+use crate::state::AppState;
+use crate::{MIGRATOR, kafka, pipeline, simulator};
+use anyhow::Context;
+use leptos::config::LeptosOptions;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Connects, retrying for a while: the database may still be starting.
+pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<PgPool> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let attempt = PgPoolOptions::new()
+            .max_connections(config.max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(&config.url)
+            .await;
+        match attempt {
+            Ok(pool) => return Ok(pool),
+            Err(error) if Instant::now() < deadline => {
+                tracing::warn!(%error, "database not reachable yet; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(error) => return Err(error).context("connecting to Postgres (DATABASE_URL)"),
+        }
+    }
+}
+
+/// Runs until `shutdown` is cancelled, then flushes buffered records and exits.
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let pool = connect(&config.database).await?;
+    MIGRATOR
+        .run(&pool)
+        .await
+        .context("applying database migrations")?;
+    app::chart::render::ensure_font().context("loading the chart font")?;
+
+    let mut tasks = JoinSet::new();
+    if let Some(kafka_config) = &config.kafka {
+        let consumer = kafka::consumer(kafka_config).context("creating the Kafka consumer")?;
+        tasks.spawn(kafka::run_consumer(
+            pool.clone(),
+            consumer,
+            config.flush,
+            shutdown.clone(),
+        ));
+        tracing::info!(
+            brokers = %kafka_config.bootstrap_servers,
+            topic = %kafka_config.readings_topic,
+            group = %kafka_config.group_id,
+            "consuming readings from Kafka"
+        );
+    }
+    if config.simulator.enabled {
+        let sink = match (config.simulator.sink, &config.kafka) {
+            (SimulatorSink::Kafka, Some(kafka_config)) => simulator::Sink::Kafka(
+                kafka::ReadingPublisher::new(kafka_config)
+                    .context("creating the Kafka producer")?,
+            ),
+            _ => {
+                let (tx, rx) = pipeline::channel();
+                tasks.spawn(pipeline::run(
+                    pool.clone(),
+                    rx,
+                    config.flush,
+                    shutdown.clone(),
+                ));
+                simulator::Sink::Pipeline(tx)
+            }
+        };
+        tasks.spawn(simulator::run(
+            config.simulator.period,
+            sink,
+            shutdown.clone(),
+        ));
+    }
+
+    let leptos_options = LeptosOptions::builder()
+        .output_name("pulseboard")
+        .site_root(config.http.site_root.as_str())
+        .site_pkg_dir("pkg")
+        .site_addr(config.http.addr)
+        .build();
+    let state = AppState {
+        pool,
+        leptos_options,
+        kafka: config.kafka.clone(),
+    };
+    let listener = tokio::net::TcpListener::bind(config.http.addr)
+        .await
+        .with_context(|| format!("listening on {} (PULSEBOARD_ADDR)", config.http.addr))?;
+    tracing::info!("Pulseboard is serving http://{}", config.http.addr);
+    let served = axum::serve(listener, crate::router::router(state))
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .await;
+
+    // Whatever ended serving, stop the ingest tasks and let them flush.
+    shutdown.cancel();
+    while let Some(joined) = tasks.join_next().await {
+        if let Err(error) = joined {
+            tracing::error!(%error, "a background task failed");
+        }
+    }
+    served.context("serving HTTP")
+}
+
+/// Cancels `token` on SIGINT or SIGTERM.
+pub fn cancel_on_signals(token: CancellationToken) {
+    tokio::spawn(async move {
+        let interrupt = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(error) => {
+                    tracing::error!(%error, "cannot listen for SIGTERM");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            _ = interrupt => tracing::info!("interrupted; shutting down"),
+            _ = terminate => tracing::info!("terminated; shutting down"),
+        }
+        token.cancel();
+    });
+}

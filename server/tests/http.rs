@@ -1,0 +1,102 @@
+//! The HTTP surface, driven through the router without a socket.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use leptos::config::LeptosOptions;
+use server::config::KafkaConfig;
+use server::reading::Reading;
+use server::state::AppState;
+use server::store::{Batch, write_batch};
+use sqlx::PgPool;
+use tower::ServiceExt;
+
+fn state(pool: PgPool, kafka: Option<KafkaConfig>) -> AppState {
+    let leptos_options = LeptosOptions::builder()
+        .output_name("pulseboard")
+        .site_root("target/site")
+        .build();
+    AppState {
+        pool,
+        leptos_options,
+        kafka,
+    }
+}
+
+async fn get(state: AppState, uri: &str) -> (StatusCode, String) {
+    let response = server::router::router(state)
+        .oneshot(Request::get(uri).body(Body::empty()).expect("request"))
+        .await
+        .expect("response");
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 16 * 1024 * 1024)
+        .await
+        .expect("body");
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[sqlx::test(migrator = "server::MIGRATOR")]
+async fn healthz_reports_postgres(pool: PgPool) {
+    let (status, body) = get(state(pool, None), "/healthz").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(json["status"], "ok");
+    assert_eq!(json["postgres"]["ok"], true);
+    assert!(json["kafka"].is_null());
+}
+
+#[sqlx::test(migrator = "server::MIGRATOR")]
+async fn healthz_is_degraded_when_kafka_is_unreachable(pool: PgPool) {
+    // Nothing listens on port 1.
+    let kafka = KafkaConfig {
+        bootstrap_servers: "127.0.0.1:1".into(),
+        readings_topic: "unused".into(),
+        group_id: "unused".into(),
+    };
+    let (status, body) = get(state(pool, Some(kafka)), "/healthz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(json["status"], "degraded");
+    assert_eq!(json["postgres"]["ok"], true);
+    assert_eq!(json["kafka"]["ok"], false);
+}
+
+#[sqlx::test(migrator = "server::MIGRATOR")]
+async fn the_sensor_page_renders_six_series_and_the_averages(pool: PgPool) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let mut rng = rand::rng();
+    let mut waves = server::simulator::seed_waves();
+    let mut readings: Vec<Reading> = Vec::new();
+    for step in 0..10 {
+        readings.extend(
+            waves
+                .iter_mut()
+                .map(|w| w.next_reading(now - 10 + step, &mut rng)),
+        );
+    }
+    write_batch(
+        &pool,
+        &Batch {
+            readings,
+            dead_letters: vec![],
+        },
+    )
+    .await
+    .expect("written");
+
+    let (status, html) = get(state(pool, None), "/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains(r#"data-series="6""#), "{html}");
+    assert!(html.contains(r#"data-points="60""#), "{html}");
+    for location in [
+        "Research Lab #2203",
+        "Wafer Inspection Lab #0211C",
+        "Zone 2 Semiconductor Assembly Area A2",
+    ] {
+        assert!(html.contains(location), "{location} missing");
+    }
+    // One table row per sensor with readings.
+    assert_eq!(html.matches("<tr data-guid=").count(), 6, "{html}");
+}
