@@ -3,14 +3,12 @@
 //! Built twice: with `ssr` for the server (database access and chart
 //! rendering live here) and with `hydrate` for the browser bundle.
 
+pub mod chart;
 pub mod error;
 pub mod pages;
 pub mod refresh;
 pub mod sensor_averages;
 pub mod temperature;
-
-#[cfg(feature = "ssr")]
-pub mod chart;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};

@@ -79,15 +79,12 @@ impl Config {
     /// Builds the config from any variable source, so tests need not touch the process environment.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let var = |name: &'static str| get(name).filter(|v| !v.trim().is_empty());
-        let kafka = match var("PULSEBOARD_KAFKA_BOOTSTRAP") {
-            Some(bootstrap_servers) => Some(KafkaConfig {
-                bootstrap_servers,
-                readings_topic: var("PULSEBOARD_KAFKA_TOPIC")
-                    .unwrap_or_else(|| "sensor.readings".into()),
-                group_id: var("PULSEBOARD_KAFKA_GROUP").unwrap_or_else(|| "pulseboard".into()),
-            }),
-            None => None,
-        };
+        let kafka = var("PULSEBOARD_KAFKA_BOOTSTRAP").map(|bootstrap_servers| KafkaConfig {
+            bootstrap_servers,
+            readings_topic: var("PULSEBOARD_KAFKA_TOPIC")
+                .unwrap_or_else(|| "sensor.readings".into()),
+            group_id: var("PULSEBOARD_KAFKA_GROUP").unwrap_or_else(|| "pulseboard".into()),
+        });
         let sink = match var("PULSEBOARD_SIMULATOR_SINK").as_deref() {
             None | Some("pipeline") => SimulatorSink::Pipeline,
             Some("kafka") if kafka.is_some() => SimulatorSink::Kafka,

@@ -80,6 +80,70 @@ pub fn seed_waves() -> Vec<SensorWave> {
     SEED_SENSORS.iter().copied().map(SensorWave::new).collect()
 }
 
+/// Where simulated readings go.
+pub enum Sink {
+    Pipeline(tokio::sync::mpsc::Sender<Reading>),
+    Kafka(crate::kafka::ReadingPublisher),
+}
+
+/// Readings kept for retry while Kafka is unreachable, at most.
+const MAX_PENDING: usize = 100_000;
+
+/// Emits one reading per sensor every `period` until shutdown.
+pub async fn run(
+    period: std::time::Duration,
+    sink: Sink,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    use rand::SeedableRng;
+    let mut rng = rand::rngs::StdRng::from_os_rng();
+    let mut waves = seed_waves();
+    let mut pending: Vec<Reading> = Vec::new();
+    let mut ticker = tokio::time::interval(period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tracing::info!(sensors = waves.len(), ?period, "sensor simulator started");
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.cancelled() => break,
+        }
+        let ts = epoch_seconds();
+        pending.extend(waves.iter_mut().map(|wave| wave.next_reading(ts, &mut rng)));
+        match &sink {
+            Sink::Pipeline(tx) => {
+                for reading in pending.drain(..) {
+                    if tx.send(reading).await.is_err() {
+                        tracing::info!("pipeline closed; simulator stopping");
+                        return;
+                    }
+                }
+            }
+            Sink::Kafka(publisher) => match publisher.publish(&pending).await {
+                Ok(()) => pending.clear(),
+                Err(error) => {
+                    tracing::warn!(%error, pending = pending.len(), "publishing readings failed; will retry");
+                    if pending.len() > MAX_PENDING {
+                        let dropped = pending.len() - MAX_PENDING;
+                        pending.drain(..dropped);
+                        tracing::error!(
+                            dropped,
+                            "simulator backlog full; oldest readings discarded"
+                        );
+                    }
+                }
+            },
+        }
+    }
+    tracing::info!("sensor simulator stopped");
+}
+
+fn epoch_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,68 +213,4 @@ mod tests {
             }
         }
     }
-}
-
-/// Where simulated readings go.
-pub enum Sink {
-    Pipeline(tokio::sync::mpsc::Sender<Reading>),
-    Kafka(crate::kafka::ReadingPublisher),
-}
-
-/// Readings kept for retry while Kafka is unreachable, at most.
-const MAX_PENDING: usize = 100_000;
-
-/// Emits one reading per sensor every `period` until shutdown.
-pub async fn run(
-    period: std::time::Duration,
-    sink: Sink,
-    shutdown: tokio_util::sync::CancellationToken,
-) {
-    use rand::SeedableRng;
-    let mut rng = rand::rngs::StdRng::from_os_rng();
-    let mut waves = seed_waves();
-    let mut pending: Vec<Reading> = Vec::new();
-    let mut ticker = tokio::time::interval(period);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tracing::info!(sensors = waves.len(), ?period, "sensor simulator started");
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = shutdown.cancelled() => break,
-        }
-        let ts = epoch_seconds();
-        pending.extend(waves.iter_mut().map(|wave| wave.next_reading(ts, &mut rng)));
-        match &sink {
-            Sink::Pipeline(tx) => {
-                for reading in pending.drain(..) {
-                    if tx.send(reading).await.is_err() {
-                        tracing::info!("pipeline closed; simulator stopping");
-                        return;
-                    }
-                }
-            }
-            Sink::Kafka(publisher) => match publisher.publish(&pending).await {
-                Ok(()) => pending.clear(),
-                Err(error) => {
-                    tracing::warn!(%error, pending = pending.len(), "publishing readings failed; will retry");
-                    if pending.len() > MAX_PENDING {
-                        let dropped = pending.len() - MAX_PENDING;
-                        pending.drain(..dropped);
-                        tracing::error!(
-                            dropped,
-                            "simulator backlog full; oldest readings discarded"
-                        );
-                    }
-                }
-            },
-        }
-    }
-    tracing::info!("sensor simulator stopped");
-}
-
-fn epoch_seconds() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
 }
