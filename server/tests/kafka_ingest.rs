@@ -44,6 +44,26 @@ async fn wait_for(pool: &PgPool, sql: &str, expected: i64) -> i64 {
     }
 }
 
+/// Runs the consumer group on the test's topic until the returned token is cancelled.
+fn start_consumer(
+    pool: &PgPool,
+    config: &KafkaConfig,
+) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    let shutdown = CancellationToken::new();
+    let consumer = kafka::consumer(config).expect("consumer");
+    let flush = FlushConfig {
+        max_records: 100,
+        interval: Duration::from_millis(100),
+    };
+    let task = tokio::spawn(kafka::run_consumer(
+        pool.clone(),
+        consumer,
+        flush,
+        shutdown.clone(),
+    ));
+    (shutdown, task)
+}
+
 /// Offsets the group committed, summed over the topic's partitions.
 fn committed_total(config: &KafkaConfig) -> i64 {
     let consumer: BaseConsumer = ClientConfig::new()
@@ -105,18 +125,7 @@ async fn readings_on_a_topic_reach_message_and_sensor_avg_temp(pool: PgPool) {
     .await
     .expect("junk sent");
 
-    let shutdown = CancellationToken::new();
-    let consumer = kafka::consumer(&config).expect("consumer");
-    let flush = FlushConfig {
-        max_records: 100,
-        interval: Duration::from_millis(100),
-    };
-    let task = tokio::spawn(kafka::run_consumer(
-        pool.clone(),
-        consumer,
-        flush,
-        shutdown.clone(),
-    ));
+    let (shutdown, task) = start_consumer(&pool, &config);
 
     let stored = wait_for(&pool, "SELECT count(*) FROM message", readings.len() as i64).await;
     let dead = wait_for(&pool, "SELECT count(*) FROM dead_letters", 1).await;
@@ -169,22 +178,11 @@ async fn a_restarted_consumer_resumes_without_rereading(pool: PgPool) {
             .map(|w| w.next_reading(ts, &mut rng))
             .collect()
     };
-    let flush = FlushConfig {
-        max_records: 100,
-        interval: Duration::from_millis(100),
-    };
-
     publisher
         .publish(&batch(1_700_000_000))
         .await
         .expect("published");
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(kafka::run_consumer(
-        pool.clone(),
-        kafka::consumer(&config).expect("consumer"),
-        flush,
-        shutdown.clone(),
-    ));
+    let (shutdown, task) = start_consumer(&pool, &config);
     assert_eq!(wait_for(&pool, "SELECT count(*) FROM message", 6).await, 6);
     shutdown.cancel();
     task.await.expect("first consumer");
@@ -193,13 +191,7 @@ async fn a_restarted_consumer_resumes_without_rereading(pool: PgPool) {
         .publish(&batch(1_700_000_001))
         .await
         .expect("published");
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(kafka::run_consumer(
-        pool.clone(),
-        kafka::consumer(&config).expect("consumer"),
-        flush,
-        shutdown.clone(),
-    ));
+    let (shutdown, task) = start_consumer(&pool, &config);
     assert_eq!(
         wait_for(&pool, "SELECT count(*) FROM message", 12).await,
         12

@@ -113,7 +113,7 @@ fn draw_lines<DB: DrawingBackend>(
         .x_label_formatter(&|ts| clock_time(*ts))
         .y_desc(y_label)
         .label_style((FONT_FAMILY, 12))
-        .light_line_style(RGBColor(235, 235, 235))
+        .light_line_style(RGBColor(246, 246, 246))
         .draw()?;
     for (index, line) in series.iter().enumerate() {
         let colour = PALETTE[index % PALETTE.len()];
@@ -129,7 +129,7 @@ fn draw_lines<DB: DrawingBackend>(
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
+            .background_style(WHITE.mix(0.75))
             .border_style(RGBColor(200, 200, 200))
             .label_font((FONT_FAMILY, 12))
             .draw()?;
