@@ -2,6 +2,7 @@
 //! that writes readings to Postgres in batches.
 
 use crate::config::{FlushConfig, KafkaConfig};
+use crate::offsets::{self, Fence, Progress};
 use crate::reading::Reading;
 use crate::store::{self, Batch, DeadLetter};
 use rdkafka::ClientConfig;
@@ -11,7 +12,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use sqlx::PgPool;
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -66,36 +67,11 @@ impl ReadingPublisher {
     }
 }
 
-/// Where the consumer has got to: the next offset to read, per partition.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct NextOffsets(BTreeMap<(String, i32), i64>);
-
-impl NextOffsets {
-    pub fn record(&mut self, topic: &str, partition: i32, offset: i64) {
-        let next = self
-            .0
-            .entry((topic.to_string(), partition))
-            .or_insert(offset + 1);
-        *next = (*next).max(offset + 1);
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    fn to_list(&self) -> Result<TopicPartitionList, KafkaError> {
-        let mut list = TopicPartitionList::new();
-        for ((topic, partition), next) in &self.0 {
-            list.add_partition_offset(topic, *partition, Offset::Offset(*next))?;
-        }
-        Ok(list)
-    }
-}
-
-pub fn consumer(config: &KafkaConfig) -> Result<StreamConsumer, KafkaError> {
+fn consumer(config: &KafkaConfig) -> Result<StreamConsumer, KafkaError> {
     let consumer: StreamConsumer = client_config(config)
         .set("group.id", &config.group_id)
-        // Offsets are committed only after the rows they cover are in Postgres.
+        // Postgres holds the true offsets; Kafka's copy is committed only after
+        // the rows it covers are stored.
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "10000")
@@ -104,45 +80,111 @@ pub fn consumer(config: &KafkaConfig) -> Result<StreamConsumer, KafkaError> {
     Ok(consumer)
 }
 
-/// Consumes readings until shutdown: decode, buffer, flush, then commit offsets.
+/// Why one consumer session ended.
+enum SessionEnd {
+    Shutdown,
+    /// Stored offsets moved past what this session read: start again from them.
+    Rewind,
+}
+
+/// Consumes readings until shutdown: decode, buffer, then store rows and
+/// offsets in one transaction. Records already stored are skipped, so each is
+/// stored exactly once even after crashes, rebalances or lost Kafka commits.
 pub async fn run_consumer(
     pool: PgPool,
-    consumer: StreamConsumer,
+    config: KafkaConfig,
     flush: FlushConfig,
     shutdown: CancellationToken,
 ) {
+    loop {
+        let consumer = match consumer(&config) {
+            Ok(consumer) => consumer,
+            Err(error) => {
+                tracing::error!(%error, "cannot create the Kafka consumer; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => continue,
+                    _ = shutdown.cancelled() => break,
+                }
+            }
+        };
+        match consume(&pool, &config, &consumer, flush, &shutdown).await {
+            SessionEnd::Shutdown => break,
+            SessionEnd::Rewind => {
+                tracing::warn!("stored offsets moved ahead; rejoining the group from them")
+            }
+        }
+    }
+    tracing::info!("kafka consumer stopped");
+}
+
+async fn consume(
+    pool: &PgPool,
+    config: &KafkaConfig,
+    consumer: &StreamConsumer,
+    flush: FlushConfig,
+    shutdown: &CancellationToken,
+) -> SessionEnd {
     let mut batch = Batch::default();
-    let mut offsets = NextOffsets::default();
+    let mut progress = Progress::default();
+    // The next offset stored per partition, as far as this session knows.
+    let mut stored: HashMap<(String, i32), i64> = HashMap::new();
     let mut ticker = tokio::time::interval(flush.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
+        let flush_now = tokio::select! {
             received = consumer.recv() => match received {
                 Ok(message) => {
-                    let position = format!("{}/{}@{}", message.topic(), message.partition(), message.offset());
-                    admit(&mut batch, message.payload().unwrap_or_default(), position);
-                    offsets.record(message.topic(), message.partition(), message.offset());
-                    if batch.len() >= flush.max_records {
-                        flush_and_commit(&pool, &consumer, &mut batch, &mut offsets, &shutdown).await;
+                    let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
+                    let key = (topic.to_string(), partition);
+                    let floor = match stored.get(&key) {
+                        Some(floor) => *floor,
+                        None => {
+                            let load = || offsets::stored(pool, &config.group_id, topic, partition);
+                            let Ok(floor) = store::retry(shutdown, "reading stored offsets", load).await else {
+                                return SessionEnd::Shutdown;
+                            };
+                            let floor = floor.unwrap_or(0);
+                            stored.insert(key, floor);
+                            floor
+                        }
+                    };
+                    if offset < floor {
+                        // Already stored: skip ahead rather than read it all again.
+                        if let Err(error) = consumer.seek(topic, partition, Offset::Offset(floor), Duration::from_secs(5)) {
+                            tracing::debug!(%error, topic, partition, "seek failed; skipping one by one");
+                        }
+                        continue;
                     }
+                    admit(&mut batch, message.payload().unwrap_or_default(), format!("{topic}/{partition}@{offset}"));
+                    progress.record(topic, partition, offset);
+                    batch.len() >= flush.max_records
                 }
                 Err(error) => {
                     tracing::warn!(%error, "kafka receive failed");
                     tokio::time::sleep(Duration::from_millis(200)).await;
+                    false
                 }
             },
-            _ = ticker.tick() => {
+            _ = ticker.tick() => !batch.is_empty(),
+            _ = shutdown.cancelled() => {
                 if !batch.is_empty() {
-                    flush_and_commit(&pool, &consumer, &mut batch, &mut offsets, &shutdown).await;
+                    store_batch(pool, config, consumer, &batch, &progress, shutdown).await;
                 }
+                return SessionEnd::Shutdown;
             }
-            _ = shutdown.cancelled() => break,
+        };
+        if flush_now {
+            let end = store_batch(pool, config, consumer, &batch, &progress, shutdown).await;
+            for (topic, partition, span) in progress.iter() {
+                stored.insert((topic.to_string(), partition), span.next);
+            }
+            batch.clear();
+            progress.clear();
+            if let Some(end) = end {
+                return end;
+            }
         }
     }
-    if !batch.is_empty() {
-        flush_and_commit(&pool, &consumer, &mut batch, &mut offsets, &shutdown).await;
-    }
-    tracing::info!("kafka consumer stopped");
 }
 
 /// A payload becomes a reading, or a dead letter with the reason it was refused.
@@ -158,30 +200,60 @@ fn admit(batch: &mut Batch, payload: &[u8], position: String) {
     }
 }
 
-async fn flush_and_commit(
+/// Stores rows and offsets together, then copies the offsets to Kafka.
+/// Returns how the session must end, if it must.
+async fn store_batch(
     pool: &PgPool,
+    config: &KafkaConfig,
     consumer: &StreamConsumer,
-    batch: &mut Batch,
-    offsets: &mut NextOffsets,
+    batch: &Batch,
+    progress: &Progress,
     shutdown: &CancellationToken,
-) {
-    match store::flush_with_retry(pool, batch, shutdown).await {
-        Ok(()) => {
-            let commit = offsets
-                .to_list()
-                .and_then(|list| consumer.commit(&list, CommitMode::Sync));
-            if let Err(error) = commit {
-                // The rows are stored; the group will re-read from the last commit after a restart.
-                tracing::warn!(%error, "offset commit failed");
+) -> Option<SessionEnd> {
+    let attempt = move || async move {
+        let mut tx = store::stage_batch(pool, batch).await?;
+        let fence = offsets::store(&mut tx, &config.group_id, progress).await?;
+        if fence == Fence::Stored {
+            tx.commit().await?;
+        }
+        Ok(fence)
+    };
+    match store::retry(shutdown, "flush", attempt).await {
+        Ok(Fence::Stored) => {
+            if let Err(error) = commit_to_kafka(consumer, progress) {
+                // Only lag tooling reads this copy; Postgres holds the truth.
+                tracing::warn!(%error, "committing offsets to Kafka failed");
             }
+            None
+        }
+        Ok(Fence::Overlap {
+            topic,
+            partition,
+            stored_next,
+        }) => {
+            tracing::warn!(
+                topic,
+                partition,
+                stored_next,
+                records = batch.len(),
+                "batch already stored elsewhere; discarded"
+            );
+            Some(SessionEnd::Rewind)
         }
         Err(error) => {
-            // Offsets stay uncommitted, so these records are read again after a restart.
-            tracing::error!(%error, "kafka flush abandoned");
+            // Not stored and not committed anywhere: read again after a restart.
+            tracing::error!(%error, records = batch.len(), "kafka flush abandoned");
+            Some(SessionEnd::Shutdown)
         }
     }
-    batch.clear();
-    *offsets = NextOffsets::default();
+}
+
+fn commit_to_kafka(consumer: &StreamConsumer, progress: &Progress) -> Result<(), KafkaError> {
+    let mut list = TopicPartitionList::new();
+    for (topic, partition, span) in progress.iter() {
+        list.add_partition_offset(topic, partition, Offset::Offset(span.next))?;
+    }
+    consumer.commit(&list, CommitMode::Sync)
 }
 
 /// Whether the broker answers a metadata request in time.
@@ -202,17 +274,6 @@ pub async fn broker_reachable(config: &KafkaConfig) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn next_offsets_keep_the_highest_per_partition() {
-        let mut offsets = NextOffsets::default();
-        offsets.record("t", 0, 5);
-        offsets.record("t", 0, 3);
-        offsets.record("t", 1, 0);
-        offsets.record("t", 0, 9);
-        assert_eq!(offsets.0.get(&("t".to_string(), 0)), Some(&10));
-        assert_eq!(offsets.0.get(&("t".to_string(), 1)), Some(&1));
-    }
 
     #[test]
     fn undecodable_payloads_become_dead_letters() {

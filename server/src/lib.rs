@@ -3,6 +3,7 @@
 pub mod config;
 pub mod health;
 pub mod kafka;
+pub mod offsets;
 pub mod pipeline;
 pub mod reading;
 pub mod router;

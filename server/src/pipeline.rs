@@ -68,9 +68,13 @@ fn admit(batch: &mut Batch, reading: Reading) {
 }
 
 async fn flush_now(pool: &PgPool, batch: &mut Batch, shutdown: &CancellationToken) {
-    match store::flush_with_retry(pool, batch, shutdown).await {
+    match store::retry(shutdown, "flush", async || {
+        store::write_batch(pool, batch).await
+    })
+    .await
+    {
         Ok(()) => tracing::debug!(records = batch.len(), "flushed"),
-        Err(error) => tracing::error!(%error, "pipeline flush abandoned"),
+        Err(error) => tracing::error!(%error, records = batch.len(), "pipeline flush abandoned"),
     }
     batch.clear();
 }

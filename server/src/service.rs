@@ -42,10 +42,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
 
     let mut tasks = JoinSet::new();
     if let Some(kafka_config) = &config.kafka {
-        let consumer = kafka::consumer(kafka_config).context("creating the Kafka consumer")?;
         tasks.spawn(kafka::run_consumer(
             pool.clone(),
-            consumer,
+            kafka_config.clone(),
             config.flush,
             shutdown.clone(),
         ));

@@ -41,10 +41,19 @@ impl Batch {
 
 /// Writes one batch in a single transaction: all of it lands, or none of it.
 pub async fn write_batch(pool: &PgPool, batch: &Batch) -> Result<(), sqlx::Error> {
+    stage_batch(pool, batch).await?.commit().await
+}
+
+/// Inserts the batch in a new transaction and hands it back uncommitted, so
+/// the caller can add what must land with it (such as source offsets).
+pub async fn stage_batch(
+    pool: &PgPool,
+    batch: &Batch,
+) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     insert_readings(&mut tx, &batch.readings).await?;
     insert_dead_letters(&mut tx, &batch.dead_letters).await?;
-    tx.commit().await
+    Ok(tx)
 }
 
 async fn insert_readings(
@@ -95,34 +104,34 @@ async fn insert_dead_letters(
     Ok(())
 }
 
-/// The flush was abandoned because the service is shutting down.
+/// The work was abandoned because the service is shutting down.
 #[derive(Debug, thiserror::Error)]
-#[error("shutdown while the database was unavailable; {0} records not written")]
-pub struct FlushAbandoned(pub usize);
+#[error("shutdown while the database was unavailable")]
+pub struct Abandoned;
 
-/// Writes the batch, retrying with backoff while the database is unavailable.
+/// Runs `attempt` until it succeeds, backing off while the database is unavailable.
 ///
 /// Nothing is dropped while retrying: callers stop reading their source until
-/// this returns, so backpressure reaches the producer.
-pub async fn flush_with_retry(
-    pool: &PgPool,
-    batch: &Batch,
+/// this returns, so backpressure reaches the producer. On shutdown it makes
+/// one last attempt, so a shutdown during a brief blip still lands the work.
+pub async fn retry<T, F, Fut>(
     shutdown: &CancellationToken,
-) -> Result<(), FlushAbandoned> {
+    what: &str,
+    mut attempt: F,
+) -> Result<T, Abandoned>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, sqlx::Error>>,
+{
     let mut delay = Duration::from_millis(100);
     loop {
-        match write_batch(pool, batch).await {
-            Ok(()) => return Ok(()),
-            Err(error) => {
-                tracing::warn!(%error, records = batch.len(), retry_in = ?delay, "flush failed; retrying");
-            }
+        match attempt().await {
+            Ok(done) => return Ok(done),
+            Err(error) => tracing::warn!(%error, retry_in = ?delay, "{what} failed; retrying"),
         }
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
-            _ = shutdown.cancelled() => {
-                // One last try, so a shutdown during a brief blip still lands the batch.
-                return write_batch(pool, batch).await.map_err(|_| FlushAbandoned(batch.len()));
-            }
+            _ = shutdown.cancelled() => return attempt().await.map_err(|_| Abandoned),
         }
         delay = (delay * 2).min(Duration::from_secs(5));
     }

@@ -4,6 +4,8 @@
 //! `PULSEBOARD_TEST_KAFKA_BOOTSTRAP`. Without it these tests fail; they never skip.
 
 use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
@@ -50,14 +52,13 @@ fn start_consumer(
     config: &KafkaConfig,
 ) -> (CancellationToken, tokio::task::JoinHandle<()>) {
     let shutdown = CancellationToken::new();
-    let consumer = kafka::consumer(config).expect("consumer");
     let flush = FlushConfig {
         max_records: 100,
         interval: Duration::from_millis(100),
     };
     let task = tokio::spawn(kafka::run_consumer(
         pool.clone(),
-        consumer,
+        config.clone(),
         flush,
         shutdown.clone(),
     ));
@@ -205,4 +206,69 @@ async fn a_restarted_consumer_resumes_without_rereading(pool: PgPool) {
         .await
         .expect("count");
     assert_eq!(stored, 12);
+}
+
+#[sqlx::test(migrator = "server::MIGRATOR")]
+async fn records_already_stored_are_skipped_when_kafka_forgot_its_offsets(pool: PgPool) {
+    let config = unique_config("replay");
+    let publisher = ReadingPublisher::new(&config).expect("producer");
+    let readings = |ts: i64| -> Vec<Reading> {
+        let mut rng = rand::rng();
+        seed_waves()
+            .iter_mut()
+            .map(|w| w.next_reading(ts, &mut rng))
+            .collect()
+    };
+    publisher
+        .publish(&readings(1_700_000_000))
+        .await
+        .expect("published");
+    publisher
+        .publish(&readings(1_700_000_001))
+        .await
+        .expect("published");
+    let (shutdown, task) = start_consumer(&pool, &config);
+    assert_eq!(
+        wait_for(&pool, "SELECT count(*) FROM message", 12).await,
+        12
+    );
+    shutdown.cancel();
+    task.await.expect("first consumer");
+
+    // As after a crash between the Postgres commit and the Kafka commit: the
+    // group's offsets in Kafka are gone, so it reads the topic from the start.
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &config.bootstrap_servers)
+        .create()
+        .expect("admin client");
+    let deleted = admin
+        .delete_groups(&[config.group_id.as_str()], &AdminOptions::new())
+        .await
+        .expect("delete group");
+    assert!(deleted.iter().all(|r| r.is_ok()), "{deleted:?}");
+    assert_eq!(committed_total(&config), 0);
+
+    publisher
+        .publish(&readings(1_700_000_002))
+        .await
+        .expect("published");
+    let (shutdown, task) = start_consumer(&pool, &config);
+    assert_eq!(
+        wait_for(&pool, "SELECT count(*) FROM message", 18).await,
+        18
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    shutdown.cancel();
+    task.await.expect("second consumer");
+
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM message")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(stored, 18, "the first 12 must not be stored twice");
+    let offsets =
+        server::offsets::stored_for_topic(&pool, &config.group_id, &config.readings_topic)
+            .await
+            .expect("stored offsets");
+    assert_eq!(offsets.values().sum::<i64>(), 18);
 }
