@@ -168,72 +168,58 @@ async fn readings_on_a_topic_reach_message_and_sensor_avg_temp(pool: PgPool) {
     assert_eq!(committed_total(&config), readings.len() as i64 + 1);
 }
 
+/// One reading from each seed sensor, taken at `ts`.
+fn one_per_sensor(ts: i64) -> Vec<Reading> {
+    let mut rng = rand::rng();
+    seed_waves()
+        .iter_mut()
+        .map(|w| w.next_reading(ts, &mut rng))
+        .collect()
+}
+
+/// Runs a consumer until `expected` rows are stored, gives a re-read the
+/// chance to show up, stops it, and returns how many rows are stored.
+async fn consume_until(pool: &PgPool, config: &KafkaConfig, expected: i64) -> i64 {
+    let (shutdown, task) = start_consumer(pool, config);
+    wait_for(pool, "SELECT count(*) FROM message", expected).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    shutdown.cancel();
+    task.await.expect("consumer task");
+    sqlx::query_scalar("SELECT count(*) FROM message")
+        .fetch_one(pool)
+        .await
+        .expect("count")
+}
+
 #[sqlx::test(migrator = "server::MIGRATOR")]
 async fn a_restarted_consumer_resumes_without_rereading(pool: PgPool) {
     let config = unique_config("resume");
     let publisher = ReadingPublisher::new(&config).expect("producer");
-    let batch = |ts: i64| -> Vec<Reading> {
-        let mut rng = rand::rng();
-        seed_waves()
-            .iter_mut()
-            .map(|w| w.next_reading(ts, &mut rng))
-            .collect()
-    };
     publisher
-        .publish(&batch(1_700_000_000))
+        .publish(&one_per_sensor(1_700_000_000))
         .await
         .expect("published");
-    let (shutdown, task) = start_consumer(&pool, &config);
-    assert_eq!(wait_for(&pool, "SELECT count(*) FROM message", 6).await, 6);
-    shutdown.cancel();
-    task.await.expect("first consumer");
-
+    assert_eq!(consume_until(&pool, &config, 6).await, 6);
     publisher
-        .publish(&batch(1_700_000_001))
+        .publish(&one_per_sensor(1_700_000_001))
         .await
         .expect("published");
-    let (shutdown, task) = start_consumer(&pool, &config);
-    assert_eq!(
-        wait_for(&pool, "SELECT count(*) FROM message", 12).await,
-        12
-    );
-    // Give a re-read the chance to show up before checking nothing was duplicated.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    shutdown.cancel();
-    task.await.expect("second consumer");
-    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM message")
-        .fetch_one(&pool)
-        .await
-        .expect("count");
-    assert_eq!(stored, 12);
+    assert_eq!(consume_until(&pool, &config, 12).await, 12);
 }
 
 #[sqlx::test(migrator = "server::MIGRATOR")]
 async fn records_already_stored_are_skipped_when_kafka_forgot_its_offsets(pool: PgPool) {
     let config = unique_config("replay");
     let publisher = ReadingPublisher::new(&config).expect("producer");
-    let readings = |ts: i64| -> Vec<Reading> {
-        let mut rng = rand::rng();
-        seed_waves()
-            .iter_mut()
-            .map(|w| w.next_reading(ts, &mut rng))
-            .collect()
-    };
     publisher
-        .publish(&readings(1_700_000_000))
+        .publish(&one_per_sensor(1_700_000_000))
         .await
         .expect("published");
     publisher
-        .publish(&readings(1_700_000_001))
+        .publish(&one_per_sensor(1_700_000_001))
         .await
         .expect("published");
-    let (shutdown, task) = start_consumer(&pool, &config);
-    assert_eq!(
-        wait_for(&pool, "SELECT count(*) FROM message", 12).await,
-        12
-    );
-    shutdown.cancel();
-    task.await.expect("first consumer");
+    assert_eq!(consume_until(&pool, &config, 12).await, 12);
 
     // As after a crash between the Postgres commit and the Kafka commit: the
     // group's offsets in Kafka are gone, so it reads the topic from the start.
@@ -249,23 +235,14 @@ async fn records_already_stored_are_skipped_when_kafka_forgot_its_offsets(pool: 
     assert_eq!(committed_total(&config), 0);
 
     publisher
-        .publish(&readings(1_700_000_002))
+        .publish(&one_per_sensor(1_700_000_002))
         .await
         .expect("published");
-    let (shutdown, task) = start_consumer(&pool, &config);
     assert_eq!(
-        wait_for(&pool, "SELECT count(*) FROM message", 18).await,
-        18
+        consume_until(&pool, &config, 18).await,
+        18,
+        "the first 12 must not be stored twice"
     );
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    shutdown.cancel();
-    task.await.expect("second consumer");
-
-    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM message")
-        .fetch_one(&pool)
-        .await
-        .expect("count");
-    assert_eq!(stored, 18, "the first 12 must not be stored twice");
     let offsets =
         server::offsets::stored_for_topic(&pool, &config.group_id, &config.readings_topic)
             .await
