@@ -18,6 +18,8 @@ pub struct HttpConfig {
     pub addr: SocketAddr,
     /// Where the built browser bundle, stylesheet and assets are served from.
     pub site_root: String,
+    /// Delivery stream names accepted by the Firehose-compatible and NDJSON endpoints.
+    pub ingest_streams: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -111,6 +113,12 @@ impl Config {
                     "127.0.0.1:3000".parse().expect("valid literal"),
                 )?,
                 site_root: var("PULSEBOARD_SITE_ROOT").unwrap_or_else(|| "target/site".into()),
+                ingest_streams: var("PULSEBOARD_INGEST_STREAMS")
+                    .unwrap_or_else(|| "sensors,redshift-delivery-stream".into())
+                    .split(',')
+                    .map(|name| name.trim().to_string())
+                    .filter(|name| !name.is_empty())
+                    .collect(),
             },
             database: DatabaseConfig {
                 url: var("DATABASE_URL").ok_or(ConfigError::Missing("DATABASE_URL"))?,

@@ -1,9 +1,11 @@
 //! The HTTP surface: pages, server functions, static files and `/healthz`.
 
+use crate::firehose;
 use crate::state::AppState;
 use app::{App, shell};
 use axum::Router;
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tower_http::compression::CompressionLayer;
@@ -14,6 +16,8 @@ pub fn router(state: AppState) -> Router {
     let options = state.leptos_options.clone();
     Router::new()
         .route("/healthz", get(crate::health::healthz))
+        .route("/", post(firehose::handle))
+        .route("/ingest/{stream}", post(firehose::ingest_ndjson))
         .leptos_routes_with_context(
             &state,
             routes,
@@ -22,5 +26,6 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(CompressionLayer::new())
+        .layer(DefaultBodyLimit::max(firehose::MAX_BODY_BYTES))
         .with_state(state)
 }

@@ -86,6 +86,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .site_addr(config.http.addr)
         .build();
     let state = AppState {
+        ingest_streams: config.http.ingest_streams.clone().into(),
         pool,
         leptos_options,
         kafka: config.kafka.clone(),

@@ -1,42 +1,18 @@
 //! The HTTP surface, driven through the router without a socket.
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use leptos::config::LeptosOptions;
+mod support;
+
+use axum::http::StatusCode;
 use server::config::KafkaConfig;
 use server::reading::Reading;
-use server::state::AppState;
 use server::store::{Batch, write_batch};
 use sqlx::PgPool;
-use tower::ServiceExt;
-
-fn state(pool: PgPool, kafka: Option<KafkaConfig>) -> AppState {
-    let leptos_options = LeptosOptions::builder()
-        .output_name("pulseboard")
-        .site_root("target/site")
-        .build();
-    AppState {
-        pool,
-        leptos_options,
-        kafka,
-    }
-}
-
-async fn get(state: AppState, uri: &str) -> (StatusCode, String) {
-    let response = server::router::router(state)
-        .oneshot(Request::get(uri).body(Body::empty()).expect("request"))
-        .await
-        .expect("response");
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), 16 * 1024 * 1024)
-        .await
-        .expect("body");
-    (status, String::from_utf8_lossy(&bytes).into_owned())
-}
+use support::{get, state};
 
 #[sqlx::test(migrator = "server::MIGRATOR")]
 async fn healthz_reports_postgres(pool: PgPool) {
-    let (status, body) = get(state(pool, None), "/healthz").await;
+    let reply = get(state(pool, None), "/healthz").await;
+    let (status, body) = (reply.status, reply.body);
     assert_eq!(status, StatusCode::OK, "{body}");
     let json: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert_eq!(json["status"], "ok");
@@ -52,7 +28,8 @@ async fn healthz_is_degraded_when_kafka_is_unreachable(pool: PgPool) {
         readings_topic: "unused".into(),
         group_id: "unused".into(),
     };
-    let (status, body) = get(state(pool, Some(kafka)), "/healthz").await;
+    let reply = get(state(pool, Some(kafka)), "/healthz").await;
+    let (status, body) = (reply.status, reply.body);
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     let json: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert_eq!(json["status"], "degraded");
@@ -86,7 +63,8 @@ async fn the_sensor_page_renders_six_series_and_the_averages(pool: PgPool) {
     .await
     .expect("written");
 
-    let (status, html) = get(state(pool, None), "/").await;
+    let reply = get(state(pool, None), "/").await;
+    let (status, html) = (reply.status, reply.body);
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains(r#"data-series="6""#), "{html}");
     assert!(html.contains(r#"data-points="60""#), "{html}");

@@ -1,0 +1,326 @@
+//! Ingest over HTTP: a Firehose-compatible API (`PutRecord`, `PutRecordBatch`
+//! in Firehose's JSON protocol, so AWS SDKs and the AWS CLI work with an
+//! endpoint override) and a plain NDJSON endpoint per stream.
+//!
+//! A request is acknowledged only after its records are committed to Postgres,
+//! in one transaction per request.
+
+use crate::reading::Reading;
+use crate::state::AppState;
+use crate::store::{self, Batch};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::{Deserialize, Serialize};
+
+/// The `X-Amz-Target` prefix of Firehose's operations.
+const TARGET_PREFIX: &str = "Firehose_20150804.";
+/// Firehose's limits: records per batch, bytes per record (before base64), bytes per request.
+pub const MAX_BATCH_RECORDS: usize = 500;
+pub const MAX_RECORD_BYTES: usize = 1_000 * 1024;
+pub const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
+/// The HTTP body limit: a full batch base64-encoded, with room for the JSON around it.
+pub const MAX_BODY_BYTES: usize = MAX_REQUEST_BYTES / 3 * 4 + 64 * 1024;
+
+const AMZ_JSON: &str = "application/x-amz-json-1.1";
+
+/// An error in Firehose's shape: `{"__type": ..., "message": ...}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    status: StatusCode,
+    kind: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn invalid(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            kind: "InvalidArgumentException",
+            message: message.into(),
+        }
+    }
+
+    fn unavailable() -> Self {
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            kind: "ServiceUnavailableException",
+            message: "the database is unavailable; nothing was stored, retry the request".into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "__type": self.kind, "message": self.message });
+        amz_json(self.status, body.to_string())
+    }
+}
+
+fn amz_json(status: StatusCode, body: String) -> Response {
+    let request_id = format!("{:032x}", rand::random::<u128>());
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(AMZ_JSON));
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        headers.insert("x-amzn-RequestId", value);
+    }
+    response
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RecordInput {
+    /// Base64 of the record's bytes.
+    data: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PutRecordInput {
+    delivery_stream_name: String,
+    record: RecordInput,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PutRecordBatchInput {
+    delivery_stream_name: String,
+    records: Vec<RecordInput>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct PutRecordOutput {
+    record_id: String,
+    encrypted: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct PutRecordBatchOutput {
+    failed_put_count: usize,
+    encrypted: bool,
+    request_responses: Vec<RecordResponse>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct RecordResponse {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    record_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_code: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_message: Option<String>,
+}
+
+/// `POST /` with `X-Amz-Target: Firehose_20150804.<Operation>`.
+pub async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let result = match target.strip_prefix(TARGET_PREFIX) {
+        Some("PutRecord") => put_record(&state, &body).await,
+        Some("PutRecordBatch") => put_record_batch(&state, &body).await,
+        Some(other) => Err(ApiError {
+            status: StatusCode::BAD_REQUEST,
+            kind: "UnknownOperationException",
+            message: format!("operation {other} is not supported; use PutRecord or PutRecordBatch"),
+        }),
+        None => Err(ApiError {
+            status: StatusCode::BAD_REQUEST,
+            kind: "UnknownOperationException",
+            message: format!("X-Amz-Target must name a {TARGET_PREFIX}* operation, got {target:?}"),
+        }),
+    };
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::invalid(format!(
+            "request is larger than {MAX_REQUEST_BYTES} bytes of records"
+        )));
+    }
+    serde_json::from_slice(body).map_err(|error| ApiError {
+        status: StatusCode::BAD_REQUEST,
+        kind: "SerializationException",
+        message: format!("request body is not valid for this operation: {error}"),
+    })
+}
+
+fn check_stream(state: &AppState, name: &str) -> Result<(), ApiError> {
+    if state.ingest_streams.iter().any(|s| s == name) {
+        Ok(())
+    } else {
+        Err(ApiError {
+            status: StatusCode::BAD_REQUEST,
+            kind: "ResourceNotFoundException",
+            message: format!(
+                "delivery stream {name:?} not found; known streams: {}",
+                state.ingest_streams.join(", ")
+            ),
+        })
+    }
+}
+
+/// Base64 and JSON decoding of one record, with the reason it was refused.
+fn decode_record(record: &RecordInput) -> Result<(usize, Reading), String> {
+    let bytes = BASE64
+        .decode(record.data.as_bytes())
+        .map_err(|e| format!("Data is not valid base64: {e}"))?;
+    if bytes.len() > MAX_RECORD_BYTES {
+        return Err(format!(
+            "record is {} bytes; the limit is {MAX_RECORD_BYTES}",
+            bytes.len()
+        ));
+    }
+    let reading = Reading::decode_json(&bytes).map_err(|e| e.to_string())?;
+    Ok((bytes.len(), reading))
+}
+
+/// An opaque id per accepted record, as Firehose returns.
+fn record_id() -> String {
+    format!(
+        "{:032x}{:032x}",
+        rand::random::<u128>(),
+        rand::random::<u128>()
+    )
+}
+
+async fn store_readings(state: &AppState, readings: Vec<Reading>) -> Result<(), ApiError> {
+    if readings.is_empty() {
+        return Ok(());
+    }
+    let batch = Batch {
+        readings,
+        dead_letters: Vec::new(),
+    };
+    store::write_batch(&state.pool, &batch).await.map_err(|error| {
+        tracing::warn!(%error, records = batch.len(), "HTTP ingest could not store its records");
+        ApiError::unavailable()
+    })
+}
+
+async fn put_record(state: &AppState, body: &[u8]) -> Result<Response, ApiError> {
+    let input: PutRecordInput = parse(body)?;
+    check_stream(state, &input.delivery_stream_name)?;
+    let (_, reading) = decode_record(&input.record).map_err(ApiError::invalid)?;
+    store_readings(state, vec![reading]).await?;
+    let output = PutRecordOutput {
+        record_id: record_id(),
+        encrypted: false,
+    };
+    Ok(amz_json(
+        StatusCode::OK,
+        serde_json::to_string(&output).expect("output serializes"),
+    ))
+}
+
+async fn put_record_batch(state: &AppState, body: &[u8]) -> Result<Response, ApiError> {
+    let input: PutRecordBatchInput = parse(body)?;
+    check_stream(state, &input.delivery_stream_name)?;
+    if input.records.is_empty() || input.records.len() > MAX_BATCH_RECORDS {
+        return Err(ApiError::invalid(format!(
+            "Records must hold 1 to {MAX_BATCH_RECORDS} records, got {}",
+            input.records.len()
+        )));
+    }
+    let mut readings = Vec::with_capacity(input.records.len());
+    let mut responses = Vec::with_capacity(input.records.len());
+    let mut total_bytes = 0;
+    for record in &input.records {
+        match decode_record(record) {
+            Ok((size, reading)) => {
+                total_bytes += size;
+                readings.push(reading);
+                responses.push(RecordResponse {
+                    record_id: Some(record_id()),
+                    error_code: None,
+                    error_message: None,
+                });
+            }
+            Err(reason) => responses.push(RecordResponse {
+                record_id: None,
+                error_code: Some("InvalidArgumentException"),
+                error_message: Some(reason),
+            }),
+        }
+    }
+    if total_bytes > MAX_REQUEST_BYTES {
+        return Err(ApiError::invalid(format!(
+            "records total {total_bytes} bytes; the limit is {MAX_REQUEST_BYTES}"
+        )));
+    }
+    store_readings(state, readings).await?;
+    let failed_put_count = responses.iter().filter(|r| r.error_code.is_some()).count();
+    let output = PutRecordBatchOutput {
+        failed_put_count,
+        encrypted: false,
+        request_responses: responses,
+    };
+    Ok(amz_json(
+        StatusCode::OK,
+        serde_json::to_string(&output).expect("output serializes"),
+    ))
+}
+
+/// The NDJSON endpoint's answer: how many lines were stored, and why the others were not.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct NdjsonOutcome {
+    pub accepted: usize,
+    pub rejected: Vec<RejectedLine>,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct RejectedLine {
+    /// 1-based line number in the request body.
+    pub line: usize,
+    pub error: String,
+}
+
+/// `POST /ingest/{stream}`: one JSON record per line; blank lines are ignored.
+pub async fn ingest_ndjson(
+    State(state): State<AppState>,
+    Path(stream): Path<String>,
+    body: Bytes,
+) -> Result<Json<NdjsonOutcome>, Response> {
+    let plain_error = |status: StatusCode, message: String| {
+        (status, Json(serde_json::json!({ "error": message }))).into_response()
+    };
+    check_stream(&state, &stream).map_err(|e| plain_error(StatusCode::NOT_FOUND, e.message))?;
+    if body.len() > MAX_REQUEST_BYTES {
+        return Err(plain_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "body is {} bytes; the limit is {MAX_REQUEST_BYTES}",
+                body.len()
+            ),
+        ));
+    }
+    let mut readings = Vec::new();
+    let mut rejected = Vec::new();
+    for (index, line) in body.split(|b| *b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match Reading::decode_json(line) {
+            Ok(reading) => readings.push(reading),
+            Err(error) => rejected.push(RejectedLine {
+                line: index + 1,
+                error: error.to_string(),
+            }),
+        }
+    }
+    let accepted = readings.len();
+    store_readings(&state, readings)
+        .await
+        .map_err(|e| plain_error(StatusCode::SERVICE_UNAVAILABLE, e.message))?;
+    Ok(Json(NdjsonOutcome { accepted, rejected }))
+}

@@ -1,0 +1,219 @@
+//! The Firehose-compatible API and the NDJSON endpoint, through the router, on a real database.
+
+mod support;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use support::{Reply, count, send, state};
+
+const LAB_2203: &str = "03e39872-e105-4be4-83c0-9ade818465dc";
+
+fn b64(data: &str) -> String {
+    BASE64.encode(data)
+}
+
+fn reading(ts: i64, temp: f64) -> String {
+    json!({ "guid": LAB_2203, "ts": ts, "temp": temp }).to_string()
+}
+
+async fn firehose(pool: &PgPool, operation: &str, body: Value) -> Reply {
+    let request = Request::post("/")
+        .header("x-amz-target", format!("Firehose_20150804.{operation}"))
+        .header("content-type", "application/x-amz-json-1.1")
+        .body(Body::from(body.to_string()))
+        .expect("request");
+    send(state(pool.clone(), None), request).await
+}
+
+fn assert_error(reply: &Reply, status: StatusCode, kind: &str) {
+    assert_eq!(reply.status, status, "{}", reply.body);
+    assert_eq!(reply.content_type, "application/x-amz-json-1.1");
+    let body = reply.json();
+    assert_eq!(body["__type"], kind, "{body}");
+    assert!(
+        !body["message"].as_str().unwrap_or_default().is_empty(),
+        "{body}"
+    );
+}
+
+#[sqlx::test(migrator = "server::MIGRATOR")]
+async fn put_record_stores_the_reading_before_answering(pool: PgPool) {
+    let body = json!({ "DeliveryStreamName": "sensors", "Record": { "Data": b64(&reading(1_700_000_000, 70.25)) } });
+    let reply = firehose(&pool, "PutRecord", body).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.content_type, "application/x-amz-json-1.1");
+    let out = reply.json();
+    assert_eq!(out["Encrypted"], false);
+    assert!(
+        out["RecordId"].as_str().is_some_and(|id| id.len() >= 32),
+        "{out}"
+    );
+    let stored: (String, i64, f64) =
+        sqlx::query_as("SELECT guid::text, ts, temp::float8 FROM message")
+            .fetch_one(&pool)
+            .await
+            .expect("one row");
+    assert_eq!(stored, (LAB_2203.to_string(), 1_700_000_000, 70.25));
+}
+
+#[sqlx::test(migrator = "server::MIGRATOR")]
+async fn put_record_batch_answers_per_record_in_order(pool: PgPool) {
+    let records = json!([
+        { "Data": b64(&reading(1, 70.0)) },
+        { "Data": "%%% not base64" },
+        { "Data": b64(&reading(2, 71.0)) },
+        { "Data": b64("{\"guid\": \"x\"}") },
+        { "Data": b64(&reading(3, 72.0)) },
+    ]);
+    let reply = firehose(
+        &pool,
+        "PutRecordBatch",
+        json!({ "DeliveryStreamName": "sensors", "Records": records }),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let out = reply.json();
+    assert_eq!(out["FailedPutCount"], 2);
+    let responses = out["RequestResponses"].as_array().expect("responses");
+    assert_eq!(responses.len(), 5);
+    for ok in [0, 2, 4] {
+        assert!(responses[ok]["RecordId"].is_string(), "{out}");
+        assert!(responses[ok].get("ErrorCode").is_none(), "{out}");
+    }
+    for bad in [1, 3] {
+        assert_eq!(
+            responses[bad]["ErrorCode"], "InvalidArgumentException",
+            "{out}"
+        );
+        assert!(responses[bad]["ErrorMessage"].is_string(), "{out}");
+        assert!(responses[bad].get("RecordId").is_none(), "{out}");
+    }
+    assert!(
+        responses[1]["ErrorMessage"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("base64")
+    );
+    assert_eq!(count(&pool, "message").await, 3);
+}
+
+#[sqlx::test(migrator = "server::MIGRATOR")]
+async fn limits_and_unknown_streams_are_refused_whole(pool: PgPool) {
+    let one = json!({ "Data": b64(&reading(1, 70.0)) });
+    let reply = firehose(
+        &pool,
+        "PutRecordBatch",
+        json!({ "DeliveryStreamName": "nope", "Records": [one] }),
+    )
+    .await;
+    assert_error(&reply, StatusCode::BAD_REQUEST, "ResourceNotFoundException");
+
+    let too_many: Vec<Value> = (0..501).map(|_| one.clone()).collect();
+    let reply = firehose(
+        &pool,
+        "PutRecordBatch",
+        json!({ "DeliveryStreamName": "sensors", "Records": too_many }),
+    )
+    .await;
+    assert_error(&reply, StatusCode::BAD_REQUEST, "InvalidArgumentException");
+
+    let reply = firehose(
+        &pool,
+        "PutRecordBatch",
+        json!({ "DeliveryStreamName": "sensors", "Records": [] }),
+    )
+    .await;
+    assert_error(&reply, StatusCode::BAD_REQUEST, "InvalidArgumentException");
+
+    // A record over 1,000 KiB is refused on its own; the rest of the batch lands.
+    let huge = format!(
+        "{{\"guid\":\"{LAB_2203}\",\"ts\":1,\"temp\":1,\"pad\":\"{}\"}}",
+        "x".repeat(1_000 * 1024)
+    );
+    let records = json!([{ "Data": b64(&huge) }, one]);
+    let reply = firehose(
+        &pool,
+        "PutRecordBatch",
+        json!({ "DeliveryStreamName": "sensors", "Records": records }),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.json()["FailedPutCount"], 1);
+    assert_eq!(count(&pool, "message").await, 1);
+}
+
+#[sqlx::test(migrator = "server::MIGRATOR")]
+async fn malformed_requests_get_the_protocol_error(pool: PgPool) {
+    let request = Request::post("/")
+        .header("x-amz-target", "Firehose_20150804.PutRecord")
+        .body(Body::from("{not json"))
+        .expect("request");
+    assert_error(
+        &send(state(pool.clone(), None), request).await,
+        StatusCode::BAD_REQUEST,
+        "SerializationException",
+    );
+
+    let reply = firehose(
+        &pool,
+        "DeleteDeliveryStream",
+        json!({ "DeliveryStreamName": "sensors" }),
+    )
+    .await;
+    assert_error(&reply, StatusCode::BAD_REQUEST, "UnknownOperationException");
+
+    let body = json!({ "DeliveryStreamName": "sensors", "Record": { "Data": b64("{\"guid\":\"g\",\"ts\":1,\"temp\":\"hot\"}") } });
+    assert_error(
+        &firehose(&pool, "PutRecord", body).await,
+        StatusCode::BAD_REQUEST,
+        "InvalidArgumentException",
+    );
+    assert_eq!(count(&pool, "message").await, 0);
+}
+
+#[sqlx::test(migrator = "server::MIGRATOR")]
+async fn a_database_outage_is_a_retryable_error(pool: PgPool) {
+    let app_state = state(pool.clone(), None);
+    pool.close().await;
+    let body =
+        json!({ "DeliveryStreamName": "sensors", "Record": { "Data": b64(&reading(1, 70.0)) } });
+    let request = Request::post("/")
+        .header("x-amz-target", "Firehose_20150804.PutRecord")
+        .body(Body::from(body.to_string()))
+        .expect("request");
+    assert_error(
+        &send(app_state, request).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "ServiceUnavailableException",
+    );
+}
+
+#[sqlx::test(migrator = "server::MIGRATOR")]
+async fn ndjson_lines_are_stored_and_bad_lines_named(pool: PgPool) {
+    let body = format!(
+        "{}\n{{\"guid\":1}}\n\n{}\n",
+        reading(1, 70.0),
+        reading(2, 71.0)
+    );
+    let request = Request::post("/ingest/sensors")
+        .body(Body::from(body))
+        .expect("request");
+    let reply = send(state(pool.clone(), None), request).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let out = reply.json();
+    assert_eq!(out["accepted"], 2);
+    assert_eq!(out["rejected"][0]["line"], 2);
+    assert_eq!(count(&pool, "message").await, 2);
+
+    let request = Request::post("/ingest/unknown")
+        .body(Body::from(reading(1, 70.0)))
+        .expect("request");
+    assert_eq!(
+        send(state(pool.clone(), None), request).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
