@@ -70,10 +70,25 @@ ensure_test_tools() {
   apt_install chromium
   command -v java >/dev/null || apt_install openjdk-17-jre-headless
   command -v mvn >/dev/null || apt_install maven
+  ensure_python_tools
   if [[ ! -d end2end/node_modules/@playwright/test ]] || [[ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]]; then
     say "installing the browser test runner (npm ci in end2end/)"
     (cd end2end && npm ci --silent --no-audit --no-fund >&2)
   fi
+}
+
+# A virtualenv in the cache with the AWS SDK and pytest, for the SDK tests.
+PULSEBOARD_PYTHON=$PULSEBOARD_CACHE/python/bin/python
+ensure_python_tools() {
+  local wanted=end2end/sdk/requirements.txt
+  local marker=$PULSEBOARD_CACHE/python/requirements.txt
+  if [[ -x $PULSEBOARD_PYTHON ]] && cmp -s "$wanted" "$marker"; then
+    return 0
+  fi
+  say "installing the SDK test tools (boto3, pytest) into a virtualenv (first run only)"
+  python3 -m venv "$PULSEBOARD_CACHE/python" >&2
+  "$PULSEBOARD_PYTHON" -m pip install --quiet --disable-pip-version-check -r "$wanted" >&2
+  cp "$wanted" "$marker"
 }
 
 # A TCP port on 127.0.0.1 that nothing listens on right now.
