@@ -182,7 +182,7 @@ fn decode_record(record: &RecordInput) -> Result<(usize, Reading), String> {
         ));
     }
     let reading = Reading::decode_json(&bytes).map_err(|e| e.to_string())?;
-    Ok((bytes.len(), reading))
+    Ok((bytes.len(), reading.received_now()))
 }
 
 /// An opaque id per accepted record, as Firehose returns.
@@ -311,7 +311,7 @@ pub async fn ingest_ndjson(
             continue;
         }
         match Reading::decode_json(line) {
-            Ok(reading) => readings.push(reading),
+            Ok(reading) => readings.push(reading.received_now()),
             Err(error) => rejected.push(RejectedLine {
                 line: index + 1,
                 error: error.to_string(),

@@ -190,7 +190,7 @@ async fn consume(
 /// A payload becomes a reading, or a dead letter with the reason it was refused.
 fn admit(batch: &mut Batch, payload: &[u8], position: String) {
     match Reading::decode_json(payload) {
-        Ok(reading) => batch.readings.push(reading),
+        Ok(reading) => batch.readings.push(reading.received_now()),
         Err(error) => batch.dead_letters.push(DeadLetter {
             source: "kafka".into(),
             position: Some(position),

@@ -5,6 +5,7 @@ pub mod firehose;
 pub mod health;
 pub mod kafka;
 pub mod offsets;
+pub mod operators;
 pub mod pipeline;
 pub mod reading;
 pub mod router;

@@ -57,7 +57,7 @@ pub async fn run(
 /// Valid readings join the batch; invalid ones become dead letters, never silently dropped.
 fn admit(batch: &mut Batch, reading: Reading) {
     match reading.validate() {
-        Ok(()) => batch.readings.push(reading),
+        Ok(()) => batch.readings.push(reading.received_now()),
         Err(error) => batch.dead_letters.push(DeadLetter {
             source: "pipeline".into(),
             position: None,

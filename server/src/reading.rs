@@ -10,6 +10,9 @@ pub struct Reading {
     pub ts: i64,
     /// Temperature, two decimals.
     pub temp: f64,
+    /// When Pulseboard received it, in epoch microseconds; not part of the payload.
+    #[serde(skip)]
+    pub received_at: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -28,6 +31,21 @@ pub enum DecodeError {
 const MAX_TS: i64 = 4_102_444_800;
 
 impl Reading {
+    pub fn new(guid: impl Into<String>, ts: i64, temp: f64) -> Self {
+        Reading {
+            guid: guid.into(),
+            ts,
+            temp,
+            received_at: None,
+        }
+    }
+
+    /// Stamps the reading with the time it reached Pulseboard.
+    pub fn received_now(mut self) -> Self {
+        self.received_at = Some(epoch_micros());
+        self
+    }
+
     /// Decodes and validates one JSON payload; what the `message` table could not hold is refused here.
     pub fn decode_json(payload: &[u8]) -> Result<Self, DecodeError> {
         let reading: Reading =
@@ -54,6 +72,14 @@ impl Reading {
     pub fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("a reading always serializes")
     }
+}
+
+/// The wall clock in epoch microseconds.
+pub fn epoch_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

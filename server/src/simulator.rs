@@ -63,11 +63,7 @@ impl SensorWave {
         self.step = (self.step + 1) % STEPS_PER_CYCLE;
         let noise = rng.random_range(-NOISE..=NOISE);
         let temp = ((t.sin() + 1.0) * self.spec.temp_max + noise) + 60.0;
-        Reading {
-            guid: self.spec.guid.to_string(),
-            ts,
-            temp: round2(temp),
-        }
+        Reading::new(self.spec.guid, ts, round2(temp))
     }
 }
 

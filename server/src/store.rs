@@ -1,8 +1,11 @@
 //! Writes batches to Postgres: readings into `message`, refused records into
 //! `dead_letters`, both in one transaction.
 
+use crate::operators::latency::Latencies;
+use crate::operators::stats::{GroupedStats, minute_start};
 use crate::reading::Reading;
 use sqlx::{PgPool, Postgres, Transaction};
+use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -44,14 +47,27 @@ pub async fn write_batch(pool: &PgPool, batch: &Batch) -> Result<(), sqlx::Error
     stage_batch(pool, batch).await?.commit().await
 }
 
-/// Inserts the batch in a new transaction and hands it back uncommitted, so
-/// the caller can add what must land with it (such as source offsets).
+/// The stream name under which sensor readings' latency is kept.
+pub const SENSOR_STREAM: &str = "sensors";
+
+/// Inserts the batch, and updates the statistics it feeds, in a new
+/// transaction handed back uncommitted, so the caller can add what must land
+/// with it (such as source offsets).
 pub async fn stage_batch(
     pool: &PgPool,
     batch: &Batch,
 ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    insert_readings(&mut tx, &batch.readings).await?;
+    if !batch.readings.is_empty() {
+        // now() is fixed for the transaction: every row's `created`, and its latency.
+        let stored_at_us: i64 =
+            sqlx::query_scalar("SELECT (extract(epoch FROM now()) * 1000000)::int8")
+                .fetch_one(&mut *tx)
+                .await?;
+        insert_readings(&mut tx, &batch.readings).await?;
+        upsert_sensor_stats(&mut tx, &batch.readings).await?;
+        upsert_latency(&mut tx, SENSOR_STREAM, &batch.readings, stored_at_us).await?;
+    }
     insert_dead_letters(&mut tx, &batch.dead_letters).await?;
     Ok(tx)
 }
@@ -60,21 +76,146 @@ async fn insert_readings(
     tx: &mut Transaction<'_, Postgres>,
     readings: &[Reading],
 ) -> Result<(), sqlx::Error> {
-    if readings.is_empty() {
-        return Ok(());
-    }
     let guids: Vec<&str> = readings.iter().map(|r| r.guid.as_str()).collect();
     let stamps: Vec<i64> = readings.iter().map(|r| r.ts).collect();
     let temps: Vec<f64> = readings.iter().map(|r| r.temp).collect();
+    let received: Vec<Option<i64>> = readings.iter().map(|r| r.received_at).collect();
     // One statement per batch: arrays in, rows out.
     sqlx::query(
-        "INSERT INTO message (guid, ts, temp)
-         SELECT guid, ts, temp::numeric(5, 2)
-           FROM unnest($1::text[], $2::int8[], $3::float8[]) AS r(guid, ts, temp)",
+        "INSERT INTO message (guid, ts, temp, ingested_at)
+         SELECT guid, ts, temp::numeric(5, 2), to_timestamp(received_us / 1000000.0)
+           FROM unnest($1::text[], $2::int8[], $3::float8[], $4::int8[]) AS r(guid, ts, temp, received_us)",
     )
     .bind(&guids)
     .bind(&stamps)
     .bind(&temps)
+    .bind(&received)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Adds the batch's per-sensor, per-minute statistics and value counts to the stored ones.
+async fn upsert_sensor_stats(
+    tx: &mut Transaction<'_, Postgres>,
+    readings: &[Reading],
+) -> Result<(), sqlx::Error> {
+    let mut minutely: GroupedStats<(&str, i64)> = GroupedStats::default();
+    let mut histogram: BTreeMap<(&str, i64), i64> = BTreeMap::new();
+    for r in readings {
+        minutely.add((r.guid.as_str(), minute_start(r.ts)), r.temp);
+        *histogram
+            .entry((r.guid.as_str(), (r.temp * 100.0).round() as i64))
+            .or_default() += 1;
+    }
+    let (mut guids, mut minutes, mut counts, mut sums, mut mins, mut maxes) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    for ((guid, minute), stats) in minutely.iter() {
+        guids.push(*guid);
+        minutes.push(*minute);
+        counts.push(stats.count as i64);
+        sums.push(stats.sum);
+        mins.push(stats.min);
+        maxes.push(stats.max);
+    }
+    // Keys arrive sorted, so concurrent batches lock rows in the same order.
+    sqlx::query(
+        "INSERT INTO sensor_stats_minutely AS s (guid, bucket_start, msg_count, temp_sum, temp_min, temp_max)
+         SELECT guid, to_timestamp(minute), n, round(total::numeric, 2), low::numeric(5, 2), high::numeric(5, 2)
+           FROM unnest($1::text[], $2::int8[], $3::int8[], $4::float8[], $5::float8[], $6::float8[])
+                AS r(guid, minute, n, total, low, high)
+         ON CONFLICT (guid, bucket_start) DO UPDATE
+            SET msg_count = s.msg_count + excluded.msg_count,
+                temp_sum  = s.temp_sum + excluded.temp_sum,
+                temp_min  = least(s.temp_min, excluded.temp_min),
+                temp_max  = greatest(s.temp_max, excluded.temp_max)",
+    )
+    .bind(&guids)
+    .bind(&minutes)
+    .bind(&counts)
+    .bind(&sums)
+    .bind(&mins)
+    .bind(&maxes)
+    .execute(&mut **tx)
+    .await?;
+
+    let guids: Vec<&str> = histogram.keys().map(|(guid, _)| *guid).collect();
+    let centis: Vec<i64> = histogram.keys().map(|(_, centi)| *centi).collect();
+    let counts: Vec<i64> = histogram.values().copied().collect();
+    sqlx::query(
+        "INSERT INTO sensor_temp_histogram AS h (guid, temp, msg_count)
+         SELECT guid, (centi / 100.0)::numeric(5, 2), n
+           FROM unnest($1::text[], $2::int8[], $3::int8[]) AS r(guid, centi, n)
+         ON CONFLICT (guid, temp) DO UPDATE SET msg_count = h.msg_count + excluded.msg_count",
+    )
+    .bind(&guids)
+    .bind(&centis)
+    .bind(&counts)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Adds the batch's latencies (stored time minus event time) per key to the stored ones.
+async fn upsert_latency(
+    tx: &mut Transaction<'_, Postgres>,
+    stream: &str,
+    readings: &[Reading],
+    stored_at_us: i64,
+) -> Result<(), sqlx::Error> {
+    let mut per_key: BTreeMap<&str, Latencies> = BTreeMap::new();
+    for r in readings {
+        let latency_ms = (stored_at_us - r.ts * 1_000_000) / 1000;
+        per_key.entry(r.guid.as_str()).or_default().add(latency_ms);
+    }
+    let keys: Vec<&str> = per_key.keys().copied().collect();
+    let counts: Vec<i64> = per_key.values().map(|l| l.count as i64).collect();
+    let sums: Vec<i64> = per_key.values().map(|l| l.sum_ms).collect();
+    let mins: Vec<i64> = per_key.values().map(|l| l.min_ms).collect();
+    let maxes: Vec<i64> = per_key.values().map(|l| l.max_ms).collect();
+    sqlx::query(
+        "INSERT INTO latency_stats AS l (stream, key, msg_count, sum_ms, min_ms, max_ms)
+         SELECT $1, key, n, total, low, high
+           FROM unnest($2::text[], $3::int8[], $4::int8[], $5::int8[], $6::int8[]) AS r(key, n, total, low, high)
+         ON CONFLICT (stream, key) DO UPDATE
+            SET msg_count = l.msg_count + excluded.msg_count,
+                sum_ms    = l.sum_ms + excluded.sum_ms,
+                min_ms    = least(l.min_ms, excluded.min_ms),
+                max_ms    = greatest(l.max_ms, excluded.max_ms)",
+    )
+    .bind(stream)
+    .bind(&keys)
+    .bind(&counts)
+    .bind(&sums)
+    .bind(&mins)
+    .bind(&maxes)
+    .execute(&mut **tx)
+    .await?;
+
+    let (mut bucket_keys, mut buckets, mut bucket_counts) = (Vec::new(), Vec::new(), Vec::new());
+    for (key, latencies) in &per_key {
+        for (bucket, count) in &latencies.buckets {
+            bucket_keys.push(*key);
+            buckets.push(*bucket);
+            bucket_counts.push(*count as i64);
+        }
+    }
+    sqlx::query(
+        "INSERT INTO latency_histogram AS h (stream, key, bucket_ms, msg_count)
+         SELECT $1, key, bucket, n
+           FROM unnest($2::text[], $3::int8[], $4::int8[]) AS r(key, bucket, n)
+         ON CONFLICT (stream, key, bucket_ms) DO UPDATE SET msg_count = h.msg_count + excluded.msg_count",
+    )
+    .bind(stream)
+    .bind(&bucket_keys)
+    .bind(&buckets)
+    .bind(&bucket_counts)
     .execute(&mut **tx)
     .await?;
     Ok(())

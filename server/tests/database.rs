@@ -85,26 +85,10 @@ async fn batches_land_in_message_and_the_views(pool: PgPool) {
     let t = now();
     let batch = Batch {
         readings: vec![
-            Reading {
-                guid: LAB_2203.into(),
-                ts: t,
-                temp: 70.0,
-            },
-            Reading {
-                guid: LAB_2203.into(),
-                ts: t - 60,
-                temp: 71.15,
-            },
-            Reading {
-                guid: LAB_2203.into(),
-                ts: t - 7200,
-                temp: 90.0,
-            },
-            Reading {
-                guid: ZONE_2.into(),
-                ts: t,
-                temp: 80.5,
-            },
+            Reading::new(LAB_2203, t, 70.0),
+            Reading::new(LAB_2203, t - 60, 71.15),
+            Reading::new(LAB_2203, t - 7200, 90.0),
+            Reading::new(ZONE_2, t, 80.5),
         ],
         dead_letters: vec![DeadLetter {
             source: "test".into(),
@@ -159,16 +143,8 @@ async fn a_batch_is_all_or_nothing(pool: PgPool) {
     // The second reading cannot be stored (guid longer than the column), so neither is.
     let batch = Batch {
         readings: vec![
-            Reading {
-                guid: LAB_2203.into(),
-                ts: now(),
-                temp: 70.0,
-            },
-            Reading {
-                guid: "x".repeat(40),
-                ts: now(),
-                temp: 70.0,
-            },
+            Reading::new(LAB_2203, now(), 70.0),
+            Reading::new("x".repeat(40), now(), 70.0),
         ],
         dead_letters: vec![],
     };

@@ -64,20 +64,12 @@ async fn invalid_readings_become_dead_letters(pool: PgPool) {
     let (tx, rx) = pipeline::channel();
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(pipeline::run(pool.clone(), rx, flush, shutdown.clone()));
-    tx.send(Reading {
-        guid: "g".into(),
-        ts: 1_700_000_000,
-        temp: f64::NAN,
-    })
-    .await
-    .expect("send");
-    tx.send(Reading {
-        guid: "g".into(),
-        ts: 1_700_000_000,
-        temp: 71.0,
-    })
-    .await
-    .expect("send");
+    tx.send(Reading::new("g", 1_700_000_000, f64::NAN))
+        .await
+        .expect("send");
+    tx.send(Reading::new("g", 1_700_000_000, 71.0))
+        .await
+        .expect("send");
     drop(tx);
     task.await
         .expect("pipeline stops when its senders are gone");

@@ -1,0 +1,4 @@
+//! Streaming operators: pure functions and accumulators, no I/O.
+
+pub mod latency;
+pub mod stats;

@@ -1,0 +1,137 @@
+//! Per-sensor statistics and latency, kept with every batch, checked against
+//! the same figures computed independently from the raw rows.
+
+use server::operators::latency::bucket;
+use server::reading::{Reading, epoch_micros};
+use server::simulator::seed_waves;
+use server::store::{Batch, write_batch};
+use sqlx::PgPool;
+
+type SensorFigures = (String, i64, f64, f64, f64, f64);
+
+async fn write_minutes_of_readings(pool: &PgPool, start: i64, seconds: i64) {
+    let mut rng = rand::rng();
+    let mut waves = seed_waves();
+    // Several batches, so stored partial aggregates are merged with new ones.
+    for chunk_start in (0..seconds).step_by(37) {
+        let mut readings = Vec::new();
+        for second in chunk_start..(chunk_start + 37).min(seconds) {
+            readings.extend(
+                waves
+                    .iter_mut()
+                    .map(|w| w.next_reading(start + second, &mut rng).received_now()),
+            );
+        }
+        write_batch(
+            pool,
+            &Batch {
+                readings,
+                dead_letters: vec![],
+            },
+        )
+        .await
+        .expect("batch");
+    }
+}
+
+#[sqlx::test(migrator = "server::MIGRATOR")]
+async fn sensor_statistics_match_the_raw_rows(pool: PgPool) {
+    write_minutes_of_readings(&pool, 1_700_000_030, 300).await;
+
+    let all_time =
+        "SELECT guid::text, msg_count::int8, avg_temp::float8, min_temp::float8, max_temp::float8,
+                           median_temp::float8
+                      FROM sensor_stats ORDER BY guid";
+    let from_rows = "SELECT guid::text, count(*)::int8, round(avg(temp), 2)::float8, min(temp)::float8,
+                            max(temp)::float8, (percentile_disc(0.5) WITHIN GROUP (ORDER BY temp))::float8
+                       FROM message GROUP BY guid ORDER BY guid";
+    let kept: Vec<SensorFigures> = sqlx::query_as(all_time)
+        .fetch_all(&pool)
+        .await
+        .expect("sensor_stats");
+    let expected: Vec<SensorFigures> = sqlx::query_as(from_rows)
+        .fetch_all(&pool)
+        .await
+        .expect("raw");
+    assert_eq!(kept.len(), 6);
+    assert_eq!(kept, expected);
+
+    let per_minute =
+        "SELECT guid::text, msg_count::int8, avg_temp::float8, min_temp::float8, max_temp::float8,
+                             median_temp::float8
+                        FROM sensor_stats_per_minute ORDER BY guid, bucket_start";
+    let minute_rows = "SELECT guid::text, count(*)::int8, round(avg(temp), 2)::float8, min(temp)::float8,
+                              max(temp)::float8, (percentile_disc(0.5) WITHIN GROUP (ORDER BY temp))::float8
+                         FROM message GROUP BY guid, ts - ts % 60 ORDER BY guid, ts - ts % 60";
+    let kept: Vec<SensorFigures> = sqlx::query_as(per_minute)
+        .fetch_all(&pool)
+        .await
+        .expect("per minute");
+    let expected: Vec<SensorFigures> = sqlx::query_as(minute_rows)
+        .fetch_all(&pool)
+        .await
+        .expect("raw");
+    // 300 s from :30 spans six minutes.
+    assert_eq!(kept.len(), 6 * 6);
+    assert_eq!(kept, expected);
+}
+
+#[sqlx::test(migrator = "server::MIGRATOR")]
+async fn latency_percentiles_match_the_raw_rows(pool: PgPool) {
+    let now_s = epoch_micros() / 1_000_000;
+    // Events 0 to 90 s old: every row's latency is its stored time minus its event time.
+    write_minutes_of_readings(&pool, now_s - 90, 90).await;
+    write_batch(
+        &pool,
+        &Batch {
+            readings: vec![Reading::new("late-sensor", now_s - 3600, 70.0)],
+            dead_letters: vec![],
+        },
+    )
+    .await
+    .expect("batch");
+
+    let mut latencies: Vec<i64> = sqlx::query_scalar(
+        "SELECT ((extract(epoch FROM created) * 1000000)::int8 - ts * 1000000) / 1000 FROM message",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("raw latencies");
+    latencies.sort_unstable();
+    let n = latencies.len();
+    let at = |q: f64| bucket(latencies[((q * n as f64).ceil() as usize).max(1) - 1]);
+
+    let (count, min, avg, p50, p95, p99, max): (i64, i64, f64, i64, i64, i64, i64) =
+        sqlx::query_as(
+            "SELECT msg_count::int8, min_ms, avg_ms::float8, p50_ms, p95_ms, p99_ms, max_ms
+           FROM stream_latency WHERE stream = 'sensors'",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("stream_latency");
+    assert_eq!(count as usize, n);
+    assert_eq!((min, max), (latencies[0], latencies[n - 1]));
+    let mean = latencies.iter().sum::<i64>() as f64 / n as f64;
+    assert!((avg - mean).abs() <= 0.05, "{avg} vs {mean}");
+    assert_eq!((p50, p95, p99), (at(0.50), at(0.95), at(0.99)));
+    assert!(max >= 3_600_000, "the hour-old event is the maximum: {max}");
+
+    // Per key: the late sensor alone.
+    let (key_count, key_p50): (i64, i64) = sqlx::query_as(
+        "SELECT msg_count::int8, p50_ms FROM stream_key_latency WHERE stream = 'sensors' AND key = 'late-sensor'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("stream_key_latency");
+    assert_eq!(key_count, 1);
+    assert_eq!(key_p50, bucket(latencies[n - 1]));
+
+    // Every row also carries the time it was received.
+    let missing: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM message WHERE ingested_at IS NULL AND guid <> 'late-sensor'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("ingested_at");
+    assert_eq!(missing, 0);
+}
