@@ -7,7 +7,7 @@
 
 use crate::reading::Reading;
 use crate::state::AppState;
-use crate::store::{self, Batch};
+use crate::store::{self, Batch, DeadLetter};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -54,22 +54,81 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    fn response(&self, request_id: &str) -> Response {
         let body = serde_json::json!({ "__type": self.kind, "message": self.message });
-        amz_json(self.status, body.to_string())
+        amz_json(self.status, body.to_string(), request_id)
     }
 }
 
-fn amz_json(status: StatusCode, body: String) -> Response {
-    let request_id = format!("{:032x}", rand::random::<u128>());
+fn amz_json(status: StatusCode, body: String, request_id: &str) -> Response {
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(AMZ_JSON));
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
+    if let Ok(value) = HeaderValue::from_str(request_id) {
         headers.insert("x-amzn-RequestId", value);
     }
     response
+}
+
+/// One HTTP request's records on their way to Postgres: what decoded, and dead
+/// letters for what did not, written together.
+struct Intake {
+    source: &'static str,
+    request_id: String,
+    batch: Batch,
+}
+
+impl Intake {
+    fn new(source: &'static str) -> Self {
+        Intake {
+            source,
+            request_id: format!("{:032x}", rand::random::<u128>()),
+            batch: Batch::default(),
+        }
+    }
+
+    /// Keeps refused bytes with where they came from (`what`, within this request) and why.
+    fn refuse(&mut self, what: Option<String>, payload: Vec<u8>, reason: String) {
+        let position = match what {
+            Some(what) => format!("request {} {what}", self.request_id),
+            None => format!("request {}", self.request_id),
+        };
+        self.batch.dead_letters.push(DeadLetter {
+            source: self.source.into(),
+            position: Some(position),
+            payload,
+            reason,
+        });
+    }
+
+    /// Commits the readings and dead letters in one transaction.
+    async fn commit(&self, state: &AppState) -> Result<(), ApiError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        store::write_batch(&state.pool, &self.batch).await.map_err(|error| {
+            tracing::warn!(%error, records = self.batch.len(), "HTTP ingest could not store its records");
+            ApiError::unavailable()
+        })
+    }
+
+    /// A refused request: its whole body becomes a dead letter (unless the
+    /// database itself is what failed), and the client gets the error.
+    async fn refuse_request(mut self, state: &AppState, body: &[u8], error: ApiError) -> ApiError {
+        if error.status != StatusCode::SERVICE_UNAVAILABLE {
+            self.batch.readings.clear();
+            self.batch.dead_letters.clear();
+            self.refuse(None, body.to_vec(), error.message.clone());
+            if let Err(store_error) = self.commit(state).await {
+                tracing::warn!(
+                    ?store_error,
+                    "a refused request could not be kept as a dead letter"
+                );
+            }
+        }
+        error
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -125,9 +184,10 @@ pub async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Byt
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
+    let mut intake = Intake::new("firehose");
     let result = match target.strip_prefix(TARGET_PREFIX) {
-        Some("PutRecord") => put_record(&state, &body).await,
-        Some("PutRecordBatch") => put_record_batch(&state, &body).await,
+        Some("PutRecord") => put_record(&state, &mut intake, &body).await,
+        Some("PutRecordBatch") => put_record_batch(&state, &mut intake, &body).await,
         Some(other) => Err(ApiError {
             status: StatusCode::BAD_REQUEST,
             kind: "UnknownOperationException",
@@ -139,7 +199,14 @@ pub async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Byt
             message: format!("X-Amz-Target must name a {TARGET_PREFIX}* operation, got {target:?}"),
         }),
     };
-    result.unwrap_or_else(IntoResponse::into_response)
+    let request_id = intake.request_id.clone();
+    match result {
+        Ok(output) => amz_json(StatusCode::OK, output, &request_id),
+        Err(error) => intake
+            .refuse_request(&state, &body, error)
+            .await
+            .response(&request_id),
+    }
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
@@ -194,36 +261,30 @@ fn record_id() -> String {
     )
 }
 
-async fn store_readings(state: &AppState, readings: Vec<Reading>) -> Result<(), ApiError> {
-    if readings.is_empty() {
-        return Ok(());
-    }
-    let batch = Batch {
-        readings,
-        dead_letters: Vec::new(),
-    };
-    store::write_batch(&state.pool, &batch).await.map_err(|error| {
-        tracing::warn!(%error, records = batch.len(), "HTTP ingest could not store its records");
-        ApiError::unavailable()
-    })
-}
-
-async fn put_record(state: &AppState, body: &[u8]) -> Result<Response, ApiError> {
+/// Stores the one record, or refuses the request.
+async fn put_record(
+    state: &AppState,
+    intake: &mut Intake,
+    body: &[u8],
+) -> Result<String, ApiError> {
     let input: PutRecordInput = parse(body)?;
     check_stream(state, &input.delivery_stream_name)?;
     let (_, reading) = decode_record(&input.record).map_err(ApiError::invalid)?;
-    store_readings(state, vec![reading]).await?;
+    intake.batch.readings.push(reading);
+    intake.commit(state).await?;
     let output = PutRecordOutput {
         record_id: record_id(),
         encrypted: false,
     };
-    Ok(amz_json(
-        StatusCode::OK,
-        serde_json::to_string(&output).expect("output serializes"),
-    ))
+    Ok(serde_json::to_string(&output).expect("output serializes"))
 }
 
-async fn put_record_batch(state: &AppState, body: &[u8]) -> Result<Response, ApiError> {
+/// Stores the records that decode, keeps the others as dead letters, and answers per record.
+async fn put_record_batch(
+    state: &AppState,
+    intake: &mut Intake,
+    body: &[u8],
+) -> Result<String, ApiError> {
     let input: PutRecordBatchInput = parse(body)?;
     check_stream(state, &input.delivery_stream_name)?;
     if input.records.is_empty() || input.records.len() > MAX_BATCH_RECORDS {
@@ -232,25 +293,30 @@ async fn put_record_batch(state: &AppState, body: &[u8]) -> Result<Response, Api
             input.records.len()
         )));
     }
-    let mut readings = Vec::with_capacity(input.records.len());
     let mut responses = Vec::with_capacity(input.records.len());
     let mut total_bytes = 0;
-    for record in &input.records {
+    for (index, record) in input.records.iter().enumerate() {
         match decode_record(record) {
             Ok((size, reading)) => {
                 total_bytes += size;
-                readings.push(reading);
+                intake.batch.readings.push(reading);
                 responses.push(RecordResponse {
                     record_id: Some(record_id()),
                     error_code: None,
                     error_message: None,
                 });
             }
-            Err(reason) => responses.push(RecordResponse {
-                record_id: None,
-                error_code: Some("InvalidArgumentException"),
-                error_message: Some(reason),
-            }),
+            Err(reason) => {
+                let payload = BASE64
+                    .decode(record.data.as_bytes())
+                    .unwrap_or_else(|_| record.data.clone().into_bytes());
+                intake.refuse(Some(format!("record {index}")), payload, reason.clone());
+                responses.push(RecordResponse {
+                    record_id: None,
+                    error_code: Some("InvalidArgumentException"),
+                    error_message: Some(reason),
+                });
+            }
         }
     }
     if total_bytes > MAX_REQUEST_BYTES {
@@ -258,17 +324,14 @@ async fn put_record_batch(state: &AppState, body: &[u8]) -> Result<Response, Api
             "records total {total_bytes} bytes; the limit is {MAX_REQUEST_BYTES}"
         )));
     }
-    store_readings(state, readings).await?;
+    intake.commit(state).await?;
     let failed_put_count = responses.iter().filter(|r| r.error_code.is_some()).count();
     let output = PutRecordBatchOutput {
         failed_put_count,
         encrypted: false,
         request_responses: responses,
     };
-    Ok(amz_json(
-        StatusCode::OK,
-        serde_json::to_string(&output).expect("output serializes"),
-    ))
+    Ok(serde_json::to_string(&output).expect("output serializes"))
 }
 
 /// The NDJSON endpoint's answer: how many lines were stored, and why the others were not.
@@ -286,41 +349,66 @@ pub struct RejectedLine {
 }
 
 /// `POST /ingest/{stream}`: one JSON record per line; blank lines are ignored.
+/// Lines that are not readings are kept as dead letters and named in the answer.
 pub async fn ingest_ndjson(
     State(state): State<AppState>,
     Path(stream): Path<String>,
     body: Bytes,
-) -> Result<Json<NdjsonOutcome>, Response> {
-    let plain_error = |status: StatusCode, message: String| {
-        (status, Json(serde_json::json!({ "error": message }))).into_response()
-    };
-    check_stream(&state, &stream).map_err(|e| plain_error(StatusCode::NOT_FOUND, e.message))?;
+) -> Response {
+    let mut intake = Intake::new("ndjson");
+    match ndjson(&state, &mut intake, &stream, &body).await {
+        Ok(outcome) => Json(outcome).into_response(),
+        Err(error) => {
+            let error = intake.refuse_request(&state, &body, error).await;
+            let status = match error.kind {
+                "ResourceNotFoundException" => StatusCode::NOT_FOUND,
+                _ => error.status,
+            };
+            (status, Json(serde_json::json!({ "error": error.message }))).into_response()
+        }
+    }
+}
+
+async fn ndjson(
+    state: &AppState,
+    intake: &mut Intake,
+    stream: &str,
+    body: &[u8],
+) -> Result<NdjsonOutcome, ApiError> {
+    check_stream(state, stream)?;
     if body.len() > MAX_REQUEST_BYTES {
-        return Err(plain_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
+        return Err(ApiError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            kind: "InvalidArgumentException",
+            message: format!(
                 "body is {} bytes; the limit is {MAX_REQUEST_BYTES}",
                 body.len()
             ),
-        ));
+        });
     }
-    let mut readings = Vec::new();
     let mut rejected = Vec::new();
     for (index, line) in body.split(|b| *b == b'\n').enumerate() {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
         match Reading::decode_json(line) {
-            Ok(reading) => readings.push(reading.received_now()),
-            Err(error) => rejected.push(RejectedLine {
-                line: index + 1,
-                error: error.to_string(),
-            }),
+            Ok(reading) => intake.batch.readings.push(reading.received_now()),
+            Err(error) => {
+                intake.refuse(
+                    Some(format!("line {}", index + 1)),
+                    line.to_vec(),
+                    error.to_string(),
+                );
+                rejected.push(RejectedLine {
+                    line: index + 1,
+                    error: error.to_string(),
+                });
+            }
         }
     }
-    let accepted = readings.len();
-    store_readings(&state, readings)
-        .await
-        .map_err(|e| plain_error(StatusCode::SERVICE_UNAVAILABLE, e.message))?;
-    Ok(Json(NdjsonOutcome { accepted, rejected }))
+    intake.commit(state).await?;
+    Ok(NdjsonOutcome {
+        accepted: intake.batch.readings.len(),
+        rejected,
+    })
 }

@@ -29,6 +29,14 @@ async fn firehose(pool: &PgPool, operation: &str, body: Value) -> Reply {
     send(state(pool.clone(), None), request).await
 }
 
+/// Dead letters as (source, position, payload, reason), oldest first.
+async fn dead_letters(pool: &PgPool) -> Vec<(String, String, Vec<u8>, String)> {
+    sqlx::query_as("SELECT source, position, payload, reason FROM dead_letters ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .expect("dead letters")
+}
+
 fn assert_error(reply: &Reply, status: StatusCode, kind: &str) {
     assert_eq!(reply.status, status, "{}", reply.body);
     assert_eq!(reply.content_type, "application/x-amz-json-1.1");
@@ -99,6 +107,16 @@ async fn put_record_batch_answers_per_record_in_order(pool: PgPool) {
             .contains("base64")
     );
     assert_eq!(count(&pool, "message").await, 3);
+
+    // The refused records are kept, with where they came from and why.
+    let letters = dead_letters(&pool).await;
+    assert_eq!(letters.len(), 2);
+    assert_eq!(letters[0].0, "firehose");
+    assert!(letters[0].1.ends_with("record 1"), "{:?}", letters[0]);
+    assert_eq!(letters[0].2, b"%%% not base64");
+    assert!(letters[1].1.ends_with("record 3"), "{:?}", letters[1]);
+    assert_eq!(letters[1].2, b"{\"guid\": \"x\"}");
+    assert!(letters[1].3.contains("JSON reading"), "{:?}", letters[1]);
 }
 
 #[sqlx::test(migrator = "server::MIGRATOR")]
@@ -144,6 +162,16 @@ async fn limits_and_unknown_streams_are_refused_whole(pool: PgPool) {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.json()["FailedPutCount"], 1);
     assert_eq!(count(&pool, "message").await, 1);
+    // Each refused request, and the oversize record, is kept with its reason.
+    let letters = dead_letters(&pool).await;
+    assert_eq!(letters.len(), 4, "{letters:?}");
+    assert!(
+        letters[0].3.contains("\"nope\" not found"),
+        "{:?}",
+        letters[0].3
+    );
+    assert!(letters[1].3.contains("got 501"), "{:?}", letters[1].3);
+    assert!(letters[3].1.ends_with("record 0") && letters[3].2.len() > 1_000 * 1024);
 }
 
 #[sqlx::test(migrator = "server::MIGRATOR")]
@@ -173,6 +201,9 @@ async fn malformed_requests_get_the_protocol_error(pool: PgPool) {
         "InvalidArgumentException",
     );
     assert_eq!(count(&pool, "message").await, 0);
+    let letters = dead_letters(&pool).await;
+    assert_eq!(letters.len(), 3, "{letters:?}");
+    assert_eq!(letters[0].2, b"{not json");
 }
 
 #[sqlx::test(migrator = "server::MIGRATOR")]
@@ -216,4 +247,12 @@ async fn ndjson_lines_are_stored_and_bad_lines_named(pool: PgPool) {
         send(state(pool.clone(), None), request).await.status,
         StatusCode::NOT_FOUND
     );
+    let letters = dead_letters(&pool).await;
+    assert_eq!(letters.len(), 2, "{letters:?}");
+    assert_eq!(
+        (letters[0].0.as_str(), letters[0].2.as_slice()),
+        ("ndjson", b"{\"guid\":1}".as_slice())
+    );
+    assert!(letters[0].1.ends_with("line 2"), "{:?}", letters[0]);
+    assert!(letters[1].3.contains("not found"), "{:?}", letters[1]);
 }
