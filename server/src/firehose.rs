@@ -5,6 +5,7 @@
 //! A request is acknowledged only after its records are committed to Postgres,
 //! in one transaction per request.
 
+use crate::metrics::{self, Source};
 use crate::reading::Reading;
 use crate::state::AppState;
 use crate::store::{self, Batch, DeadLetter};
@@ -16,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
+use std::time::Instant;
 
 /// The `X-Amz-Target` prefix of Firehose's operations.
 const TARGET_PREFIX: &str = "Firehose_20150804.";
@@ -74,13 +76,13 @@ fn amz_json(status: StatusCode, body: String, request_id: &str) -> Response {
 /// One HTTP request's records on their way to Postgres: what decoded, and dead
 /// letters for what did not, written together.
 struct Intake {
-    source: &'static str,
+    source: Source,
     request_id: String,
     batch: Batch,
 }
 
 impl Intake {
-    fn new(source: &'static str) -> Self {
+    fn new(source: Source) -> Self {
         Intake {
             source,
             request_id: format!("{:032x}", rand::random::<u128>()),
@@ -95,7 +97,7 @@ impl Intake {
             None => format!("request {}", self.request_id),
         };
         self.batch.dead_letters.push(DeadLetter {
-            source: self.source.into(),
+            source: self.source.label().into(),
             position: Some(position),
             payload,
             reason,
@@ -107,10 +109,20 @@ impl Intake {
         if self.batch.is_empty() {
             return Ok(());
         }
-        store::write_batch(&state.pool, &self.batch).await.map_err(|error| {
-            tracing::warn!(%error, records = self.batch.len(), "HTTP ingest could not store its records");
-            ApiError::unavailable()
-        })
+        let started = Instant::now();
+        metrics::global().received(self.source, self.batch.len());
+        match store::write_batch(&state.pool, &self.batch).await {
+            Ok(()) => {
+                let (readings, dead_letters) =
+                    (self.batch.readings.len(), self.batch.dead_letters.len());
+                metrics::global().flushed(self.source, readings, dead_letters, started.elapsed());
+                Ok(())
+            }
+            Err(error) => {
+                tracing::warn!(%error, records = self.batch.len(), "HTTP ingest could not store its records");
+                Err(ApiError::unavailable())
+            }
+        }
     }
 
     /// A refused request: its whole body becomes a dead letter (unless the
@@ -184,7 +196,7 @@ pub async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Byt
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let mut intake = Intake::new("firehose");
+    let mut intake = Intake::new(Source::Firehose);
     let result = match target.strip_prefix(TARGET_PREFIX) {
         Some("PutRecord") => put_record(&state, &mut intake, &body).await,
         Some("PutRecordBatch") => put_record_batch(&state, &mut intake, &body).await,
@@ -355,7 +367,7 @@ pub async fn ingest_ndjson(
     Path(stream): Path<String>,
     body: Bytes,
 ) -> Response {
-    let mut intake = Intake::new("ndjson");
+    let mut intake = Intake::new(Source::Ndjson);
     match ndjson(&state, &mut intake, &stream, &body).await {
         Ok(outcome) => Json(outcome).into_response(),
         Err(error) => {

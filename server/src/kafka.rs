@@ -2,18 +2,22 @@
 //! that writes readings to Postgres in batches.
 
 use crate::config::{FlushConfig, KafkaConfig};
+use crate::metrics::{self, Source};
 use crate::offsets::{self, Fence, Progress};
 use crate::reading::Reading;
 use crate::store::{self, Batch, DeadLetter};
 use rdkafka::ClientConfig;
+use rdkafka::ClientContext;
 use rdkafka::Message;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::statistics::Statistics;
 use rdkafka::{Offset, TopicPartitionList};
 use sqlx::PgPool;
 use std::collections::HashMap;
 use std::time::Duration;
+use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 fn client_config(config: &KafkaConfig) -> ClientConfig {
@@ -67,15 +71,40 @@ impl ReadingPublisher {
     }
 }
 
-fn consumer(config: &KafkaConfig) -> Result<StreamConsumer, KafkaError> {
-    let consumer: StreamConsumer = client_config(config)
+/// Publishes each partition's lag from the client's periodic statistics.
+pub struct LagReporter;
+
+impl ClientContext for LagReporter {
+    fn stats(&self, statistics: Statistics) {
+        for topic in statistics.topics.values() {
+            for partition in topic.partitions.values() {
+                // librdkafka lists an internal partition -1; lag is -1 until known.
+                if partition.partition >= 0 && partition.consumer_lag >= 0 {
+                    metrics::global().set_kafka_lag(
+                        &topic.topic,
+                        partition.partition,
+                        partition.consumer_lag,
+                    );
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for LagReporter {}
+
+type ReadingConsumer = StreamConsumer<LagReporter>;
+
+fn consumer(config: &KafkaConfig) -> Result<ReadingConsumer, KafkaError> {
+    let consumer: ReadingConsumer = client_config(config)
         .set("group.id", &config.group_id)
         // Postgres holds the true offsets; Kafka's copy is committed only after
         // the rows it covers are stored.
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "10000")
-        .create()?;
+        .set("statistics.interval.ms", "1000")
+        .create_with_context(LagReporter)?;
     consumer.subscribe(&[config.readings_topic.as_str()])?;
     Ok(consumer)
 }
@@ -120,7 +149,7 @@ pub async fn run_consumer(
 async fn consume(
     pool: &PgPool,
     config: &KafkaConfig,
-    consumer: &StreamConsumer,
+    consumer: &ReadingConsumer,
     flush: FlushConfig,
     shutdown: &CancellationToken,
 ) -> SessionEnd {
@@ -189,6 +218,7 @@ async fn consume(
 
 /// A payload becomes a reading, or a dead letter with the reason it was refused.
 fn admit(batch: &mut Batch, payload: &[u8], position: String) {
+    metrics::global().received(Source::Kafka, 1);
     match Reading::decode_json(payload) {
         Ok(reading) => batch.readings.push(reading.received_now()),
         Err(error) => batch.dead_letters.push(DeadLetter {
@@ -205,7 +235,7 @@ fn admit(batch: &mut Batch, payload: &[u8], position: String) {
 async fn store_batch(
     pool: &PgPool,
     config: &KafkaConfig,
-    consumer: &StreamConsumer,
+    consumer: &ReadingConsumer,
     batch: &Batch,
     progress: &Progress,
     shutdown: &CancellationToken,
@@ -218,8 +248,15 @@ async fn store_batch(
         }
         Ok(fence)
     };
+    let started = Instant::now();
     match store::retry(shutdown, "flush", attempt).await {
         Ok(Fence::Stored) => {
+            metrics::global().flushed(
+                Source::Kafka,
+                batch.readings.len(),
+                batch.dead_letters.len(),
+                started.elapsed(),
+            );
             if let Err(error) = commit_to_kafka(consumer, progress) {
                 // Only lag tooling reads this copy; Postgres holds the truth.
                 tracing::warn!(%error, "committing offsets to Kafka failed");
@@ -248,7 +285,7 @@ async fn store_batch(
     }
 }
 
-fn commit_to_kafka(consumer: &StreamConsumer, progress: &Progress) -> Result<(), KafkaError> {
+fn commit_to_kafka(consumer: &ReadingConsumer, progress: &Progress) -> Result<(), KafkaError> {
     let mut list = TopicPartitionList::new();
     for (topic, partition, span) in progress.iter() {
         list.add_partition_offset(topic, partition, Offset::Offset(span.next))?;

@@ -4,6 +4,7 @@ pub mod config;
 pub mod firehose;
 pub mod health;
 pub mod kafka;
+pub mod metrics;
 pub mod offsets;
 pub mod operators;
 pub mod pipeline;

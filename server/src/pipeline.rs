@@ -1,9 +1,11 @@
 //! The in-process path: readings from a channel, buffered, flushed to Postgres.
 
 use crate::config::FlushConfig;
+use crate::metrics::{self, Source};
 use crate::reading::Reading;
 use crate::store::{self, Batch, DeadLetter};
 use sqlx::PgPool;
+use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -56,6 +58,7 @@ pub async fn run(
 
 /// Valid readings join the batch; invalid ones become dead letters, never silently dropped.
 fn admit(batch: &mut Batch, reading: Reading) {
+    metrics::global().received(Source::Pipeline, 1);
     match reading.validate() {
         Ok(()) => batch.readings.push(reading.received_now()),
         Err(error) => batch.dead_letters.push(DeadLetter {
@@ -68,12 +71,18 @@ fn admit(batch: &mut Batch, reading: Reading) {
 }
 
 async fn flush_now(pool: &PgPool, batch: &mut Batch, shutdown: &CancellationToken) {
-    match store::retry(shutdown, "flush", async || {
-        store::write_batch(pool, batch).await
-    })
-    .await
-    {
-        Ok(()) => tracing::debug!(records = batch.len(), "flushed"),
+    let started = Instant::now();
+    match store::retry(shutdown, "flush", || store::write_batch(pool, batch)).await {
+        Ok(()) => {
+            let took = started.elapsed();
+            metrics::global().flushed(
+                Source::Pipeline,
+                batch.readings.len(),
+                batch.dead_letters.len(),
+                took,
+            );
+            tracing::debug!(records = batch.len(), ?took, "flushed");
+        }
         Err(error) => tracing::error!(%error, records = batch.len(), "pipeline flush abandoned"),
     }
     batch.clear();

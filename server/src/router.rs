@@ -16,6 +16,7 @@ pub fn router(state: AppState) -> Router {
     let options = state.leptos_options.clone();
     Router::new()
         .route("/healthz", get(crate::health::healthz))
+        .route("/metrics", get(crate::metrics::metrics))
         .route("/", post(firehose::handle))
         .route("/ingest/{stream}", post(firehose::ingest_ndjson))
         .leptos_routes_with_context(

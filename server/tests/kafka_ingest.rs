@@ -130,6 +130,21 @@ async fn readings_on_a_topic_reach_message_and_sensor_avg_temp(pool: PgPool) {
 
     let stored = wait_for(&pool, "SELECT count(*) FROM message", readings.len() as i64).await;
     let dead = wait_for(&pool, "SELECT count(*) FROM dead_letters", 1).await;
+    // The consumer reports each partition's lag for /metrics; all caught up, it is zero.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let lag = loop {
+        let lag = server::metrics::global().kafka_lag(&config.readings_topic);
+        if (lag.len() == 3 && lag.values().all(|l| *l == 0))
+            || tokio::time::Instant::now() > deadline
+        {
+            break lag;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        lag.into_iter().collect::<Vec<_>>(),
+        [(0, 0), (1, 0), (2, 0)]
+    );
     shutdown.cancel();
     task.await.expect("consumer task");
 

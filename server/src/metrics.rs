@@ -1,0 +1,247 @@
+//! `/metrics` in the Prometheus text format: records in and out per source,
+//! dead letters, flush durations, Kafka consumer lag, and end-to-end latency.
+//!
+//! Counters live in one process-wide registry, as Prometheus clients usually
+//! keep them: every ingest path counts into it without carrying a handle.
+
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex};
+use std::time::Duration;
+
+/// Where records enter Pulseboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Pipeline,
+    Kafka,
+    Firehose,
+    Ndjson,
+}
+
+impl Source {
+    const ALL: [Source; 4] = [
+        Source::Pipeline,
+        Source::Kafka,
+        Source::Firehose,
+        Source::Ndjson,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Source::Pipeline => "pipeline",
+            Source::Kafka => "kafka",
+            Source::Firehose => "firehose",
+            Source::Ndjson => "ndjson",
+        }
+    }
+}
+
+/// Upper bounds of the flush-duration histogram, in seconds.
+const FLUSH_BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
+
+#[derive(Default)]
+struct SourceCounters {
+    received: AtomicU64,
+    stored: AtomicU64,
+    dead_letters: AtomicU64,
+    flushes: AtomicU64,
+    flush_micros: AtomicU64,
+    flush_buckets: [AtomicU64; FLUSH_BUCKETS.len()],
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    sources: [SourceCounters; 4],
+    /// Messages behind the end of each partition, from the consumer's statistics.
+    kafka_lag: Mutex<BTreeMap<(String, i32), i64>>,
+}
+
+static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::default);
+
+pub fn global() -> &'static Metrics {
+    &METRICS
+}
+
+impl Metrics {
+    fn source(&self, source: Source) -> &SourceCounters {
+        &self.sources[Source::ALL
+            .iter()
+            .position(|s| *s == source)
+            .expect("every source is listed")]
+    }
+
+    pub fn received(&self, source: Source, records: usize) {
+        self.source(source)
+            .received
+            .fetch_add(records as u64, Ordering::Relaxed);
+    }
+
+    /// A committed flush: how many rows and dead letters it stored, and how long it took.
+    pub fn flushed(&self, source: Source, stored: usize, dead_letters: usize, took: Duration) {
+        let counters = self.source(source);
+        counters.stored.fetch_add(stored as u64, Ordering::Relaxed);
+        counters
+            .dead_letters
+            .fetch_add(dead_letters as u64, Ordering::Relaxed);
+        counters.flushes.fetch_add(1, Ordering::Relaxed);
+        counters
+            .flush_micros
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+        let seconds = took.as_secs_f64();
+        for (bound, count) in FLUSH_BUCKETS.iter().zip(&counters.flush_buckets) {
+            if seconds <= *bound {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    pub fn set_kafka_lag(&self, topic: &str, partition: i32, lag: i64) {
+        if let Ok(mut lags) = self.kafka_lag.lock() {
+            lags.insert((topic.to_string(), partition), lag);
+        }
+    }
+
+    pub fn kafka_lag(&self, topic: &str) -> BTreeMap<i32, i64> {
+        self.kafka_lag
+            .lock()
+            .map(|lags| {
+                lags.iter()
+                    .filter(|((t, _), _)| t == topic)
+                    .map(|((_, p), lag)| (*p, *lag))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The counters in the Prometheus text exposition format.
+    pub fn render(&self, out: &mut String) {
+        let counter =
+            |out: &mut String, name: &str, help: &str, read: fn(&SourceCounters) -> u64| {
+                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+                for source in Source::ALL {
+                    let value = read(self.source(source));
+                    let _ = writeln!(
+                        out,
+                        "{name}{{stream=\"sensors\",source=\"{}\"}} {value}",
+                        source.label()
+                    );
+                }
+            };
+        counter(
+            out,
+            "pulseboard_records_received_total",
+            "Records received.",
+            |c| c.received.load(Ordering::Relaxed),
+        );
+        counter(
+            out,
+            "pulseboard_records_stored_total",
+            "Records committed to Postgres.",
+            |c| c.stored.load(Ordering::Relaxed),
+        );
+        counter(
+            out,
+            "pulseboard_dead_letters_total",
+            "Records kept as dead letters.",
+            |c| c.dead_letters.load(Ordering::Relaxed),
+        );
+
+        let name = "pulseboard_flush_duration_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Time to write one batch to Postgres.\n# TYPE {name} histogram"
+        );
+        for source in Source::ALL {
+            let c = self.source(source);
+            let label = source.label();
+            for (bound, count) in FLUSH_BUCKETS.iter().zip(&c.flush_buckets) {
+                let _ = writeln!(
+                    out,
+                    "{name}_bucket{{source=\"{label}\",le=\"{bound}\"}} {}",
+                    count.load(Ordering::Relaxed)
+                );
+            }
+            let flushes = c.flushes.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{source=\"{label}\",le=\"+Inf\"}} {flushes}"
+            );
+            let seconds = c.flush_micros.load(Ordering::Relaxed) as f64 / 1e6;
+            let _ = writeln!(out, "{name}_sum{{source=\"{label}\"}} {seconds}");
+            let _ = writeln!(out, "{name}_count{{source=\"{label}\"}} {flushes}");
+        }
+
+        let name = "pulseboard_kafka_consumer_lag";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Messages in the partition not yet stored.\n# TYPE {name} gauge"
+        );
+        if let Ok(lags) = self.kafka_lag.lock() {
+            for ((topic, partition), lag) in lags.iter() {
+                let _ = writeln!(
+                    out,
+                    "{name}{{topic=\"{}\",partition=\"{partition}\"}} {lag}",
+                    escape(topic)
+                );
+            }
+        }
+    }
+}
+
+/// Escapes a label value as the text format requires.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+type LatencyRow = (String, i64, i64, i64, i64, i64, i64, i64);
+
+/// `GET /metrics`.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let mut out = String::new();
+    global().render(&mut out);
+    // Latency is kept in Postgres with the data; read it at scrape time.
+    let latency: Result<Vec<LatencyRow>, sqlx::Error> = sqlx::query_as(
+        "SELECT l.stream, l.msg_count::int8, s.sum_ms::int8, l.min_ms, l.p50_ms, l.p95_ms, l.p99_ms, l.max_ms
+           FROM stream_latency l
+           JOIN (SELECT stream, sum(sum_ms) AS sum_ms FROM latency_stats GROUP BY stream) s USING (stream)
+          ORDER BY l.stream",
+    )
+    .fetch_all(&state.pool)
+    .await;
+    let name = "pulseboard_end_to_end_latency_milliseconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Stored time minus event time.\n# TYPE {name} summary"
+    );
+    match latency {
+        Ok(rows) => {
+            for (stream, count, sum, min, p50, p95, p99, max) in rows {
+                let stream = escape(&stream);
+                for (quantile, value) in [
+                    ("0", min),
+                    ("0.5", p50),
+                    ("0.95", p95),
+                    ("0.99", p99),
+                    ("1", max),
+                ] {
+                    let _ = writeln!(
+                        out,
+                        "{name}{{stream=\"{stream}\",quantile=\"{quantile}\"}} {value}"
+                    );
+                }
+                let _ = writeln!(out, "{name}_sum{{stream=\"{stream}\"}} {sum}");
+                let _ = writeln!(out, "{name}_count{{stream=\"{stream}\"}} {count}");
+            }
+        }
+        Err(error) => tracing::warn!(%error, "latency unavailable for /metrics"),
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
