@@ -112,9 +112,10 @@ SELECT l.stream,
        l.msg_count,
        l.min_ms,
        round(l.sum_ms::numeric / l.msg_count, 1) AS avg_ms,
-       p.p50_ms,
-       p.p95_ms,
-       p.p99_ms,
+       -- A bucket's lower bound can sit below the exact minimum: keep within it.
+       least(greatest(p.p50_ms, l.min_ms), l.max_ms) AS p50_ms,
+       least(greatest(p.p95_ms, l.min_ms), l.max_ms) AS p95_ms,
+       least(greatest(p.p99_ms, l.min_ms), l.max_ms) AS p99_ms,
        l.max_ms
   FROM latency_stats l
  CROSS JOIN LATERAL latency_percentiles(l.stream, l.key) p;
@@ -125,9 +126,10 @@ SELECT l.stream,
        l.msg_count,
        l.min_ms,
        round(l.sum_ms::numeric / l.msg_count, 1) AS avg_ms,
-       p.p50_ms,
-       p.p95_ms,
-       p.p99_ms,
+       -- A bucket's lower bound can sit below the exact minimum: keep within it.
+       least(greatest(p.p50_ms, l.min_ms), l.max_ms) AS p50_ms,
+       least(greatest(p.p95_ms, l.min_ms), l.max_ms) AS p95_ms,
+       least(greatest(p.p99_ms, l.min_ms), l.max_ms) AS p99_ms,
        l.max_ms
   FROM (SELECT stream,
                sum(msg_count) AS msg_count,

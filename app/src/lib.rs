@@ -8,6 +8,7 @@ pub mod error;
 pub mod pages;
 pub mod refresh;
 pub mod sensor_averages;
+pub mod streams;
 pub mod temperature;
 
 use leptos::prelude::*;
@@ -46,10 +47,15 @@ pub fn App() -> impl IntoView {
         <Router>
             <header class="topbar">
                 <a class="brand" href="/">"Pulseboard"</a>
+                <nav>
+                    <a href="/">"Sensors"</a>
+                    <a href="/streams">"Streams"</a>
+                </nav>
             </header>
             <main>
                 <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
                     <Route path=StaticSegment("") view=pages::sensors::SensorsPage/>
+                    <Route path=StaticSegment("streams") view=pages::streams::StreamsPage/>
                 </Routes>
             </main>
         </Router>

@@ -2,17 +2,25 @@
 
 use crate::firehose;
 use crate::state::AppState;
+use app::streams::KafkaLag;
 use app::{App, shell};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
+use std::sync::Arc;
 use tower_http::compression::CompressionLayer;
 
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let pool = state.pool.clone();
+    // The streams page shows the readings consumer's lag, summed over partitions.
+    let topic = state.kafka.as_ref().map(|k| k.readings_topic.clone());
+    let kafka_lag = KafkaLag(Arc::new(move || {
+        let lags = crate::metrics::global().kafka_lag(topic.as_deref()?);
+        (!lags.is_empty()).then(|| lags.values().sum())
+    }));
     let options = state.leptos_options.clone();
     Router::new()
         .route("/healthz", get(crate::health::healthz))
@@ -22,7 +30,10 @@ pub fn router(state: AppState) -> Router {
         .leptos_routes_with_context(
             &state,
             routes,
-            move || provide_context(pool.clone()),
+            move || {
+                provide_context(pool.clone());
+                provide_context(kafka_lag.clone());
+            },
             move || shell(options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))

@@ -78,3 +78,45 @@ async fn the_sensor_page_renders_six_series_and_the_averages(pool: PgPool) {
     // One table row per sensor with readings.
     assert_eq!(html.matches("<tr data-guid=").count(), 6, "{html}");
 }
+
+#[sqlx::test(migrator = "server::MIGRATOR")]
+async fn the_streams_page_shows_rate_latency_and_dead_letters(pool: PgPool) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let readings: Vec<Reading> = (0..120)
+        .map(|i| Reading::new("s", now - (i % 10), 70.0))
+        .collect();
+    let dead_letters = vec![server::store::DeadLetter {
+        source: "test".into(),
+        position: None,
+        payload: b"x".to_vec(),
+        reason: "bad".into(),
+    }];
+    write_batch(
+        &pool,
+        &Batch {
+            readings,
+            dead_letters,
+        },
+    )
+    .await
+    .expect("written");
+
+    let reply = get(state(pool, None), "/streams").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let html = reply.body;
+    assert!(html.contains(r#"<tr data-stream="sensors">"#), "{html}");
+    // 120 rows stored within the last minute: 2.0 per second.
+    assert!(html.contains(r#"<td class="num rate">2.0</td>"#), "{html}");
+    assert!(
+        html.contains(r#"<td class="num dead-letters">1</td>"#),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"<td class="num lag">—</td>"#),
+        "no consumer, no lag: {html}"
+    );
+    assert!(html.contains(" ms</td>"), "latency shown: {html}");
+}

@@ -1,6 +1,7 @@
 //! Routed pages, one per file.
 
 pub mod sensors;
+pub mod streams;
 
 use leptos::prelude::*;
 
