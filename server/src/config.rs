@@ -7,6 +7,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub http: HttpConfig,
+    /// The folder of stream definitions (`*.toml`).
+    pub streams_dir: std::path::PathBuf,
     pub database: DatabaseConfig,
     pub flush: FlushConfig,
     pub simulator: SimulatorConfig,
@@ -18,8 +20,6 @@ pub struct HttpConfig {
     pub addr: SocketAddr,
     /// Where the built browser bundle, stylesheet and assets are served from.
     pub site_root: String,
-    /// Delivery stream names accepted by the Firehose-compatible and NDJSON endpoints.
-    pub ingest_streams: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -106,6 +106,9 @@ impl Config {
             }
         };
         Ok(Config {
+            streams_dir: var("PULSEBOARD_STREAMS_DIR")
+                .unwrap_or_else(|| "streams".into())
+                .into(),
             http: HttpConfig {
                 addr: parse(
                     var("PULSEBOARD_ADDR"),
@@ -113,12 +116,6 @@ impl Config {
                     "127.0.0.1:3000".parse().expect("valid literal"),
                 )?,
                 site_root: var("PULSEBOARD_SITE_ROOT").unwrap_or_else(|| "target/site".into()),
-                ingest_streams: var("PULSEBOARD_INGEST_STREAMS")
-                    .unwrap_or_else(|| "sensors,redshift-delivery-stream".into())
-                    .split(',')
-                    .map(|name| name.trim().to_string())
-                    .filter(|name| !name.is_empty())
-                    .collect(),
             },
             database: DatabaseConfig {
                 url: var("DATABASE_URL").ok_or(ConfigError::Missing("DATABASE_URL"))?,

@@ -1,6 +1,7 @@
 //! The Pulseboard service: ingest, pipeline, storage and the HTTP surface.
 
 pub mod config;
+pub mod definitions;
 pub mod firehose;
 pub mod health;
 pub mod kafka;

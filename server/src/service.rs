@@ -2,7 +2,7 @@
 
 use crate::config::{Config, DatabaseConfig, SimulatorSink};
 use crate::state::AppState;
-use crate::{MIGRATOR, kafka, pipeline, simulator};
+use crate::{MIGRATOR, definitions, kafka, pipeline, simulator};
 use anyhow::Context;
 use leptos::config::LeptosOptions;
 use sqlx::PgPool;
@@ -33,6 +33,25 @@ pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<PgPool> {
 
 /// Runs until `shutdown` is cancelled, then flushes buffered records and exits.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let definitions = definitions::load_dir(&config.streams_dir).with_context(|| {
+        format!(
+            "loading stream definitions from {} (PULSEBOARD_STREAMS_DIR)",
+            config.streams_dir.display()
+        )
+    })?;
+    let sensors = definitions
+        .iter()
+        .find(|d| d.name == "sensors")
+        .with_context(|| {
+            format!(
+                "{} has no definition of the sensors stream",
+                config.streams_dir.display()
+            )
+        })?;
+    for other in definitions.iter().filter(|d| d.name != "sensors") {
+        // Checked, but this version runs only the sensors pipeline.
+        tracing::warn!(stream = %other.name, "stream defined but not run: only the sensors pipeline runs in this version");
+    }
     let pool = connect(&config.database).await?;
     MIGRATOR
         .run(&pool)
@@ -86,7 +105,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .site_addr(config.http.addr)
         .build();
     let state = AppState {
-        ingest_streams: config.http.ingest_streams.clone().into(),
+        ingest_streams: sensors.sources.http_names.clone().into(),
         pool,
         leptos_options,
         kafka: config.kafka.clone(),
