@@ -11,6 +11,7 @@ pub mod operators;
 pub mod pipeline;
 pub mod reading;
 pub mod router;
+pub mod sales;
 pub mod service;
 pub mod simulator;
 pub mod state;

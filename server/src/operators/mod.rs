@@ -2,3 +2,4 @@
 
 pub mod latency;
 pub mod stats;
+pub mod window;
