@@ -49,6 +49,10 @@ pub struct SimulatorConfig {
     /// Time between two readings of one sensor.
     pub period: Duration,
     pub sink: SimulatorSink,
+    /// Run the smoothie-shop sales simulator too.
+    pub sales: bool,
+    /// Purchases per second; `None` keeps the generator's own pace (one every 2 to 5 s).
+    pub sales_rate: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -148,6 +152,24 @@ impl Config {
                     Duration::from_secs(1),
                 )?,
                 sink,
+                sales: flag(
+                    var("PULSEBOARD_SALES_SIMULATOR"),
+                    "PULSEBOARD_SALES_SIMULATOR",
+                    true,
+                )?,
+                sales_rate: match var("PULSEBOARD_SALES_RATE") {
+                    None => None,
+                    Some(v) => match v.trim().parse::<f64>() {
+                        Ok(rate) if rate > 0.0 && rate.is_finite() => Some(rate),
+                        _ => {
+                            return Err(invalid(
+                                "PULSEBOARD_SALES_RATE",
+                                &v,
+                                "expected purchases per second, above 0",
+                            ));
+                        }
+                    },
+                },
             },
             kafka,
         })
@@ -263,6 +285,12 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.to_string().contains("longer than zero"), "{err}");
+        let err = config(&[
+            ("DATABASE_URL", "postgres://x"),
+            ("PULSEBOARD_SALES_RATE", "-2"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("PULSEBOARD_SALES_RATE"), "{err}");
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod pipeline;
 pub mod reading;
 pub mod router;
 pub mod sales;
+pub mod sales_pipeline;
 pub mod service;
 pub mod simulator;
 pub mod state;

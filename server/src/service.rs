@@ -2,7 +2,7 @@
 
 use crate::config::{Config, DatabaseConfig, SimulatorSink};
 use crate::state::AppState;
-use crate::{MIGRATOR, definitions, kafka, pipeline, simulator};
+use crate::{MIGRATOR, definitions, kafka, pipeline, sales_pipeline, simulator};
 use anyhow::Context;
 use leptos::config::LeptosOptions;
 use sqlx::PgPool;
@@ -94,6 +94,16 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         tasks.spawn(simulator::run(
             config.simulator.period,
             sink,
+            shutdown.clone(),
+        ));
+    }
+    if config.simulator.sales {
+        let seed = rand::random();
+        tasks.spawn(sales_pipeline::run(
+            pool.clone(),
+            config.simulator.sales_rate,
+            seed,
+            config.flush,
             shutdown.clone(),
         ));
     }

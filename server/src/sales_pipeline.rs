@@ -1,0 +1,283 @@
+//! The sales simulator in-process: purchases enriched with their product,
+//! restocking events and running totals, written to Postgres in batches,
+//! each in one transaction.
+
+use crate::config::FlushConfig;
+use crate::reading::epoch_micros;
+use crate::sales::{
+    EnrichedPurchase, Inventory, Product, SalesConfig, SalesGenerator, enrich, parse_timestamp,
+};
+use crate::store;
+use sqlx::{PgPool, Postgres, Transaction};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// A purchase ready to store: enriched, with when Pulseboard received it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredPurchase {
+    pub enriched: EnrichedPurchase,
+    pub transaction_ms: i64,
+    pub received_us: i64,
+}
+
+/// Purchases and restocks waiting for the next flush.
+#[derive(Debug, Default)]
+pub struct SalesBatch {
+    pub purchases: Vec<StoredPurchase>,
+    pub restocks: Vec<Inventory>,
+}
+
+impl SalesBatch {
+    pub fn is_empty(&self) -> bool {
+        self.purchases.is_empty() && self.restocks.is_empty()
+    }
+}
+
+/// Upserts the catalogue, so enriched purchases always have their product.
+pub async fn store_catalogue(pool: &PgPool, products: &[Product]) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    for p in products {
+        sqlx::query(
+            "INSERT INTO products (product_id, category, item, size, cogs, price, inventory_level,
+                                   contains_fruit, contains_veggies, contains_nuts, contains_caffeine)
+             VALUES ($1, $2, $3, $4, $5::numeric(8,2), $6::numeric(8,2), $7, $8, $9, $10, $11)
+             ON CONFLICT (product_id) DO UPDATE
+                SET category = excluded.category, item = excluded.item, size = excluded.size,
+                    cogs = excluded.cogs, price = excluded.price, inventory_level = excluded.inventory_level,
+                    contains_fruit = excluded.contains_fruit, contains_veggies = excluded.contains_veggies,
+                    contains_nuts = excluded.contains_nuts, contains_caffeine = excluded.contains_caffeine,
+                    updated_at = now()",
+        )
+        .bind(&p.product_id)
+        .bind(&p.category)
+        .bind(&p.item)
+        .bind(&p.size)
+        .bind(p.cogs)
+        .bind(p.price)
+        .bind(p.inventory_level as i32)
+        .bind(p.contains_fruit)
+        .bind(p.contains_veggies)
+        .bind(p.contains_nuts)
+        .bind(p.contains_caffeine)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
+}
+
+/// Writes purchases, restocks and the running-total deltas in one transaction.
+pub async fn write_sales(pool: &PgPool, batch: &SalesBatch) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    insert_purchases(&mut tx, &batch.purchases).await?;
+    insert_restocks(&mut tx, &batch.restocks).await?;
+    upsert_running_totals(&mut tx, &batch.purchases).await?;
+    tx.commit().await
+}
+
+async fn insert_purchases(
+    tx: &mut Transaction<'_, Postgres>,
+    purchases: &[StoredPurchase],
+) -> Result<(), sqlx::Error> {
+    if purchases.is_empty() {
+        return Ok(());
+    }
+    let e = |f: fn(&EnrichedPurchase) -> String| {
+        purchases.iter().map(|p| f(&p.enriched)).collect::<Vec<_>>()
+    };
+    let n = |f: fn(&EnrichedPurchase) -> f64| {
+        purchases.iter().map(|p| f(&p.enriched)).collect::<Vec<_>>()
+    };
+    let b = |f: fn(&EnrichedPurchase) -> bool| {
+        purchases.iter().map(|p| f(&p.enriched)).collect::<Vec<_>>()
+    };
+    sqlx::query(
+        "INSERT INTO purchases_enriched (
+             transaction_time, transaction_id, product_id, product_category, product_name, product_size,
+             product_cogs, product_price, contains_fruit, contains_veggies, contains_nuts, contains_caffeine,
+             purchase_price, purchase_quantity, is_member, member_discount, add_supplements, supplement_price,
+             total_purchase, ingested_at)
+         SELECT to_timestamp(t_ms / 1000.0), tid, pid, cat, name, size, cogs, price, fruit, veg, nuts, caf,
+                pprice, qty, member, discount, supp, supp_price, total, to_timestamp(rx_us / 1000000.0)
+           FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                       $7::float8[], $8::float8[], $9::bool[], $10::bool[], $11::bool[], $12::bool[],
+                       $13::float8[], $14::int4[], $15::bool[], $16::float8[], $17::bool[], $18::float8[],
+                       $19::float8[], $20::int8[])
+                AS r(t_ms, tid, pid, cat, name, size, cogs, price, fruit, veg, nuts, caf,
+                     pprice, qty, member, discount, supp, supp_price, total, rx_us)",
+    )
+    .bind(purchases.iter().map(|p| p.transaction_ms).collect::<Vec<_>>())
+    .bind(e(|p| p.transaction_id.clone()))
+    .bind(e(|p| p.product_id.clone()))
+    .bind(e(|p| p.product_category.clone()))
+    .bind(e(|p| p.product_name.clone()))
+    .bind(e(|p| p.product_size.clone()))
+    .bind(n(|p| p.product_cogs))
+    .bind(n(|p| p.product_price))
+    .bind(b(|p| p.contains_fruit))
+    .bind(b(|p| p.contains_veggies))
+    .bind(b(|p| p.contains_nuts))
+    .bind(b(|p| p.contains_caffeine))
+    .bind(n(|p| p.purchase_price))
+    .bind(purchases.iter().map(|p| p.enriched.purchase_quantity as i32).collect::<Vec<_>>())
+    .bind(b(|p| p.is_member))
+    .bind(n(|p| p.member_discount))
+    .bind(b(|p| p.add_supplements))
+    .bind(n(|p| p.supplement_price))
+    .bind(n(|p| p.total_purchase))
+    .bind(purchases.iter().map(|p| p.received_us).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_restocks(
+    tx: &mut Transaction<'_, Postgres>,
+    restocks: &[Inventory],
+) -> Result<(), sqlx::Error> {
+    if restocks.is_empty() {
+        return Ok(());
+    }
+    let times: Vec<i64> = restocks
+        .iter()
+        .map(|r| parse_timestamp(&r.event_time).unwrap_or_default())
+        .collect();
+    sqlx::query(
+        "INSERT INTO inventories (event_time, product_id, existing_level, stock_quantity, new_level)
+         SELECT to_timestamp(t_ms / 1000.0), pid, existing, added, new_level
+           FROM unnest($1::int8[], $2::text[], $3::int4[], $4::int4[], $5::int4[])
+                AS r(t_ms, pid, existing, added, new_level)",
+    )
+    .bind(&times)
+    .bind(restocks.iter().map(|r| r.product_id.clone()).collect::<Vec<_>>())
+    .bind(restocks.iter().map(|r| r.existing_level as i32).collect::<Vec<_>>())
+    .bind(restocks.iter().map(|r| r.stock_quantity as i32).collect::<Vec<_>>())
+    .bind(restocks.iter().map(|r| r.new_level as i32).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Per-product deltas of a batch: transactions, quantities, sales in cents, newest time.
+fn running_total_deltas(purchases: &[StoredPurchase]) -> BTreeMap<&str, (i64, i64, i64, i64)> {
+    let mut deltas: BTreeMap<&str, (i64, i64, i64, i64)> = BTreeMap::new();
+    for p in purchases {
+        let entry = deltas
+            .entry(p.enriched.product_id.as_str())
+            .or_insert((0, 0, 0, i64::MIN));
+        entry.0 += 1;
+        entry.1 += i64::from(p.enriched.purchase_quantity);
+        // Cents, so sums are exact.
+        entry.2 += (p.enriched.total_purchase * 100.0).round() as i64;
+        entry.3 = entry.3.max(p.transaction_ms);
+    }
+    deltas
+}
+
+async fn upsert_running_totals(
+    tx: &mut Transaction<'_, Postgres>,
+    purchases: &[StoredPurchase],
+) -> Result<(), sqlx::Error> {
+    let deltas = running_total_deltas(purchases);
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    // Sorted product ids: concurrent writers lock rows in the same order.
+    sqlx::query(
+        "INSERT INTO running_totals AS t (product_id, transactions, quantities, sales, event_time)
+         SELECT pid, n, qty, cents / 100.0, to_timestamp(t_ms / 1000.0)
+           FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[], $5::int8[]) AS r(pid, n, qty, cents, t_ms)
+         ON CONFLICT (product_id) DO UPDATE
+            SET transactions = t.transactions + excluded.transactions,
+                quantities   = t.quantities + excluded.quantities,
+                sales        = t.sales + excluded.sales,
+                event_time   = greatest(t.event_time, excluded.event_time),
+                updated_at   = now()",
+    )
+    .bind(deltas.keys().copied().collect::<Vec<_>>())
+    .bind(deltas.values().map(|d| d.0).collect::<Vec<_>>())
+    .bind(deltas.values().map(|d| d.1).collect::<Vec<_>>())
+    .bind(deltas.values().map(|d| d.2).collect::<Vec<_>>())
+    .bind(deltas.values().map(|d| d.3).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Turns a generated purchase into what is stored, joining its product.
+pub fn prepare(
+    generator: &SalesGenerator,
+    purchase: &crate::sales::Purchase,
+) -> Option<StoredPurchase> {
+    let product = generator.product(&purchase.product_id)?;
+    Some(StoredPurchase {
+        enriched: enrich(purchase, product),
+        transaction_ms: parse_timestamp(&purchase.transaction_time)?,
+        received_us: epoch_micros(),
+    })
+}
+
+/// Generates purchases until shutdown, at the generator's own pace or at
+/// `rate` purchases per second, flushing on the usual size and time limits.
+pub async fn run(
+    pool: PgPool,
+    rate: Option<f64>,
+    seed: u64,
+    flush: FlushConfig,
+    shutdown: CancellationToken,
+) {
+    let mut generator = SalesGenerator::new(SalesConfig::default(), seed);
+    let catalogue = generator.products().to_vec();
+    if store::retry(&shutdown, "storing the product catalogue", || {
+        store_catalogue(&pool, &catalogue)
+    })
+    .await
+    .is_err()
+    {
+        return;
+    }
+    tracing::info!(products = catalogue.len(), ?rate, "sales simulator started");
+    let mut batch = SalesBatch::default();
+    let mut ticker = tokio::time::interval(flush.interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next_at = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(next_at) => {
+                let now_ms = epoch_micros() / 1000;
+                let event = generator.next_event(now_ms);
+                match prepare(&generator, &event.purchase) {
+                    Some(stored) => batch.purchases.push(stored),
+                    None => tracing::error!(purchase = ?event.purchase, "generated purchase has no product"),
+                }
+                batch.restocks.extend(event.restocks);
+                let delay_ms = match rate {
+                    Some(rate) => (1000.0 / rate) as u64,
+                    None => generator.next_delay_ms(),
+                };
+                next_at += Duration::from_millis(delay_ms);
+                if batch.purchases.len() >= flush.max_records {
+                    flush_sales(&pool, &mut batch, &shutdown).await;
+                }
+            }
+            _ = ticker.tick() => {
+                if !batch.is_empty() {
+                    flush_sales(&pool, &mut batch, &shutdown).await;
+                }
+            }
+            _ = shutdown.cancelled() => break,
+        }
+    }
+    if !batch.is_empty() {
+        flush_sales(&pool, &mut batch, &shutdown).await;
+    }
+    tracing::info!("sales simulator stopped");
+}
+
+async fn flush_sales(pool: &PgPool, batch: &mut SalesBatch, shutdown: &CancellationToken) {
+    if let Err(error) = store::retry(shutdown, "sales flush", || write_sales(pool, batch)).await {
+        tracing::error!(%error, purchases = batch.purchases.len(), "sales flush abandoned");
+    }
+    batch.purchases.clear();
+    batch.restocks.clear();
+}
