@@ -13,6 +13,7 @@ pub mod reading;
 pub mod router;
 pub mod sales;
 pub mod sales_pipeline;
+pub mod sales_windows;
 pub mod service;
 pub mod simulator;
 pub mod state;

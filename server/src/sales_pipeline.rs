@@ -1,12 +1,14 @@
 //! The sales simulator in-process: purchases enriched with their product,
-//! restocking events and running totals, written to Postgres in batches,
-//! each in one transaction.
+//! restocking events, running totals and event-time windows, written to
+//! Postgres in batches, each in one transaction.
 
 use crate::config::FlushConfig;
 use crate::reading::epoch_micros;
 use crate::sales::{
-    EnrichedPurchase, Inventory, Product, SalesConfig, SalesGenerator, enrich, parse_timestamp,
+    EnrichedPurchase, Inventory, Product, SaleEvent, SalesConfig, SalesGenerator, enrich,
+    parse_timestamp,
 };
+use crate::sales_windows::{LateEvent, SalesWindows, WindowDelta};
 use crate::store;
 use sqlx::{PgPool, Postgres, Transaction};
 use std::collections::BTreeMap;
@@ -21,16 +23,28 @@ pub struct StoredPurchase {
     pub received_us: i64,
 }
 
-/// Purchases and restocks waiting for the next flush.
+/// Purchases, restocks and window changes waiting for the next flush.
 #[derive(Debug, Default)]
 pub struct SalesBatch {
     pub purchases: Vec<StoredPurchase>,
     pub restocks: Vec<Inventory>,
+    pub windows: Vec<WindowDelta>,
+    pub late: Vec<LateEvent>,
 }
 
 impl SalesBatch {
     pub fn is_empty(&self) -> bool {
-        self.purchases.is_empty() && self.restocks.is_empty()
+        self.purchases.is_empty()
+            && self.restocks.is_empty()
+            && self.windows.is_empty()
+            && self.late.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.purchases.clear();
+        self.restocks.clear();
+        self.windows.clear();
+        self.late.clear();
     }
 }
 
@@ -72,6 +86,8 @@ pub async fn write_sales(pool: &PgPool, batch: &SalesBatch) -> Result<(), sqlx::
     insert_purchases(&mut tx, &batch.purchases).await?;
     insert_restocks(&mut tx, &batch.restocks).await?;
     upsert_running_totals(&mut tx, &batch.purchases).await?;
+    upsert_windows(&mut tx, &batch.windows).await?;
+    insert_late_events(&mut tx, &batch.late).await?;
     tx.commit().await
 }
 
@@ -204,6 +220,77 @@ async fn upsert_running_totals(
     Ok(())
 }
 
+async fn upsert_windows(
+    tx: &mut Transaction<'_, Postgres>,
+    windows: &[WindowDelta],
+) -> Result<(), sqlx::Error> {
+    if windows.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO sales_windows AS w (window_start, window_end, product_id, transactions, quantities, sales, is_final)
+         SELECT to_timestamp(s_ms / 1000.0), to_timestamp(e_ms / 1000.0), pid, n, qty, cents / 100.0, fin
+           FROM unnest($1::int8[], $2::int8[], $3::text[], $4::int8[], $5::int8[], $6::int8[], $7::bool[])
+                AS r(s_ms, e_ms, pid, n, qty, cents, fin)
+         ON CONFLICT (window_start, product_id) DO UPDATE
+            SET transactions = w.transactions + excluded.transactions,
+                quantities   = w.quantities + excluded.quantities,
+                sales        = w.sales + excluded.sales,
+                is_final     = w.is_final OR excluded.is_final,
+                updated_at   = now()",
+    )
+    .bind(windows.iter().map(|w| w.start_ms).collect::<Vec<_>>())
+    .bind(windows.iter().map(|w| w.end_ms).collect::<Vec<_>>())
+    .bind(windows.iter().map(|w| w.product_id.clone()).collect::<Vec<_>>())
+    .bind(windows.iter().map(|w| w.transactions).collect::<Vec<_>>())
+    .bind(windows.iter().map(|w| w.quantities).collect::<Vec<_>>())
+    .bind(windows.iter().map(|w| w.sales_cents).collect::<Vec<_>>())
+    .bind(windows.iter().map(|w| w.is_final).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_late_events(
+    tx: &mut Transaction<'_, Postgres>,
+    late: &[LateEvent],
+) -> Result<(), sqlx::Error> {
+    if late.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO late_events (stream, event_time, payload, reason)
+         SELECT 'purchases', to_timestamp(t_ms / 1000.0), payload::jsonb, reason
+           FROM unnest($1::int8[], $2::text[], $3::text[]) AS r(t_ms, payload, reason)",
+    )
+    .bind(late.iter().map(|l| l.event_ms).collect::<Vec<_>>())
+    .bind(late.iter().map(|l| l.payload.clone()).collect::<Vec<_>>())
+    .bind(late.iter().map(|l| l.reason.clone()).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Adds a generated event to the batch: the purchase, its restocks, and its
+/// windows (or a late event).
+pub fn add_event(
+    batch: &mut SalesBatch,
+    windows: &mut SalesWindows,
+    generator: &SalesGenerator,
+    event: SaleEvent,
+) {
+    match prepare(generator, &event.purchase) {
+        Some(stored) => {
+            if let Some(late) = windows.push(&stored) {
+                batch.late.push(late);
+            }
+            batch.purchases.push(stored);
+        }
+        None => tracing::error!(purchase = ?event.purchase, "generated purchase has no product"),
+    }
+    batch.restocks.extend(event.restocks);
+}
+
 /// Turns a generated purchase into what is stored, joining its product.
 pub fn prepare(
     generator: &SalesGenerator,
@@ -238,6 +325,13 @@ pub async fn run(
     }
     tracing::info!(products = catalogue.len(), ?rate, "sales simulator started");
     let mut batch = SalesBatch::default();
+    let mut windows = match SalesWindows::new() {
+        Ok(windows) => windows,
+        Err(error) => {
+            tracing::error!(%error, "sales windows cannot be set up");
+            return;
+        }
+    };
     let mut ticker = tokio::time::interval(flush.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut next_at = tokio::time::Instant::now();
@@ -246,21 +340,19 @@ pub async fn run(
             _ = tokio::time::sleep_until(next_at) => {
                 let now_ms = epoch_micros() / 1000;
                 let event = generator.next_event(now_ms);
-                match prepare(&generator, &event.purchase) {
-                    Some(stored) => batch.purchases.push(stored),
-                    None => tracing::error!(purchase = ?event.purchase, "generated purchase has no product"),
-                }
-                batch.restocks.extend(event.restocks);
+                add_event(&mut batch, &mut windows, &generator, event);
                 let delay_ms = match rate {
                     Some(rate) => (1000.0 / rate) as u64,
                     None => generator.next_delay_ms(),
                 };
                 next_at += Duration::from_millis(delay_ms);
                 if batch.purchases.len() >= flush.max_records {
+                    batch.windows = windows.drain();
                     flush_sales(&pool, &mut batch, &shutdown).await;
                 }
             }
             _ = ticker.tick() => {
+                batch.windows = windows.drain();
                 if !batch.is_empty() {
                     flush_sales(&pool, &mut batch, &shutdown).await;
                 }
@@ -268,6 +360,7 @@ pub async fn run(
             _ = shutdown.cancelled() => break,
         }
     }
+    batch.windows = windows.drain();
     if !batch.is_empty() {
         flush_sales(&pool, &mut batch, &shutdown).await;
     }
@@ -278,6 +371,5 @@ async fn flush_sales(pool: &PgPool, batch: &mut SalesBatch, shutdown: &Cancellat
     if let Err(error) = store::retry(shutdown, "sales flush", || write_sales(pool, batch)).await {
         tracing::error!(%error, purchases = batch.purchases.len(), "sales flush abandoned");
     }
-    batch.purchases.clear();
-    batch.restocks.clear();
+    batch.clear();
 }

@@ -125,3 +125,102 @@ async fn the_simulator_stores_purchases_until_shutdown(pool: PgPool) {
         .expect("products");
     assert_eq!(products, 27);
 }
+
+#[sqlx::test(migrator = "server::MIGRATOR")]
+async fn sales_windows_match_a_brute_force_count_and_late_purchases_are_kept(pool: PgPool) {
+    use server::sales::{Disorder, parse_timestamp};
+    use server::sales_pipeline::add_event;
+    use server::sales_windows::{SIZE_MS, SLIDE_MS, SalesWindows, WATERMARK_DELAY_MS};
+    use std::collections::{BTreeMap, BTreeSet};
+
+    // A fifth of the purchases up to 2 minutes out of order (within the
+    // watermark); 3% stamped 30 to 40 minutes in the past (past every window).
+    let config = SalesConfig {
+        disorder: Disorder {
+            out_of_order_fraction: 0.2,
+            max_out_of_order_ms: 120_000,
+            late_fraction: 0.03,
+            late_min_ms: 30 * 60_000,
+            late_max_ms: 40 * 60_000,
+            ..Disorder::default()
+        },
+        ..SalesConfig::default()
+    };
+    let mut generator = SalesGenerator::new(config, 9);
+    store_catalogue(&pool, generator.products())
+        .await
+        .expect("catalogue");
+    let events = generator.run(1_700_000_000_000, 3_000);
+    let mut windows = SalesWindows::new().expect("window spec");
+    for chunk in events.chunks(250) {
+        let mut batch = SalesBatch::default();
+        for event in chunk {
+            add_event(&mut batch, &mut windows, &generator, event.clone());
+        }
+        batch.windows = windows.drain();
+        write_sales(&pool, &batch).await.expect("batch");
+    }
+
+    let late: BTreeSet<(String, String)> = sqlx::query_as(
+        "SELECT payload->>'transaction_id', payload->>'product_id' FROM late_events WHERE stream = 'purchases'",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("late events")
+    .into_iter()
+    .collect();
+    assert!(
+        late.len() > 30,
+        "about 90 late purchases expected, got {}",
+        late.len()
+    );
+
+    // Every other purchase counts once in each window that holds it.
+    let mut expected: BTreeMap<(i64, String), (i64, i64, i64)> = BTreeMap::new();
+    let mut newest_event = i64::MIN;
+    for event in &events {
+        let p = &event.purchase;
+        let at = parse_timestamp(&p.transaction_time).expect("time");
+        if late.contains(&(p.transaction_id.clone(), p.product_id.clone())) {
+            continue;
+        }
+        newest_event = newest_event.max(at);
+        let mut start = at - at.rem_euclid(SLIDE_MS);
+        while start > at - SIZE_MS {
+            let entry = expected.entry((start, p.product_id.clone())).or_default();
+            entry.0 += 1;
+            entry.1 += i64::from(p.quantity);
+            entry.2 += (p.total_purchase * 100.0).round() as i64;
+            start -= SLIDE_MS;
+        }
+    }
+    let stored: Vec<(i64, String, i64, i64, i64, i64, bool)> = sqlx::query_as(
+        "SELECT (extract(epoch FROM window_start) * 1000)::int8, product_id, transactions, quantities,
+                (sales * 100)::int8, (extract(epoch FROM window_end) * 1000)::int8, is_final
+           FROM sales_windows ORDER BY 1, 2",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("sales windows");
+    let as_map: BTreeMap<(i64, String), (i64, i64, i64)> = stored
+        .iter()
+        .map(|r| ((r.0, r.1.clone()), (r.2, r.3, r.4)))
+        .collect();
+    assert_eq!(as_map, expected);
+
+    // A window is final exactly when the watermark has passed its end.
+    let watermark = newest_event - WATERMARK_DELAY_MS;
+    for row in &stored {
+        assert_eq!(
+            row.6,
+            row.5 <= watermark,
+            "window ending {} with watermark {watermark}",
+            row.5
+        );
+    }
+    let top: i64 = sqlx::query_scalar("SELECT max(rank) FROM sales_top_products")
+        .fetch_one(&pool)
+        .await
+        .expect("top");
+    assert!(top <= 10);
+}
