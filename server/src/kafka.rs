@@ -20,7 +20,7 @@ use std::time::Duration;
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-fn client_config(config: &KafkaConfig) -> ClientConfig {
+pub(crate) fn client_config(config: &KafkaConfig) -> ClientConfig {
     let mut client = ClientConfig::new();
     client.set("bootstrap.servers", &config.bootstrap_servers);
     client
@@ -217,7 +217,7 @@ async fn consume(
 }
 
 /// A payload becomes a reading, or a dead letter with the reason it was refused.
-fn admit(batch: &mut Batch, payload: &[u8], position: String) {
+pub(crate) fn admit(batch: &mut Batch, payload: &[u8], position: String) {
     metrics::global().received(Source::Kafka, 1);
     match Reading::decode_json(payload) {
         Ok(reading) => batch.readings.push(reading.received_now()),

@@ -1,5 +1,6 @@
 //! The Pulseboard service: ingest, pipeline, storage and the HTTP surface.
 
+pub mod cli;
 pub mod config;
 pub mod definitions;
 pub mod firehose;
@@ -10,6 +11,7 @@ pub mod offsets;
 pub mod operators;
 pub mod pipeline;
 pub mod reading;
+pub mod replay;
 pub mod router;
 pub mod sales;
 pub mod sales_pipeline;

@@ -1,0 +1,94 @@
+//! The command line: serve (the default) or replay a topic.
+
+pub const USAGE: &str = "usage:
+  pulseboard [serve]                    run the service (settings from PULSEBOARD_* variables)
+  pulseboard replay [--topic NAME] [--reset]
+                                        re-process a readings topic from its earliest offset;
+                                        --reset empties the readings and their statistics first";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Serve,
+    Replay { topic: Option<String>, reset: bool },
+    Help,
+}
+
+pub fn parse(args: &[String]) -> Result<Command, String> {
+    let mut args = args.iter().map(String::as_str);
+    match args.next() {
+        None | Some("serve") => match args.next() {
+            None => Ok(Command::Serve),
+            Some(extra) => Err(format!("unexpected argument {extra:?}\n{USAGE}")),
+        },
+        Some("-h" | "--help" | "help") => Ok(Command::Help),
+        Some("replay") => {
+            let (mut topic, mut reset) = (None, false);
+            while let Some(arg) = args.next() {
+                match arg {
+                    "--reset" => reset = true,
+                    "--topic" => match args.next() {
+                        Some(name) if !name.is_empty() => topic = Some(name.to_string()),
+                        _ => return Err(format!("--topic needs a topic name\n{USAGE}")),
+                    },
+                    other => return Err(format!("unknown option {other:?}\n{USAGE}")),
+                }
+            }
+            Ok(Command::Replay { topic, reset })
+        }
+        Some(other) => Err(format!("unknown command {other:?}\n{USAGE}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<String> {
+        line.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn commands_parse() {
+        assert_eq!(parse(&args("")), Ok(Command::Serve));
+        assert_eq!(parse(&args("serve")), Ok(Command::Serve));
+        assert_eq!(parse(&args("--help")), Ok(Command::Help));
+        assert_eq!(
+            parse(&args("replay")),
+            Ok(Command::Replay {
+                topic: None,
+                reset: false
+            })
+        );
+        assert_eq!(
+            parse(&args("replay --reset --topic t1")),
+            Ok(Command::Replay {
+                topic: Some("t1".into()),
+                reset: true
+            })
+        );
+    }
+
+    #[test]
+    fn mistakes_are_explained() {
+        assert!(
+            parse(&args("replay --topic"))
+                .unwrap_err()
+                .starts_with("--topic needs a topic name")
+        );
+        assert!(
+            parse(&args("replay --fast"))
+                .unwrap_err()
+                .starts_with("unknown option \"--fast\"")
+        );
+        assert!(
+            parse(&args("serv"))
+                .unwrap_err()
+                .starts_with("unknown command \"serv\"")
+        );
+        assert!(
+            parse(&args("serve now"))
+                .unwrap_err()
+                .starts_with("unexpected argument \"now\"")
+        );
+    }
+}

@@ -1,0 +1,174 @@
+//! Replay: re-process a readings topic from its earliest offset into the
+//! database (the seed's Spark batch job), reporting progress as it goes.
+//!
+//! It reads every partition up to the end offsets seen when it starts, with a
+//! fresh consumer group that commits nothing, so the live consumer group is
+//! untouched. With `reset`, the readings and everything computed from them are
+//! emptied first, so the aggregates are rebuilt from the topic alone.
+
+use crate::config::KafkaConfig;
+use crate::kafka::{admit, client_config};
+use crate::store::{self, Batch};
+use anyhow::Context;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use sqlx::PgPool;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Records written per transaction.
+const BATCH_RECORDS: usize = 5_000;
+
+/// How far a replay has got: records done out of the records to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub done: u64,
+    pub total: u64,
+}
+
+/// Empties the readings and the statistics derived from them.
+pub async fn reset(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "TRUNCATE message, sensor_stats_minutely, sensor_temp_histogram, latency_stats, latency_histogram",
+    )
+    .execute(pool)
+    .await?;
+    sqlx::query("DELETE FROM dead_letters WHERE source = 'kafka'")
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Replays `topic` from the beginning to the end offsets seen at start.
+pub async fn run(
+    pool: &PgPool,
+    kafka: &KafkaConfig,
+    topic: &str,
+    mut report: impl FnMut(Progress),
+) -> anyhow::Result<Progress> {
+    let group = format!("pulseboard-replay-{:016x}", rand::random::<u64>());
+    let consumer: StreamConsumer = client_config(kafka)
+        .set("group.id", &group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .create()
+        .context("creating the replay consumer")?;
+
+    // The partitions and where each ends now: the replay stops there.
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .context("reading the topic's partitions")?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic)
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    anyhow::ensure!(
+        !partitions.is_empty(),
+        "topic {topic:?} does not exist or has no partitions"
+    );
+    let mut remaining: BTreeMap<i32, i64> = BTreeMap::new();
+    let mut assignment = TopicPartitionList::new();
+    let mut total = 0;
+    for partition in partitions {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, partition, Duration::from_secs(10))
+            .with_context(|| format!("reading the offsets of {topic}/{partition}"))?;
+        if high > low {
+            remaining.insert(partition, high);
+            total += (high - low) as u64;
+            assignment.add_partition_offset(topic, partition, Offset::Offset(low))?;
+        }
+    }
+    let mut progress = Progress { done: 0, total };
+    report(progress);
+    if remaining.is_empty() {
+        return Ok(progress);
+    }
+    consumer
+        .assign(&assignment)
+        .context("assigning the partitions")?;
+
+    let mut batch = Batch::default();
+    while !remaining.is_empty() {
+        let message = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+            .await
+            .context("no record from Kafka for 30 s")?
+            .context("reading from Kafka")?;
+        let (partition, offset) = (message.partition(), message.offset());
+        let Some(end) = remaining.get(&partition).copied() else {
+            continue;
+        };
+        if offset >= end {
+            remaining.remove(&partition);
+            continue;
+        }
+        admit(
+            &mut batch,
+            message.payload().unwrap_or_default(),
+            format!("{topic}/{partition}@{offset}"),
+        );
+        if offset + 1 >= end {
+            remaining.remove(&partition);
+        }
+        if batch.len() >= BATCH_RECORDS || remaining.is_empty() {
+            store::write_batch(pool, &batch)
+                .await
+                .context("writing a batch")?;
+            progress.done += batch.len() as u64;
+            batch.clear();
+            report(progress);
+        }
+    }
+    Ok(progress)
+}
+
+/// A one-line text progress bar, e.g. `[#####.....]  50%  500/1000 records`.
+pub fn bar(progress: Progress, width: usize) -> String {
+    let share = if progress.total == 0 {
+        1.0
+    } else {
+        progress.done as f64 / progress.total as f64
+    };
+    let filled = ((share * width as f64).round() as usize).min(width);
+    format!(
+        "[{}{}] {:>3}%  {}/{} records",
+        "#".repeat(filled),
+        ".".repeat(width - filled),
+        (share * 100.0).round() as u64,
+        progress.done,
+        progress.total
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bar_fills_with_progress() {
+        assert_eq!(
+            bar(Progress { done: 0, total: 10 }, 10),
+            "[..........]   0%  0/10 records"
+        );
+        assert_eq!(
+            bar(Progress { done: 5, total: 10 }, 10),
+            "[#####.....]  50%  5/10 records"
+        );
+        assert_eq!(
+            bar(
+                Progress {
+                    done: 10,
+                    total: 10
+                },
+                10
+            ),
+            "[##########] 100%  10/10 records"
+        );
+        assert_eq!(
+            bar(Progress { done: 0, total: 0 }, 4),
+            "[####] 100%  0/0 records"
+        );
+    }
+}
