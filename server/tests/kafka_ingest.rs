@@ -113,18 +113,7 @@ async fn readings_on_a_topic_reach_message_and_sensor_avg_temp(pool: PgPool) {
     publisher.publish(&readings).await.expect("published");
 
     // A payload that is not a reading: it must be kept as a dead letter, not stop the partition.
-    let raw: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &config.bootstrap_servers)
-        .create()
-        .expect("producer");
-    raw.send(
-        FutureRecord::to(&config.readings_topic)
-            .key("junk")
-            .payload("{not json"),
-        Duration::from_secs(10),
-    )
-    .await
-    .expect("junk sent");
+    send_junk(&config).await;
 
     let (shutdown, task) = start_consumer(&pool, &config);
 
@@ -181,6 +170,22 @@ async fn readings_on_a_topic_reach_message_and_sensor_avg_temp(pool: PgPool) {
 
     // Offsets are committed only for what was stored: all 301 records.
     assert_eq!(committed_total(&config), readings.len() as i64 + 1);
+}
+
+/// Produces `{not json` to the test's topic: a record that is not a reading.
+async fn send_junk(config: &KafkaConfig) {
+    let raw: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &config.bootstrap_servers)
+        .create()
+        .expect("producer");
+    raw.send(
+        FutureRecord::to(&config.readings_topic)
+            .key("junk")
+            .payload("{not json"),
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("junk sent");
 }
 
 async fn scalar(pool: &PgPool, sql: &str) -> i64 {
@@ -282,18 +287,7 @@ async fn replay_rebuilds_readings_and_statistics_from_the_topic(pool: PgPool) {
         readings.extend(one_per_sensor(1_700_000_000 + second));
     }
     publisher.publish(&readings).await.expect("published");
-    let raw: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &config.bootstrap_servers)
-        .create()
-        .expect("producer");
-    raw.send(
-        FutureRecord::to(&config.readings_topic)
-            .key("junk")
-            .payload("{not json"),
-        Duration::from_secs(10),
-    )
-    .await
-    .expect("junk sent");
+    send_junk(&config).await;
 
     let mut seen = Vec::new();
     let done = replay::run(&pool, &config, &config.readings_topic, |p| seen.push(p))
