@@ -156,7 +156,7 @@ async fn consume(
     let mut batch = Batch::default();
     let mut progress = Progress::default();
     // The next offset stored per partition, as far as this session knows.
-    let mut stored: HashMap<(String, i32), i64> = HashMap::new();
+    let mut stored: HashMap<i32, i64> = HashMap::new();
     let mut ticker = tokio::time::interval(flush.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -164,8 +164,8 @@ async fn consume(
             received = consumer.recv() => match received {
                 Ok(message) => {
                     let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
-                    let key = (topic.to_string(), partition);
-                    let floor = match stored.get(&key) {
+                    // One topic per consumer: partitions alone identify the position.
+                    let floor = match stored.get(&partition) {
                         Some(floor) => *floor,
                         None => {
                             let load = || offsets::stored(pool, &config.group_id, topic, partition);
@@ -173,7 +173,7 @@ async fn consume(
                                 return SessionEnd::Shutdown;
                             };
                             let floor = floor.unwrap_or(0);
-                            stored.insert(key, floor);
+                            stored.insert(partition, floor);
                             floor
                         }
                     };
@@ -184,7 +184,7 @@ async fn consume(
                         }
                         continue;
                     }
-                    admit(&mut batch, message.payload().unwrap_or_default(), format!("{topic}/{partition}@{offset}"));
+                    admit(&mut batch, message.payload().unwrap_or_default(), || format!("{topic}/{partition}@{offset}"));
                     progress.record(topic, partition, offset);
                     batch.len() >= flush.max_records
                 }
@@ -204,8 +204,8 @@ async fn consume(
         };
         if flush_now {
             let end = store_batch(pool, config, consumer, &batch, &progress, shutdown).await;
-            for (topic, partition, span) in progress.iter() {
-                stored.insert((topic.to_string(), partition), span.next);
+            for (_, partition, span) in progress.iter() {
+                stored.insert(partition, span.next);
             }
             batch.clear();
             progress.clear();
@@ -217,13 +217,14 @@ async fn consume(
 }
 
 /// A payload becomes a reading, or a dead letter with the reason it was refused.
-pub(crate) fn admit(batch: &mut Batch, payload: &[u8], position: String) {
+/// `position` is only formatted for a dead letter, off the hot path.
+pub(crate) fn admit(batch: &mut Batch, payload: &[u8], position: impl FnOnce() -> String) {
     metrics::global().received(Source::Kafka, 1);
     match Reading::decode_json(payload) {
         Ok(reading) => batch.readings.push(reading.received_now()),
         Err(error) => batch.dead_letters.push(DeadLetter {
             source: "kafka".into(),
-            position: Some(position),
+            position: Some(position()),
             payload: payload.to_vec(),
             reason: error.to_string(),
         }),
@@ -315,12 +316,10 @@ mod tests {
     #[test]
     fn undecodable_payloads_become_dead_letters() {
         let mut batch = Batch::default();
-        admit(
-            &mut batch,
-            br#"{"guid":"g","ts":1,"temp":70.5}"#,
-            "t/0@0".into(),
-        );
-        admit(&mut batch, b"{broken", "t/0@1".into());
+        admit(&mut batch, br#"{"guid":"g","ts":1,"temp":70.5}"#, || {
+            "t/0@0".into()
+        });
+        admit(&mut batch, b"{broken", || "t/0@1".into());
         assert_eq!(batch.readings.len(), 1);
         assert_eq!(batch.dead_letters.len(), 1);
         assert_eq!(batch.dead_letters[0].position.as_deref(), Some("t/0@1"));

@@ -9,6 +9,7 @@ pub mod kafka;
 pub mod metrics;
 pub mod offsets;
 pub mod operators;
+pub mod pgcopy;
 pub mod pipeline;
 pub mod reading;
 pub mod replay;

@@ -19,13 +19,18 @@ pub struct Span {
 
 /// The partitions a batch covers, keyed by `(topic, partition)`.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct Progress(BTreeMap<(String, i32), Span>);
+pub struct Progress(BTreeMap<String, BTreeMap<i32, Span>>);
 
 impl Progress {
     /// Notes that `offset` was read; offsets arrive in order within a partition.
     pub fn record(&mut self, topic: &str, partition: i32, offset: i64) {
-        self.0
-            .entry((topic.to_string(), partition))
+        // Look up by &str first: no allocation on the hot path.
+        let partitions = match self.0.get_mut(topic) {
+            Some(partitions) => partitions,
+            None => self.0.entry(topic.to_string()).or_default(),
+        };
+        partitions
+            .entry(partition)
             .and_modify(|span| span.next = span.next.max(offset + 1))
             .or_insert(Span {
                 first: offset,
@@ -42,9 +47,11 @@ impl Progress {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, i32, Span)> {
-        self.0
-            .iter()
-            .map(|((topic, partition), span)| (topic.as_str(), *partition, *span))
+        self.0.iter().flat_map(|(topic, partitions)| {
+            partitions
+                .iter()
+                .map(move |(partition, span)| (topic.as_str(), *partition, *span))
+        })
     }
 }
 

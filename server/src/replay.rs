@@ -104,11 +104,9 @@ pub async fn run(
             remaining.remove(&partition);
             continue;
         }
-        admit(
-            &mut batch,
-            message.payload().unwrap_or_default(),
-            format!("{topic}/{partition}@{offset}"),
-        );
+        admit(&mut batch, message.payload().unwrap_or_default(), || {
+            format!("{topic}/{partition}@{offset}")
+        });
         if offset + 1 >= end {
             remaining.remove(&partition);
         }

@@ -3,6 +3,7 @@
 
 use crate::operators::latency::Latencies;
 use crate::operators::stats::{GroupedStats, minute_start};
+use crate::pgcopy::BinaryRows;
 use crate::reading::Reading;
 use sqlx::{PgPool, Postgres, Transaction};
 use std::collections::BTreeMap;
@@ -72,26 +73,24 @@ pub async fn stage_batch(
     Ok(tx)
 }
 
+/// Raw rows by binary COPY: the fastest way into a table.
 async fn insert_readings(
     tx: &mut Transaction<'_, Postgres>,
     readings: &[Reading],
 ) -> Result<(), sqlx::Error> {
-    let guids: Vec<&str> = readings.iter().map(|r| r.guid.as_str()).collect();
-    let stamps: Vec<i64> = readings.iter().map(|r| r.ts).collect();
-    let temps: Vec<f64> = readings.iter().map(|r| r.temp).collect();
-    let received: Vec<Option<i64>> = readings.iter().map(|r| r.received_at).collect();
-    // One statement per batch: arrays in, rows out.
-    sqlx::query(
-        "INSERT INTO message (guid, ts, temp, ingested_at)
-         SELECT guid, ts, temp::numeric(5, 2), to_timestamp(received_us / 1000000.0)
-           FROM unnest($1::text[], $2::int8[], $3::float8[], $4::int8[]) AS r(guid, ts, temp, received_us)",
-    )
-    .bind(&guids)
-    .bind(&stamps)
-    .bind(&temps)
-    .bind(&received)
-    .execute(&mut **tx)
-    .await?;
+    let mut rows = BinaryRows::with_capacity(readings.len());
+    for r in readings {
+        rows.row(4)
+            .text(&r.guid)
+            .int8(r.ts)
+            .numeric2((r.temp * 100.0).round() as i64)
+            .timestamptz(r.received_at);
+    }
+    let mut copy = tx
+        .copy_in_raw("COPY message (guid, ts, temp, ingested_at) FROM STDIN (FORMAT binary)")
+        .await?;
+    copy.send(rows.finish()).await?;
+    copy.finish().await?;
     Ok(())
 }
 

@@ -8,6 +8,7 @@ use anyhow::Context;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use server::config::{DatabaseConfig, FlushConfig, KafkaConfig};
 use server::kafka::{self, ReadingPublisher};
+use server::pgcopy::BinaryRows;
 use server::reading::Reading;
 use server::simulator::seed_waves;
 use sqlx::PgPool;
@@ -78,50 +79,17 @@ async fn fresh_database(admin: &PgPool, admin_url: &str, name: &str) -> anyhow::
     Ok(pool)
 }
 
-/// Postgres' binary `numeric` for a value with two decimals given in hundredths.
-fn numeric_binary(hundredths: i64) -> Vec<u8> {
-    let negative = hundredths < 0;
-    let mut magnitude = hundredths.unsigned_abs();
-    // Base-10000 digits of the value times 100: the last digit holds the two decimals.
-    let fraction = (magnitude % 100) as i16 * 100;
-    magnitude /= 100;
-    let mut integer_digits = Vec::new();
-    while magnitude > 0 {
-        integer_digits.push((magnitude % 10_000) as i16);
-        magnitude /= 10_000;
-    }
-    integer_digits.reverse();
-    let mut digits = integer_digits.clone();
-    digits.push(fraction);
-    let weight = integer_digits.len() as i16 - 1;
-    let mut out = Vec::with_capacity(8 + digits.len() * 2);
-    out.extend_from_slice(&(digits.len() as i16).to_be_bytes());
-    out.extend_from_slice(&weight.to_be_bytes());
-    out.extend_from_slice(&(if negative { 0x4000_u16 } else { 0 }).to_be_bytes());
-    out.extend_from_slice(&2_i16.to_be_bytes());
-    for digit in digits {
-        out.extend_from_slice(&digit.to_be_bytes());
-    }
-    out
-}
-
 /// The same rows as the pipeline writes, by binary COPY into `message`.
 async fn binary_copy(pool: &PgPool, rows: &[Reading]) -> anyhow::Result<Duration> {
-    let mut data = Vec::with_capacity(rows.len() * 64);
-    data.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
-    data.extend_from_slice(&0_i32.to_be_bytes());
-    data.extend_from_slice(&0_i32.to_be_bytes());
+    let mut encoded = BinaryRows::with_capacity(rows.len());
     for r in rows {
-        data.extend_from_slice(&3_i16.to_be_bytes());
-        data.extend_from_slice(&(r.guid.len() as i32).to_be_bytes());
-        data.extend_from_slice(r.guid.as_bytes());
-        data.extend_from_slice(&8_i32.to_be_bytes());
-        data.extend_from_slice(&r.ts.to_be_bytes());
-        let numeric = numeric_binary((r.temp * 100.0).round() as i64);
-        data.extend_from_slice(&(numeric.len() as i32).to_be_bytes());
-        data.extend_from_slice(&numeric);
+        encoded
+            .row(3)
+            .text(&r.guid)
+            .int8(r.ts)
+            .numeric2((r.temp * 100.0).round() as i64);
     }
-    data.extend_from_slice(&(-1_i16).to_be_bytes());
+    let data = encoded.finish();
     let started = Instant::now();
     let mut conn = pool.acquire().await?;
     let mut copy = conn
@@ -322,25 +290,4 @@ async fn main() -> anyhow::Result<()> {
     )?;
     eprintln!("written to target/bench/ingest.json");
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::numeric_binary;
-
-    #[test]
-    fn numerics_encode_as_postgres_expects() {
-        // 70.25: digits [70, 2500], weight 0, positive, scale 2.
-        assert_eq!(
-            numeric_binary(7025),
-            [0, 2, 0, 0, 0, 0, 0, 2, 0, 70, 9, 196]
-        );
-        // 0.05: no integer digits, weight -1.
-        assert_eq!(numeric_binary(5), [0, 1, 255, 255, 0, 0, 0, 2, 1, 244]);
-        // -123.40, negative sign.
-        assert_eq!(
-            numeric_binary(-12340),
-            [0, 2, 0, 0, 64, 0, 0, 2, 0, 123, 15, 160]
-        );
-    }
 }
