@@ -26,13 +26,19 @@ pub(crate) fn client_config(config: &KafkaConfig) -> ClientConfig {
     client
 }
 
-/// Publishes readings as JSON, keyed by sensor GUID so each sensor stays in order.
-pub struct ReadingPublisher {
+/// Publishes keyed JSON messages and waits for the broker's acknowledgement.
+pub struct JsonPublisher {
     producer: FutureProducer,
-    topic: String,
 }
 
-impl ReadingPublisher {
+/// A message to publish: topic, key and JSON payload.
+pub struct Outgoing<'a> {
+    pub topic: &'a str,
+    pub key: &'a str,
+    pub payload: Vec<u8>,
+}
+
+impl JsonPublisher {
     pub fn new(config: &KafkaConfig) -> Result<Self, KafkaError> {
         let producer = client_config(config)
             .set("acks", "all")
@@ -40,20 +46,16 @@ impl ReadingPublisher {
             .set("linger.ms", "5")
             .set("message.timeout.ms", "30000")
             .create()?;
-        Ok(ReadingPublisher {
-            producer,
-            topic: config.readings_topic.clone(),
-        })
+        Ok(JsonPublisher { producer })
     }
 
-    /// Sends every reading and waits until the broker has acknowledged all of them.
-    pub async fn publish(&self, readings: &[Reading]) -> Result<(), KafkaError> {
-        let payloads: Vec<Vec<u8>> = readings.iter().map(Reading::to_json).collect();
-        let mut deliveries = Vec::with_capacity(readings.len());
-        for (reading, payload) in readings.iter().zip(&payloads) {
-            let record = FutureRecord::to(&self.topic)
-                .key(reading.guid.as_str())
-                .payload(payload);
+    /// Sends every message and waits until the broker has acknowledged all of them.
+    pub async fn publish(&self, messages: &[Outgoing<'_>]) -> Result<(), KafkaError> {
+        let mut deliveries = Vec::with_capacity(messages.len());
+        for message in messages {
+            let record = FutureRecord::to(message.topic)
+                .key(message.key)
+                .payload(&message.payload);
             // Enqueue everything first so the batch travels together.
             let delivery = self
                 .producer
@@ -68,6 +70,33 @@ impl ReadingPublisher {
                 .map_err(|(error, _message)| error)?;
         }
         Ok(())
+    }
+}
+
+/// Publishes readings as JSON, keyed by sensor GUID so each sensor stays in order.
+pub struct ReadingPublisher {
+    publisher: JsonPublisher,
+    topic: String,
+}
+
+impl ReadingPublisher {
+    pub fn new(config: &KafkaConfig) -> Result<Self, KafkaError> {
+        Ok(ReadingPublisher {
+            publisher: JsonPublisher::new(config)?,
+            topic: config.readings_topic.clone(),
+        })
+    }
+
+    pub async fn publish(&self, readings: &[Reading]) -> Result<(), KafkaError> {
+        let messages: Vec<Outgoing> = readings
+            .iter()
+            .map(|r| Outgoing {
+                topic: &self.topic,
+                key: &r.guid,
+                payload: r.to_json(),
+            })
+            .collect();
+        self.publisher.publish(&messages).await
     }
 }
 

@@ -3,10 +3,11 @@
 //! Postgres in batches, each in one transaction.
 
 use crate::config::FlushConfig;
+use crate::kafka::{JsonPublisher, Outgoing};
 use crate::reading::epoch_micros;
 use crate::sales::{
-    EnrichedPurchase, Inventory, Product, SaleEvent, SalesConfig, SalesGenerator, enrich,
-    parse_timestamp,
+    EnrichedPurchase, Inventory, Product, RunningTotal, SaleEvent, SalesConfig, SalesGenerator,
+    enrich, format_timestamp, parse_timestamp,
 };
 use crate::sales_windows::{LateEvent, SalesWindows, WindowDelta};
 use crate::store;
@@ -81,14 +82,20 @@ pub async fn store_catalogue(pool: &PgPool, products: &[Product]) -> Result<(), 
 }
 
 /// Writes purchases, restocks and the running-total deltas in one transaction.
-pub async fn write_sales(pool: &PgPool, batch: &SalesBatch) -> Result<(), sqlx::Error> {
+/// Writes purchases, restocks, running-total deltas and window changes in one
+/// transaction, and returns the running totals of the products it changed.
+pub async fn write_sales(
+    pool: &PgPool,
+    batch: &SalesBatch,
+) -> Result<Vec<RunningTotal>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     insert_purchases(&mut tx, &batch.purchases).await?;
     insert_restocks(&mut tx, &batch.restocks).await?;
-    upsert_running_totals(&mut tx, &batch.purchases).await?;
+    let totals = upsert_running_totals(&mut tx, &batch.purchases).await?;
     upsert_windows(&mut tx, &batch.windows).await?;
     insert_late_events(&mut tx, &batch.late).await?;
-    tx.commit().await
+    tx.commit().await?;
+    Ok(totals)
 }
 
 async fn insert_purchases(
@@ -193,13 +200,13 @@ fn running_total_deltas(purchases: &[StoredPurchase]) -> BTreeMap<&str, (i64, i6
 async fn upsert_running_totals(
     tx: &mut Transaction<'_, Postgres>,
     purchases: &[StoredPurchase],
-) -> Result<(), sqlx::Error> {
+) -> Result<Vec<RunningTotal>, sqlx::Error> {
     let deltas = running_total_deltas(purchases);
     if deltas.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     // Sorted product ids: concurrent writers lock rows in the same order.
-    sqlx::query(
+    let rows: Vec<(String, i64, i64, f64, i64)> = sqlx::query_as(
         "INSERT INTO running_totals AS t (product_id, transactions, quantities, sales, event_time)
          SELECT pid, n, qty, cents / 100.0, to_timestamp(t_ms / 1000.0)
            FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[], $5::int8[]) AS r(pid, n, qty, cents, t_ms)
@@ -208,16 +215,35 @@ async fn upsert_running_totals(
                 quantities   = t.quantities + excluded.quantities,
                 sales        = t.sales + excluded.sales,
                 event_time   = greatest(t.event_time, excluded.event_time),
-                updated_at   = now()",
+                updated_at   = now()
+         RETURNING product_id, transactions, quantities, sales::float8,
+                   (extract(epoch FROM event_time) * 1000)::int8",
     )
     .bind(deltas.keys().copied().collect::<Vec<_>>())
     .bind(deltas.values().map(|d| d.0).collect::<Vec<_>>())
     .bind(deltas.values().map(|d| d.1).collect::<Vec<_>>())
     .bind(deltas.values().map(|d| d.2).collect::<Vec<_>>())
     .bind(deltas.values().map(|d| d.3).collect::<Vec<_>>())
-    .execute(&mut **tx)
+    .fetch_all(&mut **tx)
     .await?;
-    Ok(())
+    Ok(rows
+        .into_iter()
+        .map(
+            |(product_id, transactions, quantities, sales, event_ms): (
+                String,
+                i64,
+                i64,
+                f64,
+                i64,
+            )| RunningTotal {
+                event_time: format_timestamp(event_ms),
+                product_id,
+                transactions: transactions as u64,
+                quantities: quantities as u64,
+                sales,
+            },
+        )
+        .collect())
 }
 
 async fn upsert_windows(
@@ -271,6 +297,44 @@ async fn insert_late_events(
     Ok(())
 }
 
+/// Topics the sales pipeline writes its results to, as the seed's jobs do.
+pub struct SalesOutputs {
+    pub publisher: JsonPublisher,
+    pub running_totals_topic: String,
+    pub enriched_topic: String,
+}
+
+/// Messages not yet acknowledged by Kafka, kept for the next flush, at most.
+const MAX_PENDING_OUTPUTS: usize = 100_000;
+
+impl SalesOutputs {
+    /// Publishes after the commit: the enriched purchases and the new running totals.
+    async fn publish(&self, pending: &mut Vec<(String, String, Vec<u8>)>) {
+        let messages: Vec<Outgoing> = pending
+            .iter()
+            .map(|(topic, key, payload)| Outgoing {
+                topic,
+                key,
+                payload: payload.clone(),
+            })
+            .collect();
+        match self.publisher.publish(&messages).await {
+            Ok(()) => pending.clear(),
+            Err(error) => {
+                tracing::warn!(%error, pending = pending.len(), "publishing sales results failed; will retry");
+                if pending.len() > MAX_PENDING_OUTPUTS {
+                    let dropped = pending.len() - MAX_PENDING_OUTPUTS;
+                    pending.drain(..dropped);
+                    tracing::error!(
+                        dropped,
+                        "sales output backlog full; oldest messages discarded"
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// Adds a generated event to the batch: the purchase, its restocks, and its
 /// windows (or a late event).
 pub fn add_event(
@@ -308,6 +372,7 @@ pub fn prepare(
 /// `rate` purchases per second, flushing on the usual size and time limits.
 pub async fn run(
     pool: PgPool,
+    outputs: Option<SalesOutputs>,
     rate: Option<f64>,
     seed: u64,
     flush: FlushConfig,
@@ -325,6 +390,7 @@ pub async fn run(
     }
     tracing::info!(products = catalogue.len(), ?rate, "sales simulator started");
     let mut batch = SalesBatch::default();
+    let mut pending = Vec::new();
     let mut windows = match SalesWindows::new() {
         Ok(windows) => windows,
         Err(error) => {
@@ -348,13 +414,13 @@ pub async fn run(
                 next_at += Duration::from_millis(delay_ms);
                 if batch.purchases.len() >= flush.max_records {
                     batch.windows = windows.drain();
-                    flush_sales(&pool, &mut batch, &shutdown).await;
+                    flush_sales(&pool, &mut batch, outputs.as_ref(), &mut pending, &shutdown).await;
                 }
             }
             _ = ticker.tick() => {
                 batch.windows = windows.drain();
                 if !batch.is_empty() {
-                    flush_sales(&pool, &mut batch, &shutdown).await;
+                    flush_sales(&pool, &mut batch, outputs.as_ref(), &mut pending, &shutdown).await;
                 }
             }
             _ = shutdown.cancelled() => break,
@@ -362,14 +428,39 @@ pub async fn run(
     }
     batch.windows = windows.drain();
     if !batch.is_empty() {
-        flush_sales(&pool, &mut batch, &shutdown).await;
+        flush_sales(&pool, &mut batch, outputs.as_ref(), &mut pending, &shutdown).await;
     }
     tracing::info!("sales simulator stopped");
 }
 
-async fn flush_sales(pool: &PgPool, batch: &mut SalesBatch, shutdown: &CancellationToken) {
-    if let Err(error) = store::retry(shutdown, "sales flush", || write_sales(pool, batch)).await {
-        tracing::error!(%error, purchases = batch.purchases.len(), "sales flush abandoned");
+async fn flush_sales(
+    pool: &PgPool,
+    batch: &mut SalesBatch,
+    outputs: Option<&SalesOutputs>,
+    pending: &mut Vec<(String, String, Vec<u8>)>,
+    shutdown: &CancellationToken,
+) {
+    match store::retry(shutdown, "sales flush", || write_sales(pool, batch)).await {
+        Ok(totals) => {
+            if let Some(outputs) = outputs {
+                for purchase in &batch.purchases {
+                    let json = serde_json::to_vec(&purchase.enriched).unwrap_or_default();
+                    pending.push((
+                        outputs.enriched_topic.clone(),
+                        purchase.enriched.product_id.clone(),
+                        json,
+                    ));
+                }
+                for total in totals {
+                    let json = serde_json::to_vec(&total).unwrap_or_default();
+                    pending.push((outputs.running_totals_topic.clone(), total.product_id, json));
+                }
+                outputs.publish(pending).await;
+            }
+        }
+        Err(error) => {
+            tracing::error!(%error, purchases = batch.purchases.len(), "sales flush abandoned")
+        }
     }
     batch.clear();
 }

@@ -99,8 +99,18 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     }
     if config.simulator.sales {
         let seed = rand::random();
+        let outputs = match &config.kafka {
+            Some(kafka_config) => Some(sales_pipeline::SalesOutputs {
+                publisher: kafka::JsonPublisher::new(kafka_config)
+                    .context("creating the Kafka producer")?,
+                running_totals_topic: crate::sales::TOPIC_RUNNING_TOTALS.into(),
+                enriched_topic: crate::sales::TOPIC_PURCHASES_ENRICHED.into(),
+            }),
+            None => None,
+        };
         tasks.spawn(sales_pipeline::run(
             pool.clone(),
+            outputs,
             config.simulator.sales_rate,
             seed,
             config.flush,

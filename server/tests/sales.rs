@@ -1,10 +1,16 @@
 //! The sales simulator's storage: enriched purchases, restocks and running
 //! totals, checked against totals computed independently.
 
-use server::config::FlushConfig;
+use rdkafka::Message;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use server::config::{FlushConfig, KafkaConfig};
+use server::kafka::JsonPublisher;
 use server::sales::{RunningTotals, SalesConfig, SalesGenerator};
-use server::sales_pipeline::{self, SalesBatch, prepare, store_catalogue, write_sales};
+use server::sales_pipeline::{
+    self, SalesBatch, SalesOutputs, prepare, store_catalogue, write_sales,
+};
 use sqlx::PgPool;
+use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -87,7 +93,25 @@ async fn running_totals_equal_totals_computed_from_the_input(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "server::MIGRATOR")]
-async fn the_simulator_stores_purchases_until_shutdown(pool: PgPool) {
+async fn the_simulator_stores_purchases_until_shutdown_and_publishes_results(pool: PgPool) {
+    // Results go to topics of this test's own (needs ./scripts/test's broker).
+    let bootstrap = std::env::var("PULSEBOARD_TEST_KAFKA_BOOTSTRAP")
+        .expect("PULSEBOARD_TEST_KAFKA_BOOTSTRAP must name a running Kafka broker (./scripts/test starts one)");
+    let nonce: u64 = rand::random();
+    let kafka = KafkaConfig {
+        bootstrap_servers: bootstrap,
+        readings_topic: String::new(),
+        group_id: String::new(),
+    };
+    let outputs = SalesOutputs {
+        publisher: JsonPublisher::new(&kafka).expect("producer"),
+        running_totals_topic: format!("test.totals.{nonce:x}"),
+        enriched_topic: format!("test.enriched.{nonce:x}"),
+    };
+    let (totals_topic, enriched_topic) = (
+        outputs.running_totals_topic.clone(),
+        outputs.enriched_topic.clone(),
+    );
     let shutdown = CancellationToken::new();
     let flush = FlushConfig {
         max_records: 50,
@@ -95,6 +119,7 @@ async fn the_simulator_stores_purchases_until_shutdown(pool: PgPool) {
     };
     let task = tokio::spawn(sales_pipeline::run(
         pool.clone(),
+        Some(outputs),
         Some(200.0),
         7,
         flush,
@@ -124,6 +149,51 @@ async fn the_simulator_stores_purchases_until_shutdown(pool: PgPool) {
         .await
         .expect("products");
     assert_eq!(products, 27);
+
+    // Every enriched purchase was published, and the newest total per product
+    // on the topic is the stored one.
+    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &kafka.bootstrap_servers)
+        .set("group.id", format!("test-outputs-{nonce:x}"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    consumer
+        .subscribe(&[totals_topic.as_str(), enriched_topic.as_str()])
+        .expect("subscribe");
+    let (mut enriched, mut newest): (i64, BTreeMap<String, (i64, i64, f64)>) = (0, BTreeMap::new());
+    while enriched < purchases
+        || newest.len() < totals.len()
+        || newest.values().map(|t| t.0).sum::<i64>() < purchases
+    {
+        let message = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+            .await
+            .expect("published results arrive")
+            .expect("message");
+        let json: serde_json::Value =
+            serde_json::from_slice(message.payload().unwrap_or_default()).expect("JSON");
+        if message.topic() == enriched_topic {
+            assert!(
+                json["product_name"].is_string() && json["total_purchase"].is_number(),
+                "{json}"
+            );
+            enriched += 1;
+        } else {
+            let total = (
+                json["transactions"].as_i64().expect("transactions"),
+                json["quantities"].as_i64().expect("quantities"),
+                json["sales"].as_f64().expect("sales"),
+            );
+            newest.insert(
+                json["product_id"].as_str().expect("product_id").to_string(),
+                total,
+            );
+        }
+    }
+    assert_eq!(enriched, purchases);
+    let stored: BTreeMap<String, (i64, i64, f64)> =
+        totals.into_iter().map(|t| (t.0, (t.1, t.2, t.3))).collect();
+    assert_eq!(newest, stored);
 }
 
 #[sqlx::test(migrator = "server::MIGRATOR")]
