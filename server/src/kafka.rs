@@ -73,6 +73,20 @@ impl JsonPublisher {
     }
 }
 
+/// Messages kept for retry while Kafka is unreachable, at most; beyond that the
+/// oldest are discarded, and the loss is logged as an error.
+pub const MAX_PENDING: usize = 100_000;
+
+/// After a failed publish: keeps `pending` for the next try, within [`MAX_PENDING`].
+pub fn keep_for_retry<T>(pending: &mut Vec<T>, error: &KafkaError, what: &str) {
+    tracing::warn!(%error, pending = pending.len(), "publishing {what} failed; will retry");
+    if pending.len() > MAX_PENDING {
+        let dropped = pending.len() - MAX_PENDING;
+        pending.drain(..dropped);
+        tracing::error!(dropped, "{what} backlog full; oldest discarded");
+    }
+}
+
 /// Publishes readings as JSON, keyed by sensor GUID so each sensor stays in order.
 pub struct ReadingPublisher {
     publisher: JsonPublisher,

@@ -304,9 +304,6 @@ pub struct SalesOutputs {
     pub enriched_topic: String,
 }
 
-/// Messages not yet acknowledged by Kafka, kept for the next flush, at most.
-const MAX_PENDING_OUTPUTS: usize = 100_000;
-
 impl SalesOutputs {
     /// Publishes after the commit: the enriched purchases and the new running totals.
     async fn publish(&self, pending: &mut Vec<(String, String, Vec<u8>)>) {
@@ -320,17 +317,7 @@ impl SalesOutputs {
             .collect();
         match self.publisher.publish(&messages).await {
             Ok(()) => pending.clear(),
-            Err(error) => {
-                tracing::warn!(%error, pending = pending.len(), "publishing sales results failed; will retry");
-                if pending.len() > MAX_PENDING_OUTPUTS {
-                    let dropped = pending.len() - MAX_PENDING_OUTPUTS;
-                    pending.drain(..dropped);
-                    tracing::error!(
-                        dropped,
-                        "sales output backlog full; oldest messages discarded"
-                    );
-                }
-            }
+            Err(error) => crate::kafka::keep_for_retry(pending, &error, "sales results"),
         }
     }
 }

@@ -82,9 +82,6 @@ pub enum Sink {
     Kafka(crate::kafka::ReadingPublisher),
 }
 
-/// Readings kept for retry while Kafka is unreachable, at most.
-const MAX_PENDING: usize = 100_000;
-
 /// Emits one reading per sensor every `period` until shutdown.
 pub async fn run(
     period: std::time::Duration,
@@ -116,17 +113,7 @@ pub async fn run(
             }
             Sink::Kafka(publisher) => match publisher.publish(&pending).await {
                 Ok(()) => pending.clear(),
-                Err(error) => {
-                    tracing::warn!(%error, pending = pending.len(), "publishing readings failed; will retry");
-                    if pending.len() > MAX_PENDING {
-                        let dropped = pending.len() - MAX_PENDING;
-                        pending.drain(..dropped);
-                        tracing::error!(
-                            dropped,
-                            "simulator backlog full; oldest readings discarded"
-                        );
-                    }
-                }
+                Err(error) => crate::kafka::keep_for_retry(&mut pending, &error, "readings"),
             },
         }
     }
