@@ -148,6 +148,111 @@ async fn kafka_to_postgres(
     Ok(took)
 }
 
+/// Firehose `PutRecordBatch` requests of 500 records over `connections`
+/// keep-alive connections to the service's router, until every record is stored.
+async fn firehose_ingest(
+    pool: &PgPool,
+    bodies: &[String],
+    records: usize,
+    connections: usize,
+) -> anyhow::Result<Duration> {
+    let state = server::state::AppState {
+        pool: pool.clone(),
+        leptos_options: leptos::config::LeptosOptions::builder()
+            .output_name("pulseboard")
+            .build(),
+        kafka: None,
+        ingest_streams: vec!["sensors".to_string()].into(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let server =
+        tokio::spawn(async move { axum::serve(listener, server::router::router(state)).await });
+    let started = Instant::now();
+    let mut clients = tokio::task::JoinSet::new();
+    for share in bodies.chunks(bodies.len().div_ceil(connections)) {
+        let share = share.to_vec();
+        clients.spawn(async move {
+            let mut connection =
+                tokio::io::BufStream::new(tokio::net::TcpStream::connect(addr).await?);
+            for body in share {
+                let (status, reply) = put_record_batch(&mut connection, &body).await?;
+                anyhow::ensure!(
+                    status == 200 && reply.contains("\"FailedPutCount\":0"),
+                    "status {status}: {reply}"
+                );
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(done) = clients.join_next().await {
+        done??;
+    }
+    let took = started.elapsed();
+    server.abort();
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM message")
+        .fetch_one(pool)
+        .await?;
+    anyhow::ensure!(
+        stored as usize == records,
+        "Firehose stored {stored} of {records}"
+    );
+    Ok(took)
+}
+
+/// One request over a keep-alive HTTP/1.1 connection; returns status and body.
+async fn put_record_batch(
+    connection: &mut tokio::io::BufStream<tokio::net::TcpStream>,
+    body: &str,
+) -> anyhow::Result<(u16, String)> {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: bench\r\nX-Amz-Target: Firehose_20150804.PutRecordBatch\r\n\
+         Content-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    connection.write_all(head.as_bytes()).await?;
+    connection.write_all(body.as_bytes()).await?;
+    connection.flush().await?;
+    let mut line = String::new();
+    connection.read_line(&mut line).await?;
+    let status: u16 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .context("no HTTP status")?;
+    let mut length = 0;
+    loop {
+        line.clear();
+        connection.read_line(&mut line).await?;
+        if line.trim().is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse()?;
+        }
+    }
+    let mut reply = vec![0; length];
+    connection.read_exact(&mut reply).await?;
+    Ok((status, String::from_utf8_lossy(&reply).into_owned()))
+}
+
+/// The request bodies for `rows`, 500 records each, prepared before timing.
+fn firehose_bodies(rows: &[Reading]) -> Vec<String> {
+    use base64::Engine;
+    rows.chunks(server::firehose::MAX_BATCH_RECORDS)
+        .map(|chunk| {
+            let records: Vec<serde_json::Value> = chunk
+                .iter()
+                .map(|r| serde_json::json!({ "Data": base64::engine::general_purpose::STANDARD.encode(r.to_json()) }))
+                .collect();
+            serde_json::json!({ "DeliveryStreamName": "sensors", "Records": records }).to_string()
+        })
+        .collect()
+}
+
 /// A plain rdkafka consumer that only counts messages: the ceiling for any consumer.
 async fn consume_only(kafka_config: &KafkaConfig, records: usize) -> anyhow::Result<Duration> {
     let consumer: StreamConsumer = rdkafka::ClientConfig::new()
@@ -207,7 +312,9 @@ async fn main() -> anyhow::Result<()> {
     }
     let produce_rate = options.records as f64 / started.elapsed().as_secs_f64();
 
-    let (mut copy_rates, mut kafka_rates, mut consume_rates) = (Vec::new(), Vec::new(), Vec::new());
+    let bodies = firehose_bodies(&rows);
+    let (mut copy_rates, mut kafka_rates, mut consume_rates, mut http_rates) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for run in 1..=options.runs {
         let copy_db = fresh_database(&admin, &admin_url, &format!("bench_copy_{nonce:x}")).await?;
         let took = binary_copy(&copy_db, &rows).await?;
@@ -225,12 +332,18 @@ async fn main() -> anyhow::Result<()> {
         kafka_rates.push(options.records as f64 / took.as_secs_f64());
         kafka_db.close().await;
 
+        let http_db = fresh_database(&admin, &admin_url, &format!("bench_http_{nonce:x}")).await?;
+        let took = firehose_ingest(&http_db, &bodies, options.records, 4).await?;
+        http_rates.push(options.records as f64 / took.as_secs_f64());
+        http_db.close().await;
+
         let took = consume_only(&kafka_config, options.records).await?;
         consume_rates.push(options.records as f64 / took.as_secs_f64());
         eprintln!(
-            "run {run}: copy {:.0}/s, kafka to postgres {:.0}/s, consume only {:.0}/s",
+            "run {run}: copy {:.0}/s, kafka to postgres {:.0}/s, firehose {:.0}/s, consume only {:.0}/s",
             copy_rates[run - 1],
             kafka_rates[run - 1],
+            http_rates[run - 1],
             consume_rates[run - 1]
         );
     }
@@ -243,12 +356,15 @@ async fn main() -> anyhow::Result<()> {
             .await?;
     }
 
-    let (kafka, copy, consume) = (
+    let (kafka, copy, consume, http) = (
         median(kafka_rates.clone()),
         median(copy_rates.clone()),
         median(consume_rates.clone()),
+        median(http_rates.clone()),
     );
-    let noisy = spread(&copy_rates) > 0.25 || spread(&consume_rates) > 0.25;
+    // The Kafka path is the baseline of the Firehose figure.
+    let noisy =
+        spread(&copy_rates) > 0.25 || spread(&consume_rates) > 0.25 || spread(&kafka_rates) > 0.25;
     println!();
     println!(
         "{} sensor readings, median of {} runs{}",
@@ -270,6 +386,10 @@ async fn main() -> anyhow::Result<()> {
         "| Kafka to Postgres, raw rows and aggregates | {kafka:.0} | rdkafka consumer that only counts | {consume:.0} | {:.2} | (aggregates-only figure not measured yet) |",
         kafka / consume
     );
+    println!(
+        "| Firehose PutRecordBatch ingest (4 connections) | {http:.0} | the Kafka path above | {kafka:.0} | {:.2} | at least 0.8 |",
+        http / kafka
+    );
     println!("(producing the input ran at {produce_rate:.0} events/s)");
 
     let json = serde_json::json!({
@@ -279,7 +399,8 @@ async fn main() -> anyhow::Result<()> {
         "kafka_to_postgres_events_per_s": kafka_rates,
         "binary_copy_events_per_s": copy_rates,
         "consume_only_events_per_s": consume_rates,
-        "median": { "kafka_to_postgres": kafka, "binary_copy": copy, "consume_only": consume },
+        "firehose_events_per_s": http_rates,
+        "median": { "kafka_to_postgres": kafka, "binary_copy": copy, "consume_only": consume, "firehose": http },
         "produce_events_per_s": produce_rate,
     });
     let out = std::path::Path::new("target/bench");
