@@ -10,6 +10,9 @@ PULSEBOARD_CACHE=${PULSEBOARD_CACHE:-$HOME/.cache/pulseboard}
 export PULSEBOARD_CACHE
 # One cargo target dir per machine, shared by every clone.
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PULSEBOARD_CACHE/target}
+# Every clone builds its own copy of the workspace crates; incremental caches of
+# each would pile up in the shared target dir for little gain in one-off runs.
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 export PATH="$HOME/.cargo/bin:$PULSEBOARD_CACHE/npm-tools/node_modules/.bin:$PATH"
 
 CARGO_LEPTOS_VERSION=0.3.5
