@@ -6,6 +6,7 @@
 pub mod chart;
 pub mod error;
 pub mod pages;
+pub mod panel;
 pub mod refresh;
 pub mod sensor_averages;
 pub mod streams;

@@ -1,6 +1,7 @@
 //! The `sensor_avg_temp` view as a table: average temperature per sensor.
 
 use crate::error::{AppError, Result};
+use crate::panel::LivePanel;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -39,10 +40,7 @@ pub async fn list_sensor_averages() -> Result<Vec<SensorAverage>, AppError> {
 pub fn SensorAverageTable(tick: ReadSignal<u64>) -> impl IntoView {
     let averages = Resource::new(move || tick.get(), |_| list_sensor_averages());
     view! {
-        <section class="panel" aria-labelledby="averages-title">
-            <h2 id="averages-title">"Average temperature per sensor"</h2>
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                <ErrorBoundary fallback=crate::pages::error_list>
+        <LivePanel id="averages-title" title="Average temperature per sensor">
                     {move || Suspend::new(async move {
                         averages.await.map(|rows| view! {
                             <table class="data" data-testid="sensor-averages">
@@ -69,8 +67,6 @@ pub fn SensorAverageTable(tick: ReadSignal<u64>) -> impl IntoView {
                             </table>
                         })
                     })}
-                </ErrorBoundary>
-            </Transition>
-        </section>
+        </LivePanel>
     }
 }

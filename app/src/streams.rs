@@ -1,6 +1,7 @@
 //! Stream health: for each stream, its rate, lag, last event, latency and dead letters.
 
 use crate::error::{AppError, Result};
+use crate::panel::LivePanel;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -36,10 +37,7 @@ pub async fn list_stream_status() -> Result<Vec<StreamStatus>, AppError> {
 pub fn StreamsTable(tick: ReadSignal<u64>) -> impl IntoView {
     let statuses = Resource::new(move || tick.get(), |_| list_stream_status());
     view! {
-        <section class="panel" aria-labelledby="streams-title">
-            <h2 id="streams-title">"Streams"</h2>
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                <ErrorBoundary fallback=crate::pages::error_list>
+        <LivePanel id="streams-title" title="Streams">
                     {move || Suspend::new(async move {
                         statuses.await.map(|rows| view! {
                             <table class="data" data-testid="streams">
@@ -70,9 +68,7 @@ pub fn StreamsTable(tick: ReadSignal<u64>) -> impl IntoView {
                             </table>
                         })
                     })}
-                </ErrorBoundary>
-            </Transition>
-        </section>
+        </LivePanel>
     }
 }
 

@@ -2,6 +2,7 @@
 
 use crate::chart::Chart;
 use crate::error::{AppError, Result};
+use crate::panel::LivePanel;
 use leptos::prelude::*;
 
 /// How far back the temperature chart looks.
@@ -18,10 +19,7 @@ pub async fn get_temperature_chart() -> Result<Chart, AppError> {
 pub fn TemperatureChart(tick: ReadSignal<u64>) -> impl IntoView {
     let chart = Resource::new(move || tick.get(), |_| get_temperature_chart());
     view! {
-        <section class="panel" aria-labelledby="temperature-title">
-            <h2 id="temperature-title">"Temperature by sensor, last " {WINDOW_MINUTES} " minutes"</h2>
-            <Transition fallback=|| view! { <p class="loading">"Loading chart…"</p> }>
-                <ErrorBoundary fallback=crate::pages::error_list>
+        <LivePanel id="temperature-title" title=format!("Temperature by sensor, last {WINDOW_MINUTES} minutes")>
                     {move || Suspend::new(async move {
                         chart.await.map(|chart| view! {
                             <figure
@@ -43,9 +41,7 @@ pub fn TemperatureChart(tick: ReadSignal<u64>) -> impl IntoView {
                             </figure>
                         })
                     })}
-                </ErrorBoundary>
-            </Transition>
-        </section>
+        </LivePanel>
     }
 }
 

@@ -29,6 +29,16 @@ async fn firehose(pool: &PgPool, operation: &str, body: Value) -> Reply {
     send(state(pool.clone(), None), request).await
 }
 
+/// `PutRecordBatch` of `records` (a JSON array) to `stream`.
+async fn put_batch(pool: &PgPool, stream: &str, records: Value) -> Reply {
+    firehose(
+        pool,
+        "PutRecordBatch",
+        json!({ "DeliveryStreamName": stream, "Records": records }),
+    )
+    .await
+}
+
 /// Dead letters as (source, position, payload, reason), oldest first.
 async fn dead_letters(pool: &PgPool) -> Vec<(String, String, Vec<u8>, String)> {
     sqlx::query_as("SELECT source, position, payload, reason FROM dead_letters ORDER BY id")
@@ -77,12 +87,7 @@ async fn put_record_batch_answers_per_record_in_order(pool: PgPool) {
         { "Data": b64("{\"guid\": \"x\"}") },
         { "Data": b64(&reading(3, 72.0)) },
     ]);
-    let reply = firehose(
-        &pool,
-        "PutRecordBatch",
-        json!({ "DeliveryStreamName": "sensors", "Records": records }),
-    )
-    .await;
+    let reply = put_batch(&pool, "sensors", records).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     let out = reply.json();
     assert_eq!(out["FailedPutCount"], 2);
@@ -122,29 +127,14 @@ async fn put_record_batch_answers_per_record_in_order(pool: PgPool) {
 #[sqlx::test(migrator = "server::MIGRATOR")]
 async fn limits_and_unknown_streams_are_refused_whole(pool: PgPool) {
     let one = json!({ "Data": b64(&reading(1, 70.0)) });
-    let reply = firehose(
-        &pool,
-        "PutRecordBatch",
-        json!({ "DeliveryStreamName": "nope", "Records": [one] }),
-    )
-    .await;
+    let reply = put_batch(&pool, "nope", json!([one])).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "ResourceNotFoundException");
 
     let too_many: Vec<Value> = (0..501).map(|_| one.clone()).collect();
-    let reply = firehose(
-        &pool,
-        "PutRecordBatch",
-        json!({ "DeliveryStreamName": "sensors", "Records": too_many }),
-    )
-    .await;
+    let reply = put_batch(&pool, "sensors", Value::from(too_many)).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "InvalidArgumentException");
 
-    let reply = firehose(
-        &pool,
-        "PutRecordBatch",
-        json!({ "DeliveryStreamName": "sensors", "Records": [] }),
-    )
-    .await;
+    let reply = put_batch(&pool, "sensors", json!([])).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "InvalidArgumentException");
 
     // A record over 1,000 KiB is refused on its own; the rest of the batch lands.
@@ -153,12 +143,7 @@ async fn limits_and_unknown_streams_are_refused_whole(pool: PgPool) {
         "x".repeat(1_000 * 1024)
     );
     let records = json!([{ "Data": b64(&huge) }, one]);
-    let reply = firehose(
-        &pool,
-        "PutRecordBatch",
-        json!({ "DeliveryStreamName": "sensors", "Records": records }),
-    )
-    .await;
+    let reply = put_batch(&pool, "sensors", records).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.json()["FailedPutCount"], 1);
     assert_eq!(count(&pool, "message").await, 1);
