@@ -1,23 +1,19 @@
-//! Kafka: the readings producer (for the simulator) and the consumer group
-//! that writes readings to Postgres in batches.
+//! Kafka: the producers (for the simulators and result topics), consumer lag
+//! statistics, and the readings stream's consumer group.
 
 use crate::config::{FlushConfig, KafkaConfig};
-use crate::metrics::{self, Source};
-use crate::offsets::{self, Fence, Progress};
+use crate::consumer::{self, Sink, Subscription};
+use crate::metrics;
 use crate::reading::Reading;
 use crate::store::{self, Batch, DeadLetter};
 use rdkafka::ClientConfig;
 use rdkafka::ClientContext;
-use rdkafka::Message;
-use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::consumer::{Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::statistics::Statistics;
-use rdkafka::{Offset, TopicPartitionList};
-use sqlx::PgPool;
-use std::collections::HashMap;
+use sqlx::{PgPool, Postgres, Transaction};
 use std::time::Duration;
-use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub(crate) fn client_config(config: &KafkaConfig) -> ClientConfig {
@@ -136,133 +132,31 @@ impl ClientContext for LagReporter {
 
 impl ConsumerContext for LagReporter {}
 
-type ReadingConsumer = StreamConsumer<LagReporter>;
-
-fn consumer(config: &KafkaConfig) -> Result<ReadingConsumer, KafkaError> {
-    let consumer: ReadingConsumer = client_config(config)
-        .set("group.id", &config.group_id)
-        // Postgres holds the true offsets; Kafka's copy is committed only after
-        // the rows it covers are stored.
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", "10000")
-        .set("statistics.interval.ms", "1000")
-        .create_with_context(LagReporter)?;
-    consumer.subscribe(&[config.readings_topic.as_str()])?;
-    Ok(consumer)
-}
-
-/// Why one consumer session ended.
-enum SessionEnd {
-    Shutdown,
-    /// Stored offsets moved past what this session read: start again from them.
-    Rewind,
-}
-
-/// Consumes readings until shutdown: decode, buffer, then store rows and
-/// offsets in one transaction. Records already stored are skipped, so each is
-/// stored exactly once even after crashes, rebalances or lost Kafka commits.
+/// Consumes readings from the configured topic into Postgres until shutdown.
 pub async fn run_consumer(
     pool: PgPool,
     config: KafkaConfig,
     flush: FlushConfig,
     shutdown: CancellationToken,
 ) {
-    loop {
-        let consumer = match consumer(&config) {
-            Ok(consumer) => consumer,
-            Err(error) => {
-                tracing::error!(%error, "cannot create the Kafka consumer; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(2)) => continue,
-                    _ = shutdown.cancelled() => break,
-                }
-            }
-        };
-        match consume(&pool, &config, &consumer, flush, &shutdown).await {
-            SessionEnd::Shutdown => break,
-            SessionEnd::Rewind => {
-                tracing::warn!("stored offsets moved ahead; rejoining the group from them")
-            }
-        }
-    }
-    tracing::info!("kafka consumer stopped");
-}
-
-async fn consume(
-    pool: &PgPool,
-    config: &KafkaConfig,
-    consumer: &ReadingConsumer,
-    flush: FlushConfig,
-    shutdown: &CancellationToken,
-) -> SessionEnd {
-    let mut batch = Batch::default();
-    let mut progress = Progress::default();
-    // The next offset stored per partition, as far as this session knows.
-    let mut stored: HashMap<i32, i64> = HashMap::new();
-    let mut ticker = tokio::time::interval(flush.interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        let flush_now = tokio::select! {
-            received = consumer.recv() => match received {
-                Ok(message) => {
-                    let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
-                    // One topic per consumer: partitions alone identify the position.
-                    let floor = match stored.get(&partition) {
-                        Some(floor) => *floor,
-                        None => {
-                            let load = || offsets::stored(pool, &config.group_id, topic, partition);
-                            let Ok(floor) = store::retry(shutdown, "reading stored offsets", load).await else {
-                                return SessionEnd::Shutdown;
-                            };
-                            let floor = floor.unwrap_or(0);
-                            stored.insert(partition, floor);
-                            floor
-                        }
-                    };
-                    if offset < floor {
-                        // Already stored: skip ahead rather than read it all again.
-                        if let Err(error) = consumer.seek(topic, partition, Offset::Offset(floor), Duration::from_secs(5)) {
-                            tracing::debug!(%error, topic, partition, "seek failed; skipping one by one");
-                        }
-                        continue;
-                    }
-                    admit(&mut batch, message.payload().unwrap_or_default(), || format!("{topic}/{partition}@{offset}"));
-                    progress.record(topic, partition, offset);
-                    batch.len() >= flush.max_records
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "kafka receive failed");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    false
-                }
-            },
-            _ = ticker.tick() => !batch.is_empty(),
-            _ = shutdown.cancelled() => {
-                if !batch.is_empty() {
-                    store_batch(pool, config, consumer, &batch, &progress, shutdown).await;
-                }
-                return SessionEnd::Shutdown;
-            }
-        };
-        if flush_now {
-            let end = store_batch(pool, config, consumer, &batch, &progress, shutdown).await;
-            for (_, partition, span) in progress.iter() {
-                stored.insert(partition, span.next);
-            }
-            batch.clear();
-            progress.clear();
-            if let Some(end) = end {
-                return end;
-            }
-        }
-    }
+    let subscription = Subscription {
+        group: config.group_id.clone(),
+        topics: vec![config.readings_topic.clone()],
+    };
+    consumer::run(
+        pool,
+        config,
+        subscription,
+        Batch::default(),
+        flush,
+        shutdown,
+    )
+    .await
 }
 
 /// A payload becomes a reading, or a dead letter with the reason it was refused.
 /// `position` is only formatted for a dead letter, off the hot path.
-pub(crate) fn admit(batch: &mut Batch, payload: &[u8], position: impl FnOnce() -> String) {
-    metrics::global().received(Source::Kafka, 1);
+pub(crate) fn admit(batch: &mut Batch, payload: &[u8], position: &dyn Fn() -> String) {
     match Reading::decode_json(payload) {
         Ok(reading) => batch.readings.push(reading.received_now()),
         Err(error) => batch.dead_letters.push(DeadLetter {
@@ -274,67 +168,35 @@ pub(crate) fn admit(batch: &mut Batch, payload: &[u8], position: impl FnOnce() -
     }
 }
 
-/// Stores rows and offsets together, then copies the offsets to Kafka.
-/// Returns how the session must end, if it must.
-async fn store_batch(
-    pool: &PgPool,
-    config: &KafkaConfig,
-    consumer: &ReadingConsumer,
-    batch: &Batch,
-    progress: &Progress,
-    shutdown: &CancellationToken,
-) -> Option<SessionEnd> {
-    let attempt = move || async move {
-        let mut tx = store::stage_batch(pool, batch).await?;
-        let fence = offsets::store(&mut tx, &config.group_id, progress).await?;
-        if fence == Fence::Stored {
-            tx.commit().await?;
-        }
-        Ok(fence)
-    };
-    let started = Instant::now();
-    match store::retry(shutdown, "flush", attempt).await {
-        Ok(Fence::Stored) => {
-            metrics::global().flushed(
-                Source::Kafka,
-                batch.readings.len(),
-                batch.dead_letters.len(),
-                started.elapsed(),
-            );
-            if let Err(error) = commit_to_kafka(consumer, progress) {
-                // Only lag tooling reads this copy; Postgres holds the truth.
-                tracing::warn!(%error, "committing offsets to Kafka failed");
-            }
-            None
-        }
-        Ok(Fence::Overlap {
-            topic,
-            partition,
-            stored_next,
-        }) => {
-            tracing::warn!(
-                topic,
-                partition,
-                stored_next,
-                records = batch.len(),
-                "batch already stored elsewhere; discarded"
-            );
-            Some(SessionEnd::Rewind)
-        }
-        Err(error) => {
-            // Not stored and not committed anywhere: read again after a restart.
-            tracing::error!(%error, records = batch.len(), "kafka flush abandoned");
-            Some(SessionEnd::Shutdown)
-        }
-    }
-}
+impl Sink for Batch {
+    type Staged = ();
 
-fn commit_to_kafka(consumer: &ReadingConsumer, progress: &Progress) -> Result<(), KafkaError> {
-    let mut list = TopicPartitionList::new();
-    for (topic, partition, span) in progress.iter() {
-        list.add_partition_offset(topic, partition, Offset::Offset(span.next))?;
+    fn admit(&mut self, _topic: &str, payload: &[u8], position: &dyn Fn() -> String) {
+        admit(self, payload, position)
     }
-    consumer.commit(&list, CommitMode::Sync)
+
+    fn len(&self) -> usize {
+        Batch::len(self)
+    }
+
+    fn stage<'a>(
+        &'a self,
+        tx: &'a mut Transaction<'static, Postgres>,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'a {
+        store::stage_into(tx, self)
+    }
+
+    async fn committed(&mut self, (): ()) {
+        self.clear();
+    }
+
+    fn discard(&mut self) {
+        self.clear();
+    }
+
+    fn tally(&self) -> (usize, usize) {
+        (self.readings.len(), self.dead_letters.len())
+    }
 }
 
 /// Whether the broker answers a metadata request in time.
@@ -359,10 +221,10 @@ mod tests {
     #[test]
     fn undecodable_payloads_become_dead_letters() {
         let mut batch = Batch::default();
-        admit(&mut batch, br#"{"guid":"g","ts":1,"temp":70.5}"#, || {
+        admit(&mut batch, br#"{"guid":"g","ts":1,"temp":70.5}"#, &|| {
             "t/0@0".into()
         });
-        admit(&mut batch, b"{broken", || "t/0@1".into());
+        admit(&mut batch, b"{broken", &|| "t/0@1".into());
         assert_eq!(batch.readings.len(), 1);
         assert_eq!(batch.dead_letters.len(), 1);
         assert_eq!(batch.dead_letters[0].position.as_deref(), Some("t/0@1"));

@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod consumer;
 pub mod definitions;
 pub mod firehose;
 pub mod health;

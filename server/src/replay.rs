@@ -104,7 +104,7 @@ pub async fn run(
             remaining.remove(&partition);
             continue;
         }
-        admit(&mut batch, message.payload().unwrap_or_default(), || {
+        admit(&mut batch, message.payload().unwrap_or_default(), &|| {
             format!("{topic}/{partition}@{offset}")
         });
         if offset + 1 >= end {

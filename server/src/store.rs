@@ -45,32 +45,31 @@ impl Batch {
 
 /// Writes one batch in a single transaction: all of it lands, or none of it.
 pub async fn write_batch(pool: &PgPool, batch: &Batch) -> Result<(), sqlx::Error> {
-    stage_batch(pool, batch).await?.commit().await
+    let mut tx = pool.begin().await?;
+    stage_into(&mut tx, batch).await?;
+    tx.commit().await
 }
 
 /// The stream name under which sensor readings' latency is kept.
 pub const SENSOR_STREAM: &str = "sensors";
 
-/// Inserts the batch, and updates the statistics it feeds, in a new
-/// transaction handed back uncommitted, so the caller can add what must land
-/// with it (such as source offsets).
-pub async fn stage_batch(
-    pool: &PgPool,
+/// Inserts the batch, and updates the statistics it feeds, in `tx`, so the
+/// caller can add what must land with it (such as source offsets).
+pub async fn stage_into(
+    tx: &mut Transaction<'static, Postgres>,
     batch: &Batch,
-) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+) -> Result<(), sqlx::Error> {
     if !batch.readings.is_empty() {
         // now() is fixed for the transaction: every row's `created`, and its latency.
         let stored_at_us: i64 =
             sqlx::query_scalar("SELECT (extract(epoch FROM now()) * 1000000)::int8")
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut **tx)
                 .await?;
-        insert_readings(&mut tx, &batch.readings).await?;
-        upsert_sensor_stats(&mut tx, &batch.readings).await?;
-        upsert_latency(&mut tx, SENSOR_STREAM, &batch.readings, stored_at_us).await?;
+        insert_readings(tx, &batch.readings).await?;
+        upsert_sensor_stats(tx, &batch.readings).await?;
+        upsert_latency(tx, SENSOR_STREAM, &batch.readings, stored_at_us).await?;
     }
-    insert_dead_letters(&mut tx, &batch.dead_letters).await?;
-    Ok(tx)
+    insert_dead_letters(tx, &batch.dead_letters).await
 }
 
 /// Raw rows by binary COPY: the fastest way into a table.

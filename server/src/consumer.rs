@@ -1,0 +1,257 @@
+//! The Kafka consumer group loop shared by every stream: read, hand records to
+//! the stream's [`Sink`], then store what the sink holds together with the
+//! offsets it covers in one Postgres transaction. Records already stored are
+//! skipped, so each is stored exactly once even after crashes, rebalances or
+//! lost Kafka commits.
+
+use crate::config::{FlushConfig, KafkaConfig};
+use crate::kafka::{LagReporter, client_config};
+use crate::metrics::{self, Source};
+use crate::offsets::{self, Fence, Progress};
+use crate::store;
+use rdkafka::Message;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::{Offset, TopicPartitionList};
+use sqlx::{PgPool, Postgres, Transaction};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// What a stream does with the records of its topics.
+pub trait Sink: Send + Sync {
+    /// What staging produced that the sink keeps once the transaction commits.
+    type Staged: Send;
+
+    /// Takes one record of `topic`; what cannot be used becomes a dead letter.
+    /// `position` is only called for a dead letter, off the hot path.
+    fn admit(&mut self, topic: &str, payload: &[u8], position: &dyn Fn() -> String);
+
+    /// Records held for the next flush.
+    fn len(&self) -> usize;
+
+    /// Whether a flush is due although nothing new arrived (for example,
+    /// records waiting for a join that may have expired).
+    fn flush_due(&self) -> bool {
+        false
+    }
+
+    /// Writes what is held into `tx`, uncommitted. A failed attempt is
+    /// retried, so staging leaves the sink unchanged.
+    fn stage<'a>(
+        &'a self,
+        tx: &'a mut Transaction<'static, Postgres>,
+    ) -> impl Future<Output = Result<Self::Staged, sqlx::Error>> + Send + 'a;
+
+    /// The transaction committed: keep what staging produced and let go of the
+    /// records held.
+    fn committed(&mut self, staged: Self::Staged) -> impl Future<Output = ()> + Send;
+
+    /// What is held was stored by another consumer first: let it go.
+    fn discard(&mut self);
+
+    /// `(records stored, dead letters)` held, for the metrics.
+    fn tally(&self) -> (usize, usize);
+}
+
+/// A consumer group and the topics it reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subscription {
+    pub group: String,
+    pub topics: Vec<String>,
+}
+
+type GroupConsumer = StreamConsumer<LagReporter>;
+
+fn consumer(
+    config: &KafkaConfig,
+    subscription: &Subscription,
+) -> Result<GroupConsumer, KafkaError> {
+    let consumer: GroupConsumer = client_config(config)
+        .set("group.id", &subscription.group)
+        // Postgres holds the true offsets; Kafka's copy is committed only after
+        // the rows it covers are stored.
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "10000")
+        .set("statistics.interval.ms", "1000")
+        .create_with_context(LagReporter)?;
+    let topics: Vec<&str> = subscription.topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&topics)?;
+    Ok(consumer)
+}
+
+/// Why one consumer session ended.
+enum SessionEnd {
+    Shutdown,
+    /// Stored offsets moved past what this session read: start again from them.
+    Rewind,
+}
+
+/// Consumes the subscription's topics into `sink` until shutdown.
+pub async fn run<S: Sink>(
+    pool: PgPool,
+    config: KafkaConfig,
+    subscription: Subscription,
+    mut sink: S,
+    flush: FlushConfig,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let consumer = match consumer(&config, &subscription) {
+            Ok(consumer) => consumer,
+            Err(error) => {
+                tracing::error!(%error, group = %subscription.group, "cannot create the Kafka consumer; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => continue,
+                    _ = shutdown.cancelled() => break,
+                }
+            }
+        };
+        let session = Session {
+            pool: &pool,
+            group: &subscription.group,
+            consumer: &consumer,
+            shutdown: &shutdown,
+        };
+        match session.consume(&mut sink, flush).await {
+            SessionEnd::Shutdown => break,
+            SessionEnd::Rewind => {
+                sink.discard();
+                tracing::warn!(group = %subscription.group, "stored offsets moved ahead; rejoining the group from them")
+            }
+        }
+    }
+    tracing::info!(group = %subscription.group, "kafka consumer stopped");
+}
+
+struct Session<'a> {
+    pool: &'a PgPool,
+    group: &'a str,
+    consumer: &'a GroupConsumer,
+    shutdown: &'a CancellationToken,
+}
+
+impl Session<'_> {
+    async fn consume<S: Sink>(&self, sink: &mut S, flush: FlushConfig) -> SessionEnd {
+        let mut progress = Progress::default();
+        // The next offset stored per topic and partition, as far as this session knows.
+        let mut stored: HashMap<String, HashMap<i32, i64>> = HashMap::new();
+        let mut ticker = tokio::time::interval(flush.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let flush_now = tokio::select! {
+                received = self.consumer.recv() => match received {
+                    Ok(message) => {
+                        let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
+                        let known = stored.get(topic).and_then(|p| p.get(&partition)).copied();
+                        let floor = match known {
+                            Some(floor) => floor,
+                            None => {
+                                let load = || offsets::stored(self.pool, self.group, topic, partition);
+                                let Ok(floor) = store::retry(self.shutdown, "reading stored offsets", load).await else {
+                                    return SessionEnd::Shutdown;
+                                };
+                                let floor = floor.unwrap_or(0);
+                                stored.entry(topic.to_string()).or_default().insert(partition, floor);
+                                floor
+                            }
+                        };
+                        if offset < floor {
+                            // Already stored: skip ahead rather than read it all again.
+                            if let Err(error) = self.consumer.seek(topic, partition, Offset::Offset(floor), Duration::from_secs(5)) {
+                                tracing::debug!(%error, topic, partition, "seek failed; skipping one by one");
+                            }
+                            continue;
+                        }
+                        metrics::global().received(Source::Kafka, 1);
+                        sink.admit(topic, message.payload().unwrap_or_default(), &|| format!("{topic}/{partition}@{offset}"));
+                        progress.record(topic, partition, offset);
+                        sink.len() >= flush.max_records
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "kafka receive failed");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        false
+                    }
+                },
+                _ = ticker.tick() => sink.len() > 0 || sink.flush_due(),
+                _ = self.shutdown.cancelled() => {
+                    if sink.len() > 0 {
+                        self.store(sink, &progress).await;
+                    }
+                    return SessionEnd::Shutdown;
+                }
+            };
+            if flush_now {
+                let end = self.store(sink, &progress).await;
+                for (topic, partition, span) in progress.iter() {
+                    stored
+                        .entry(topic.to_string())
+                        .or_default()
+                        .insert(partition, span.next);
+                }
+                progress.clear();
+                if let Some(end) = end {
+                    return end;
+                }
+            }
+        }
+    }
+
+    /// Stores what the sink holds and the offsets together, then copies the
+    /// offsets to Kafka. Returns how the session must end, if it must.
+    async fn store<S: Sink>(&self, sink: &mut S, progress: &Progress) -> Option<SessionEnd> {
+        let (pool, group) = (self.pool, self.group);
+        let held: &S = sink;
+        let attempt = move || async move {
+            let mut tx = pool.begin().await?;
+            let staged = held.stage(&mut tx).await?;
+            let fence = offsets::store(&mut tx, group, progress).await?;
+            if fence == Fence::Stored {
+                tx.commit().await?;
+                Ok(Ok(staged))
+            } else {
+                Ok(Err(fence))
+            }
+        };
+        let started = Instant::now();
+        match store::retry(self.shutdown, "flush", attempt).await {
+            Ok(Ok(staged)) => {
+                let (records, dead_letters) = sink.tally();
+                metrics::global().flushed(Source::Kafka, records, dead_letters, started.elapsed());
+                sink.committed(staged).await;
+                if let Err(error) = self.commit_to_kafka(progress) {
+                    // Only lag tooling reads this copy; Postgres holds the truth.
+                    tracing::warn!(%error, "committing offsets to Kafka failed");
+                }
+                None
+            }
+            Ok(Err(fence)) => {
+                tracing::warn!(
+                    ?fence,
+                    records = sink.len(),
+                    "batch already stored elsewhere; discarded"
+                );
+                sink.discard();
+                Some(SessionEnd::Rewind)
+            }
+            Err(error) => {
+                // Not stored and not committed anywhere: read again after a restart.
+                tracing::error!(%error, records = sink.len(), "kafka flush abandoned");
+                Some(SessionEnd::Shutdown)
+            }
+        }
+    }
+
+    fn commit_to_kafka(&self, progress: &Progress) -> Result<(), KafkaError> {
+        if progress.is_empty() {
+            return Ok(());
+        }
+        let mut list = TopicPartitionList::new();
+        for (topic, partition, span) in progress.iter() {
+            list.add_partition_offset(topic, partition, Offset::Offset(span.next))?;
+        }
+        self.consumer.commit(&list, CommitMode::Sync)
+    }
+}
