@@ -75,6 +75,8 @@ fn consumer(
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "10000")
         .set("statistics.interval.ms", "1000")
+        // Notice topics created, and partitions added, after the group started.
+        .set("topic.metadata.refresh.interval.ms", "5000")
         .create_with_context(LagReporter)?;
     let topics: Vec<&str> = subscription.topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics)?;

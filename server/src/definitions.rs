@@ -15,6 +15,9 @@ pub struct StreamDefinition {
     pub name: String,
     #[serde(default)]
     pub description: String,
+    /// A built-in pipeline that stores this stream in the seed's own tables;
+    /// without one, the stream gets a table and rollups of its own.
+    pub pipeline: Option<Pipeline>,
     #[serde(default)]
     pub format: RecordFormat,
     #[serde(default)]
@@ -29,6 +32,24 @@ pub struct StreamDefinition {
     pub joins: Vec<Join>,
     #[serde(default)]
     pub outputs: Vec<Output>,
+}
+
+/// The seed's pipelines, built in: each stores its streams in the tables the
+/// seed's views and dashboards read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+pub enum Pipeline {
+    /// IoT readings into `message` and the sensor statistics.
+    #[serde(rename = "sensors")]
+    Sensors,
+    /// The smoothie menu into `products`.
+    #[serde(rename = "sales.products")]
+    SalesProducts,
+    /// Purchases, enriched and totalled, into `purchases_enriched` and friends.
+    #[serde(rename = "sales.purchases")]
+    SalesPurchases,
+    /// Restocking events into `inventories`.
+    #[serde(rename = "sales.inventories")]
+    SalesInventories,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -266,7 +287,15 @@ pub fn parse_all(sources: &[(String, String)]) -> Result<Vec<StreamDefinition>, 
         }
     }
     let mut claimed = BTreeSet::new();
+    let mut pipelines = BTreeSet::new();
     for (file, definition) in &parsed {
+        if let Some(pipeline) = definition.pipeline
+            && !pipelines.insert(pipeline)
+        {
+            problems.push(format!(
+                "{file}: pipeline: {pipeline:?} is already served by another stream"
+            ));
+        }
         for topic in &definition.sources.kafka_topics {
             if !claimed.insert(("kafka topic", topic.as_str())) {
                 problems.push(format!(

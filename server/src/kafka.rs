@@ -8,10 +8,13 @@ use crate::reading::Reading;
 use crate::store::{self, Batch, DeadLetter};
 use rdkafka::ClientConfig;
 use rdkafka::ClientContext;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::statistics::Statistics;
+use rdkafka::types::RDKafkaErrorCode;
 use sqlx::{PgPool, Postgres, Transaction};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -66,6 +69,31 @@ impl JsonPublisher {
                 .map_err(|(error, _message)| error)?;
         }
         Ok(())
+    }
+}
+
+/// Messages waiting to be published: topic, key and JSON payload.
+pub type PendingMessages = Vec<(String, String, Vec<u8>)>;
+
+impl JsonPublisher {
+    /// Publishes everything in `pending`; on failure keeps it for the next
+    /// call, within [`MAX_PENDING`].
+    pub async fn publish_pending(&self, pending: &mut PendingMessages, what: &str) {
+        if pending.is_empty() {
+            return;
+        }
+        let messages: Vec<Outgoing> = pending
+            .iter()
+            .map(|(topic, key, payload)| Outgoing {
+                topic,
+                key,
+                payload: payload.clone(),
+            })
+            .collect();
+        match self.publish(&messages).await {
+            Ok(()) => pending.clear(),
+            Err(error) => keep_for_retry(pending, &error, what),
+        }
     }
 }
 
@@ -196,6 +224,37 @@ impl Sink for Batch {
 
     fn tally(&self) -> (usize, usize) {
         (self.readings.len(), self.dead_letters.len())
+    }
+}
+
+/// Creates the topics that do not exist yet, with the broker's default
+/// partitions and replication. Failures are logged: a consumer still waits
+/// for a topic someone else creates.
+pub async fn ensure_topics(config: &KafkaConfig, topics: &[String]) {
+    let admin: AdminClient<DefaultClientContext> = match client_config(config).create() {
+        Ok(admin) => admin,
+        Err(error) => {
+            tracing::warn!(%error, "cannot create a Kafka admin client");
+            return;
+        }
+    };
+    let new: Vec<NewTopic> = topics
+        .iter()
+        .map(|t| NewTopic::new(t, -1, TopicReplication::Fixed(-1)))
+        .collect();
+    match admin.create_topics(&new, &AdminOptions::new()).await {
+        Ok(results) => {
+            for result in results {
+                match result {
+                    Ok(topic) => tracing::info!(%topic, "created Kafka topic"),
+                    Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                    Err((topic, code)) => {
+                        tracing::warn!(%topic, %code, "cannot create Kafka topic")
+                    }
+                }
+            }
+        }
+        Err(error) => tracing::warn!(%error, "cannot create Kafka topics"),
     }
 }
 

@@ -16,6 +16,7 @@ pub mod reading;
 pub mod replay;
 pub mod router;
 pub mod sales;
+pub mod sales_kafka;
 pub mod sales_pipeline;
 pub mod sales_windows;
 pub mod service;

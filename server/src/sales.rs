@@ -50,7 +50,8 @@ pub struct Product {
     pub contains_caffeine: bool,
     /// Upper end of this product's slice of the cumulative 0..=200
     /// propensity-to-buy range. The slice's width is the product's weight:
-    /// see [`weights`].
+    /// see [`weights`]. Absent from messages that do not carry it.
+    #[serde(default)]
     pub propensity_to_buy: u32,
 }
 

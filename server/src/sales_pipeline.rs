@@ -3,7 +3,7 @@
 //! Postgres in batches, each in one transaction.
 
 use crate::config::FlushConfig;
-use crate::kafka::{JsonPublisher, Outgoing};
+use crate::kafka::JsonPublisher;
 use crate::reading::epoch_micros;
 use crate::sales::{
     EnrichedPurchase, Inventory, Product, RunningTotal, SaleEvent, SalesConfig, SalesGenerator,
@@ -52,36 +52,53 @@ impl SalesBatch {
 /// Upserts the catalogue, so enriched purchases always have their product.
 pub async fn store_catalogue(pool: &PgPool, products: &[Product]) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
-    for p in products {
-        sqlx::query(
-            "INSERT INTO products (product_id, category, item, size, cogs, price, inventory_level,
-                                   contains_fruit, contains_veggies, contains_nuts, contains_caffeine)
-             VALUES ($1, $2, $3, $4, $5::numeric(8,2), $6::numeric(8,2), $7, $8, $9, $10, $11)
-             ON CONFLICT (product_id) DO UPDATE
-                SET category = excluded.category, item = excluded.item, size = excluded.size,
-                    cogs = excluded.cogs, price = excluded.price, inventory_level = excluded.inventory_level,
-                    contains_fruit = excluded.contains_fruit, contains_veggies = excluded.contains_veggies,
-                    contains_nuts = excluded.contains_nuts, contains_caffeine = excluded.contains_caffeine,
-                    updated_at = now()",
-        )
-        .bind(&p.product_id)
-        .bind(&p.category)
-        .bind(&p.item)
-        .bind(&p.size)
-        .bind(p.cogs)
-        .bind(p.price)
-        .bind(p.inventory_level as i32)
-        .bind(p.contains_fruit)
-        .bind(p.contains_veggies)
-        .bind(p.contains_nuts)
-        .bind(p.contains_caffeine)
-        .execute(&mut *tx)
-        .await?;
-    }
+    upsert_products(&mut tx, products).await?;
     tx.commit().await
 }
 
-/// Writes purchases, restocks and the running-total deltas in one transaction.
+/// Inserts or updates products; a later entry for the same product wins.
+pub(crate) async fn upsert_products(
+    tx: &mut Transaction<'_, Postgres>,
+    products: &[Product],
+) -> Result<(), sqlx::Error> {
+    // One row per product, the latest: a statement may not touch a row twice.
+    let latest: BTreeMap<&str, &Product> = products
+        .iter()
+        .map(|p| (p.product_id.as_str(), p))
+        .collect();
+    if latest.is_empty() {
+        return Ok(());
+    }
+    let all = |f: fn(&Product) -> String| latest.values().map(|p| f(p)).collect::<Vec<_>>();
+    let flags = |f: fn(&Product) -> bool| latest.values().map(|p| f(p)).collect::<Vec<_>>();
+    sqlx::query(
+        "INSERT INTO products (product_id, category, item, size, cogs, price, inventory_level,
+                               contains_fruit, contains_veggies, contains_nuts, contains_caffeine)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[]::numeric(8,2)[],
+                              $6::float8[]::numeric(8,2)[], $7::int4[], $8::bool[], $9::bool[], $10::bool[], $11::bool[])
+         ON CONFLICT (product_id) DO UPDATE
+            SET category = excluded.category, item = excluded.item, size = excluded.size,
+                cogs = excluded.cogs, price = excluded.price, inventory_level = excluded.inventory_level,
+                contains_fruit = excluded.contains_fruit, contains_veggies = excluded.contains_veggies,
+                contains_nuts = excluded.contains_nuts, contains_caffeine = excluded.contains_caffeine,
+                updated_at = now()",
+    )
+    .bind(all(|p| p.product_id.clone()))
+    .bind(all(|p| p.category.clone()))
+    .bind(all(|p| p.item.clone()))
+    .bind(all(|p| p.size.clone()))
+    .bind(latest.values().map(|p| p.cogs).collect::<Vec<_>>())
+    .bind(latest.values().map(|p| p.price).collect::<Vec<_>>())
+    .bind(latest.values().map(|p| p.inventory_level as i32).collect::<Vec<_>>())
+    .bind(flags(|p| p.contains_fruit))
+    .bind(flags(|p| p.contains_veggies))
+    .bind(flags(|p| p.contains_nuts))
+    .bind(flags(|p| p.contains_caffeine))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// Writes purchases, restocks, running-total deltas and window changes in one
 /// transaction, and returns the running totals of the products it changed.
 pub async fn write_sales(
@@ -89,12 +106,21 @@ pub async fn write_sales(
     batch: &SalesBatch,
 ) -> Result<Vec<RunningTotal>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    insert_purchases(&mut tx, &batch.purchases).await?;
-    insert_restocks(&mut tx, &batch.restocks).await?;
-    let totals = upsert_running_totals(&mut tx, &batch.purchases).await?;
-    upsert_windows(&mut tx, &batch.windows).await?;
-    insert_late_events(&mut tx, &batch.late).await?;
+    let totals = stage_sales(&mut tx, batch).await?;
     tx.commit().await?;
+    Ok(totals)
+}
+
+/// Writes the batch in `tx` and returns the running totals it changed.
+pub(crate) async fn stage_sales(
+    tx: &mut Transaction<'_, Postgres>,
+    batch: &SalesBatch,
+) -> Result<Vec<RunningTotal>, sqlx::Error> {
+    insert_purchases(tx, &batch.purchases).await?;
+    insert_restocks(tx, &batch.restocks).await?;
+    let totals = upsert_running_totals(tx, &batch.purchases).await?;
+    upsert_windows(tx, &batch.windows).await?;
+    insert_late_events(tx, &batch.late).await?;
     Ok(totals)
 }
 
@@ -300,25 +326,37 @@ async fn insert_late_events(
 /// Topics the sales pipeline writes its results to, as the seed's jobs do.
 pub struct SalesOutputs {
     pub publisher: JsonPublisher,
-    pub running_totals_topic: String,
-    pub enriched_topic: String,
+    pub running_totals_topic: Option<String>,
+    pub enriched_topic: Option<String>,
 }
 
+/// Messages waiting to be published: topic, key and JSON payload.
+pub use crate::kafka::PendingMessages;
+
 impl SalesOutputs {
-    /// Publishes after the commit: the enriched purchases and the new running totals.
-    async fn publish(&self, pending: &mut Vec<(String, String, Vec<u8>)>) {
-        let messages: Vec<Outgoing> = pending
-            .iter()
-            .map(|(topic, key, payload)| Outgoing {
-                topic,
-                key,
-                payload: payload.clone(),
-            })
-            .collect();
-        match self.publisher.publish(&messages).await {
-            Ok(()) => pending.clear(),
-            Err(error) => crate::kafka::keep_for_retry(pending, &error, "sales results"),
+    /// Queues a committed batch's results (its enriched purchases and the new
+    /// running totals), then publishes everything queued.
+    pub async fn publish(
+        &self,
+        pending: &mut PendingMessages,
+        purchases: &[StoredPurchase],
+        totals: Vec<RunningTotal>,
+    ) {
+        if let Some(topic) = &self.enriched_topic {
+            for purchase in purchases {
+                let json = serde_json::to_vec(&purchase.enriched).unwrap_or_default();
+                pending.push((topic.clone(), purchase.enriched.product_id.clone(), json));
+            }
         }
+        if let Some(topic) = &self.running_totals_topic {
+            for total in totals {
+                let json = serde_json::to_vec(&total).unwrap_or_default();
+                pending.push((topic.clone(), total.product_id, json));
+            }
+        }
+        self.publisher
+            .publish_pending(pending, "sales results")
+            .await;
     }
 }
 
@@ -424,25 +462,13 @@ async fn flush_sales(
     pool: &PgPool,
     batch: &mut SalesBatch,
     outputs: Option<&SalesOutputs>,
-    pending: &mut Vec<(String, String, Vec<u8>)>,
+    pending: &mut PendingMessages,
     shutdown: &CancellationToken,
 ) {
     match store::retry(shutdown, "sales flush", || write_sales(pool, batch)).await {
         Ok(totals) => {
             if let Some(outputs) = outputs {
-                for purchase in &batch.purchases {
-                    let json = serde_json::to_vec(&purchase.enriched).unwrap_or_default();
-                    pending.push((
-                        outputs.enriched_topic.clone(),
-                        purchase.enriched.product_id.clone(),
-                        json,
-                    ));
-                }
-                for total in totals {
-                    let json = serde_json::to_vec(&total).unwrap_or_default();
-                    pending.push((outputs.running_totals_topic.clone(), total.product_id, json));
-                }
-                outputs.publish(pending).await;
+                outputs.publish(pending, &batch.purchases, totals).await;
             }
         }
         Err(error) => {

@@ -38,6 +38,7 @@ pub struct LateEvent {
 /// Current totals of a (window, product) as last written: purchases, drinks, cents.
 type Totals = (i64, i64, i64);
 
+#[derive(Clone)]
 pub struct SalesWindows {
     sales: WindowedAggregator<String>,
     drinks: WindowedAggregator<String>,
@@ -45,13 +46,18 @@ pub struct SalesWindows {
 }
 
 impl SalesWindows {
+    /// The seed's windows: 10 minutes sliding every 5, watermark 10 minutes, lateness 5.
     pub fn new() -> Result<Self, WindowSpecError> {
         let spec = WindowSpec::new(SIZE_MS, SLIDE_MS, WATERMARK_DELAY_MS, ALLOWED_LATENESS_MS)?;
-        Ok(SalesWindows {
+        Ok(Self::with_spec(spec))
+    }
+
+    pub fn with_spec(spec: WindowSpec) -> Self {
+        SalesWindows {
             sales: WindowedAggregator::new(spec),
             drinks: WindowedAggregator::new(spec),
             written: HashMap::new(),
-        })
+        }
     }
 
     /// Counts the purchase into its windows, or hands it back as a late event.

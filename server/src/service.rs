@@ -1,8 +1,9 @@
 //! Starts every part of the service and stops them in order.
 
 use crate::config::{Config, DatabaseConfig, SimulatorSink};
+use crate::sales_kafka::{self, SalesSink, SalesStreams};
 use crate::state::AppState;
-use crate::{MIGRATOR, definitions, kafka, pipeline, sales_pipeline, simulator};
+use crate::{MIGRATOR, consumer, definitions, kafka, pipeline, sales_pipeline, simulator};
 use anyhow::Context;
 use leptos::config::LeptosOptions;
 use sqlx::PgPool;
@@ -48,10 +49,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                 config.streams_dir.display()
             )
         })?;
-    for other in definitions.iter().filter(|d| d.name != "sensors") {
-        // Checked, but this version runs only the sensors pipeline.
-        tracing::warn!(stream = %other.name, "stream defined but not run: only the sensors pipeline runs in this version");
-    }
+    let sales = SalesStreams::from_definitions(&definitions).context("the sales streams")?;
     let pool = connect(&config.database).await?;
     MIGRATOR
         .run(&pool)
@@ -61,6 +59,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
 
     let mut tasks = JoinSet::new();
     if let Some(kafka_config) = &config.kafka {
+        kafka::ensure_topics(
+            kafka_config,
+            std::slice::from_ref(&kafka_config.readings_topic),
+        )
+        .await;
         tasks.spawn(kafka::run_consumer(
             pool.clone(),
             kafka_config.clone(),
@@ -97,25 +100,55 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             shutdown.clone(),
         ));
     }
-    if config.simulator.sales {
-        let seed = rand::random();
-        let outputs = match &config.kafka {
-            Some(kafka_config) => Some(sales_pipeline::SalesOutputs {
-                publisher: kafka::JsonPublisher::new(kafka_config)
-                    .context("creating the Kafka producer")?,
-                running_totals_topic: crate::sales::TOPIC_RUNNING_TOTALS.into(),
-                enriched_topic: crate::sales::TOPIC_PURCHASES_ENRICHED.into(),
-            }),
-            None => None,
-        };
-        tasks.spawn(sales_pipeline::run(
+    if let (Some(kafka_config), Some(sales)) = (&config.kafka, &sales) {
+        let subscription = sales.subscription(&kafka_config.group_id);
+        kafka::ensure_topics(kafka_config, &subscription.topics).await;
+        let outputs = sales.outputs(
+            kafka::JsonPublisher::new(kafka_config).context("creating the Kafka producer")?,
+        );
+        tracing::info!(group = %subscription.group, topics = ?subscription.topics, "consuming sales from Kafka");
+        tasks.spawn(consumer::run(
             pool.clone(),
-            outputs,
-            config.simulator.sales_rate,
-            seed,
+            kafka_config.clone(),
+            subscription,
+            SalesSink::new(sales.clone(), Some(outputs)),
             config.flush,
             shutdown.clone(),
         ));
+    }
+    if config.simulator.sales {
+        let seed = rand::random();
+        match (config.simulator.sink, &config.kafka, &sales) {
+            (SimulatorSink::Kafka, Some(kafka_config), Some(sales)) => {
+                tasks.spawn(sales_kafka::run_simulator(
+                    kafka_config.clone(),
+                    sales.clone(),
+                    config.simulator.sales_rate,
+                    seed,
+                    config.flush,
+                    shutdown.clone(),
+                ));
+            }
+            _ => {
+                let outputs = match &config.kafka {
+                    Some(kafka_config) => Some(sales_pipeline::SalesOutputs {
+                        publisher: kafka::JsonPublisher::new(kafka_config)
+                            .context("creating the Kafka producer")?,
+                        running_totals_topic: Some(crate::sales::TOPIC_RUNNING_TOTALS.into()),
+                        enriched_topic: Some(crate::sales::TOPIC_PURCHASES_ENRICHED.into()),
+                    }),
+                    None => None,
+                };
+                tasks.spawn(sales_pipeline::run(
+                    pool.clone(),
+                    outputs,
+                    config.simulator.sales_rate,
+                    seed,
+                    config.flush,
+                    shutdown.clone(),
+                ));
+            }
+        }
     }
 
     let leptos_options = LeptosOptions::builder()

@@ -219,7 +219,7 @@ async fn upsert_latency(
     Ok(())
 }
 
-async fn insert_dead_letters(
+pub(crate) async fn insert_dead_letters(
     tx: &mut Transaction<'_, Postgres>,
     letters: &[DeadLetter],
 ) -> Result<(), sqlx::Error> {

@@ -103,15 +103,15 @@ async fn the_simulator_stores_purchases_until_shutdown_and_publishes_results(poo
         readings_topic: String::new(),
         group_id: String::new(),
     };
+    let (totals_topic, enriched_topic) = (
+        format!("test.totals.{nonce:x}"),
+        format!("test.enriched.{nonce:x}"),
+    );
     let outputs = SalesOutputs {
         publisher: JsonPublisher::new(&kafka).expect("producer"),
-        running_totals_topic: format!("test.totals.{nonce:x}"),
-        enriched_topic: format!("test.enriched.{nonce:x}"),
+        running_totals_topic: Some(totals_topic.clone()),
+        enriched_topic: Some(enriched_topic.clone()),
     };
-    let (totals_topic, enriched_topic) = (
-        outputs.running_totals_topic.clone(),
-        outputs.enriched_topic.clone(),
-    );
     let shutdown = CancellationToken::new();
     let flush = FlushConfig {
         max_records: 50,

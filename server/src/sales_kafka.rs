@@ -1,0 +1,606 @@
+//! The sales pipeline fed from Kafka, as the seed runs it: products,
+//! purchases and restocking events arrive on their own topics; purchases are
+//! joined with the latest product, totalled and windowed, and everything is
+//! stored with the consumed offsets in one transaction per flush.
+//!
+//! A purchase whose product is not known yet waits in `pending_purchases`,
+//! written in the same transaction as the offsets that consumed it, so it
+//! survives a crash. Each flush claims the waiting purchases whose product has
+//! arrived (by deleting them, so two instances never both take one) and moves
+//! those that waited longer than the join allows to `dead_letters`.
+
+use crate::config::{FlushConfig, KafkaConfig};
+use crate::consumer::{Sink, Subscription};
+use crate::definitions::{self, Pipeline, StreamDefinition, WindowKind};
+use crate::kafka::JsonPublisher;
+use crate::operators::window::WindowSpec;
+use crate::reading::epoch_micros;
+use crate::sales::{
+    Inventory, Product, ProductEvent, Purchase, SalesConfig, SalesGenerator, enrich,
+    parse_timestamp,
+};
+use crate::sales_pipeline::{self, PendingMessages, SalesBatch, SalesOutputs, StoredPurchase};
+use crate::sales_windows::SalesWindows;
+use crate::store::{self, DeadLetter};
+use sqlx::{Postgres, Transaction};
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// The sales streams' settings, read from their definitions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SalesStreams {
+    pub products_topics: Vec<String>,
+    pub purchases_topics: Vec<String>,
+    pub inventories_topics: Vec<String>,
+    /// How long a purchase may wait for its product.
+    pub join_wait: Duration,
+    pub windows: WindowSpec,
+    pub enriched_topic: Option<String>,
+    pub running_totals_topic: Option<String>,
+}
+
+impl SalesStreams {
+    /// The sales pipeline's settings, if the definitions include its streams.
+    pub fn from_definitions(definitions: &[StreamDefinition]) -> anyhow::Result<Option<Self>> {
+        let find = |pipeline| definitions.iter().find(|d| d.pipeline == Some(pipeline));
+        let (Some(products), Some(purchases)) = (
+            find(Pipeline::SalesProducts),
+            find(Pipeline::SalesPurchases),
+        ) else {
+            return Ok(None);
+        };
+        let inventories = find(Pipeline::SalesInventories)
+            .map(|d| d.sources.kafka_topics.clone())
+            .unwrap_or_default();
+        let join_wait = match purchases.joins.first() {
+            Some(join) => definitions::duration(&join.wait).map_err(anyhow::Error::msg)?,
+            None => anyhow::bail!(
+                "stream {:?}: the sales pipeline joins purchases with products; add a [[joins]] entry",
+                purchases.name
+            ),
+        };
+        let windows = match purchases.windows.first() {
+            Some(window) => {
+                let ms = |text: &str| -> anyhow::Result<i64> {
+                    let d = definitions::duration(text).map_err(anyhow::Error::msg)?;
+                    Ok(i64::try_from(d.as_millis())?)
+                };
+                let size = ms(&window.size)?;
+                let slide = match (window.kind, &window.slide) {
+                    (WindowKind::Hopping, Some(slide)) => ms(slide)?,
+                    _ => size,
+                };
+                WindowSpec::new(
+                    size,
+                    slide,
+                    ms(&window.watermark)?,
+                    ms(&window.allowed_lateness)?,
+                )?
+            }
+            None => WindowSpec::new(
+                crate::sales_windows::SIZE_MS,
+                crate::sales_windows::SLIDE_MS,
+                crate::sales_windows::WATERMARK_DELAY_MS,
+                crate::sales_windows::ALLOWED_LATENESS_MS,
+            )?,
+        };
+        let output = |from: &str| {
+            purchases
+                .outputs
+                .iter()
+                .find(|o| o.from == from)
+                .map(|o| o.topic.clone())
+        };
+        let enriched_from = purchases.joins.first().map(|j| j.name.as_str());
+        let totals_from = purchases.rollups.first().map(|r| r.name.as_str());
+        Ok(Some(SalesStreams {
+            products_topics: products.sources.kafka_topics.clone(),
+            purchases_topics: purchases.sources.kafka_topics.clone(),
+            inventories_topics: inventories,
+            join_wait,
+            windows,
+            enriched_topic: enriched_from.and_then(output),
+            running_totals_topic: totals_from.and_then(output),
+        }))
+    }
+
+    pub fn subscription(&self, group: &str) -> Subscription {
+        Subscription {
+            group: format!("{group}.sales"),
+            topics: [
+                &self.products_topics,
+                &self.purchases_topics,
+                &self.inventories_topics,
+            ]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect(),
+        }
+    }
+
+    pub fn outputs(&self, publisher: JsonPublisher) -> SalesOutputs {
+        SalesOutputs {
+            publisher,
+            running_totals_topic: self.running_totals_topic.clone(),
+            enriched_topic: self.enriched_topic.clone(),
+        }
+    }
+}
+
+/// A purchase as read, before its product is known.
+#[derive(Debug, Clone)]
+struct ReadPurchase {
+    purchase: Purchase,
+    transaction_ms: i64,
+    received_us: i64,
+    position: String,
+    raw: Vec<u8>,
+}
+
+/// The sales streams' records held for the next flush, and the window state.
+pub struct SalesSink {
+    streams: SalesStreams,
+    products: Vec<Product>,
+    purchases: Vec<ReadPurchase>,
+    restocks: Vec<Inventory>,
+    dead_letters: Vec<DeadLetter>,
+    windows: SalesWindows,
+    /// Purchases may be waiting in Postgres (unknown at start, so assumed).
+    maybe_waiting: bool,
+    outputs: Option<SalesOutputs>,
+    unpublished: PendingMessages,
+}
+
+/// What a committed flush produced.
+pub struct StagedSales {
+    windows: SalesWindows,
+    batch: SalesBatch,
+    totals: Vec<crate::sales::RunningTotal>,
+    still_waiting: bool,
+}
+
+impl SalesSink {
+    pub fn new(streams: SalesStreams, outputs: Option<SalesOutputs>) -> Self {
+        SalesSink {
+            windows: SalesWindows::with_spec(streams.windows),
+            streams,
+            products: Vec::new(),
+            purchases: Vec::new(),
+            restocks: Vec::new(),
+            dead_letters: Vec::new(),
+            maybe_waiting: true,
+            outputs,
+            unpublished: Vec::new(),
+        }
+    }
+
+    fn refuse(&mut self, payload: &[u8], position: String, reason: String) {
+        self.dead_letters.push(DeadLetter {
+            source: "kafka".into(),
+            position: Some(position),
+            payload: payload.to_vec(),
+            reason,
+        });
+    }
+
+    fn clear(&mut self) {
+        self.products.clear();
+        self.purchases.clear();
+        self.restocks.clear();
+        self.dead_letters.clear();
+    }
+}
+
+fn decode_purchase(payload: &[u8]) -> Result<(Purchase, i64), String> {
+    let purchase: Purchase =
+        serde_json::from_slice(payload).map_err(|e| format!("not a purchase: {e}"))?;
+    let at = parse_timestamp(&purchase.transaction_time).ok_or_else(|| {
+        format!(
+            "transaction_time {:?} is not a time such as \"2022-09-25 01:58:11.714838\"",
+            purchase.transaction_time
+        )
+    })?;
+    Ok((purchase, at))
+}
+
+fn decode_restock(payload: &[u8]) -> Result<Inventory, String> {
+    let restock: Inventory =
+        serde_json::from_slice(payload).map_err(|e| format!("not a restocking event: {e}"))?;
+    parse_timestamp(&restock.event_time)
+        .ok_or_else(|| format!("event_time {:?} is not a time", restock.event_time))?;
+    Ok(restock)
+}
+
+impl Sink for SalesSink {
+    type Staged = StagedSales;
+
+    fn admit(&mut self, topic: &str, payload: &[u8], position: &dyn Fn() -> String) {
+        let is = |topics: &[String]| topics.iter().any(|t| t == topic);
+        if is(&self.streams.purchases_topics) {
+            match decode_purchase(payload) {
+                Ok((purchase, transaction_ms)) => self.purchases.push(ReadPurchase {
+                    purchase,
+                    transaction_ms,
+                    received_us: epoch_micros(),
+                    position: position(),
+                    raw: payload.to_vec(),
+                }),
+                Err(reason) => self.refuse(payload, position(), reason),
+            }
+        } else if is(&self.streams.products_topics) {
+            match serde_json::from_slice::<ProductEvent>(payload) {
+                Ok(event) => self.products.push(event.product),
+                Err(e) => self.refuse(payload, position(), format!("not a product: {e}")),
+            }
+        } else if is(&self.streams.inventories_topics) {
+            match decode_restock(payload) {
+                Ok(restock) => self.restocks.push(restock),
+                Err(reason) => self.refuse(payload, position(), reason),
+            }
+        } else {
+            self.refuse(
+                payload,
+                position(),
+                format!("topic {topic:?} is not a sales topic"),
+            );
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.products.len() + self.purchases.len() + self.restocks.len() + self.dead_letters.len()
+    }
+
+    fn flush_due(&self) -> bool {
+        self.maybe_waiting
+    }
+
+    async fn stage(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+    ) -> Result<StagedSales, sqlx::Error> {
+        sales_pipeline::upsert_products(tx, &self.products).await?;
+        let mut dead_letters = self.dead_letters.clone();
+        let mut candidates: Vec<ReadPurchase> = self.purchases.clone();
+        if self.maybe_waiting || !self.products.is_empty() {
+            candidates.extend(claim_waiting(tx).await?);
+            dead_letters.extend(expire_waiting(tx, self.streams.join_wait).await?);
+        }
+        let known = products_of(tx, &candidates).await?;
+        let mut batch = SalesBatch {
+            restocks: self.restocks.clone(),
+            ..SalesBatch::default()
+        };
+        let mut windows = self.windows.clone();
+        let mut unmatched = Vec::new();
+        for read in candidates {
+            match known.get(&read.purchase.product_id) {
+                Some(product) => {
+                    let stored = StoredPurchase {
+                        enriched: enrich(&read.purchase, product),
+                        transaction_ms: read.transaction_ms,
+                        received_us: read.received_us,
+                    };
+                    if let Some(late) = windows.push(&stored) {
+                        batch.late.push(late);
+                    }
+                    batch.purchases.push(stored);
+                }
+                None => unmatched.push(read),
+            }
+        }
+        batch.windows = windows.drain();
+        park(tx, &unmatched).await?;
+        let totals = sales_pipeline::stage_sales(tx, &batch).await?;
+        store::insert_dead_letters(tx, &dead_letters).await?;
+        let still_waiting = !unmatched.is_empty()
+            || sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pending_purchases)")
+                .fetch_one(&mut **tx)
+                .await?;
+        Ok(StagedSales {
+            windows,
+            batch,
+            totals,
+            still_waiting,
+        })
+    }
+
+    async fn committed(&mut self, staged: StagedSales) {
+        self.windows = staged.windows;
+        self.maybe_waiting = staged.still_waiting;
+        self.clear();
+        if let Some(outputs) = &self.outputs {
+            outputs
+                .publish(
+                    &mut self.unpublished,
+                    &staged.batch.purchases,
+                    staged.totals,
+                )
+                .await;
+        }
+    }
+
+    fn discard(&mut self) {
+        self.clear();
+        self.maybe_waiting = true;
+    }
+
+    fn tally(&self) -> (usize, usize) {
+        (
+            self.products.len() + self.purchases.len() + self.restocks.len(),
+            self.dead_letters.len(),
+        )
+    }
+}
+
+/// The current products of the purchases' product ids.
+async fn products_of(
+    tx: &mut Transaction<'static, Postgres>,
+    purchases: &[ReadPurchase],
+) -> Result<HashMap<String, Product>, sqlx::Error> {
+    let mut ids: Vec<&str> = purchases
+        .iter()
+        .map(|p| p.purchase.product_id.as_str())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    type Row = (
+        String,
+        String,
+        String,
+        String,
+        f64,
+        f64,
+        i32,
+        bool,
+        bool,
+        bool,
+        bool,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT product_id, category, item, size, cogs::float8, price::float8, inventory_level,
+                contains_fruit, contains_veggies, contains_nuts, contains_caffeine
+           FROM products WHERE product_id = ANY($1)",
+    )
+    .bind(&ids)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let product = Product {
+                product_id: r.0.clone(),
+                category: r.1,
+                item: r.2,
+                size: r.3,
+                cogs: r.4,
+                price: r.5,
+                inventory_level: i64::from(r.6),
+                contains_fruit: r.7,
+                contains_veggies: r.8,
+                contains_nuts: r.9,
+                contains_caffeine: r.10,
+                propensity_to_buy: 0,
+            };
+            (r.0, product)
+        })
+        .collect())
+}
+
+/// Keeps purchases without a known product until it arrives.
+async fn park(
+    tx: &mut Transaction<'static, Postgres>,
+    unmatched: &[ReadPurchase],
+) -> Result<(), sqlx::Error> {
+    if unmatched.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO pending_purchases (product_id, payload, position, received_at)
+         SELECT pid, payload, position, to_timestamp(rx_us / 1000000.0)
+           FROM unnest($1::text[], $2::bytea[], $3::text[], $4::int8[]) AS r(pid, payload, position, rx_us)",
+    )
+    .bind(unmatched.iter().map(|p| p.purchase.product_id.as_str()).collect::<Vec<_>>())
+    .bind(unmatched.iter().map(|p| p.raw.as_slice()).collect::<Vec<_>>())
+    .bind(unmatched.iter().map(|p| p.position.as_str()).collect::<Vec<_>>())
+    .bind(unmatched.iter().map(|p| p.received_us).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Takes the waiting purchases whose product has arrived.
+async fn claim_waiting(
+    tx: &mut Transaction<'static, Postgres>,
+) -> Result<Vec<ReadPurchase>, sqlx::Error> {
+    let rows: Vec<(Vec<u8>, String, i64)> = sqlx::query_as(
+        "DELETE FROM pending_purchases p USING products pr
+          WHERE p.product_id = pr.product_id
+         RETURNING p.payload, coalesce(p.position, ''),
+                   (extract(epoch FROM p.received_at) * 1000000)::int8",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(raw, position, received_us)| {
+            // Parked purchases were decoded once already.
+            let (purchase, transaction_ms) = decode_purchase(&raw).ok()?;
+            Some(ReadPurchase {
+                purchase,
+                transaction_ms,
+                received_us,
+                position,
+                raw,
+            })
+        })
+        .collect())
+}
+
+/// Turns purchases that waited too long for their product into dead letters.
+async fn expire_waiting(
+    tx: &mut Transaction<'static, Postgres>,
+    wait: Duration,
+) -> Result<Vec<DeadLetter>, sqlx::Error> {
+    let rows: Vec<(Vec<u8>, Option<String>, String)> = sqlx::query_as(
+        "DELETE FROM pending_purchases
+          WHERE waiting_since < now() - make_interval(secs => $1)
+         RETURNING payload, position, product_id",
+    )
+    .bind(wait.as_secs_f64())
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(payload, position, product_id)| DeadLetter {
+            source: "kafka".into(),
+            position,
+            payload,
+            reason: format!(
+                "product {product_id:?} unknown after waiting {}",
+                humantime::format_duration(wait)
+            ),
+        })
+        .collect())
+}
+
+/// Runs the sales simulator into Kafka: the menu once at start, then
+/// purchases and restocks as they happen, sent in batches every flush
+/// interval and kept for retry while the broker is away.
+pub async fn run_simulator(
+    config: KafkaConfig,
+    streams: SalesStreams,
+    rate: Option<f64>,
+    seed: u64,
+    flush: FlushConfig,
+    shutdown: CancellationToken,
+) {
+    let publisher = match JsonPublisher::new(&config) {
+        Ok(publisher) => publisher,
+        Err(error) => {
+            tracing::error!(%error, "cannot create the sales producer");
+            return;
+        }
+    };
+    let (Some(products_topic), Some(purchases_topic)) = (
+        streams.products_topics.first(),
+        streams.purchases_topics.first(),
+    ) else {
+        tracing::error!("the sales streams name no Kafka topics to produce to");
+        return;
+    };
+    let inventories_topic = streams.inventories_topics.first();
+    let mut generator = SalesGenerator::new(SalesConfig::default(), seed);
+    let mut pending: PendingMessages = generator
+        .product_events(epoch_micros() / 1000)
+        .into_iter()
+        .map(|event| {
+            let json = serde_json::to_vec(&event).unwrap_or_default();
+            (products_topic.clone(), event.product.product_id, json)
+        })
+        .collect();
+    tracing::info!(?rate, topic = %purchases_topic, "sales simulator producing to Kafka");
+    let mut ticker = tokio::time::interval(flush.interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next_at = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(next_at) => {
+                let event = generator.next_event(epoch_micros() / 1000);
+                let json = serde_json::to_vec(&event.purchase).unwrap_or_default();
+                pending.push((purchases_topic.clone(), event.purchase.product_id.clone(), json));
+                if let Some(topic) = inventories_topic {
+                    for restock in &event.restocks {
+                        let json = serde_json::to_vec(restock).unwrap_or_default();
+                        pending.push((topic.clone(), restock.product_id.clone(), json));
+                    }
+                }
+                let delay_ms = match rate {
+                    Some(rate) => (1000.0 / rate) as u64,
+                    None => generator.next_delay_ms(),
+                };
+                next_at += Duration::from_millis(delay_ms);
+            }
+            _ = ticker.tick() => publisher.publish_pending(&mut pending, "sales events").await,
+            _ = shutdown.cancelled() => break,
+        }
+    }
+    publisher
+        .publish_pending(&mut pending, "sales events")
+        .await;
+    tracing::info!("sales simulator stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_definitions_describe_the_seed_sales_pipeline() {
+        let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../streams");
+        let definitions = definitions::load_dir(std::path::Path::new(shipped)).expect("load");
+        let sales = SalesStreams::from_definitions(&definitions)
+            .expect("valid")
+            .expect("sales streams are shipped");
+        assert_eq!(sales.products_topics, ["demo.products"]);
+        assert_eq!(sales.purchases_topics, ["demo.purchases"]);
+        assert_eq!(sales.inventories_topics, ["demo.inventories"]);
+        assert_eq!(sales.join_wait, Duration::from_secs(30));
+        assert_eq!(
+            sales.windows,
+            WindowSpec::new(600_000, 300_000, 600_000, 300_000).expect("spec")
+        );
+        assert_eq!(
+            sales.enriched_topic.as_deref(),
+            Some("demo.purchases.enriched")
+        );
+        assert_eq!(
+            sales.running_totals_topic.as_deref(),
+            Some("demo.running.totals")
+        );
+        assert_eq!(sales.subscription("pulseboard").group, "pulseboard.sales");
+    }
+
+    #[test]
+    fn bad_records_become_dead_letters_with_their_reason() {
+        let sales = SalesStreams::from_definitions(
+            &definitions::load_dir(std::path::Path::new(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../streams"
+            )))
+            .expect("load"),
+        )
+        .expect("valid")
+        .expect("shipped");
+        let mut sink = SalesSink::new(sales, None);
+        sink.admit("demo.purchases", b"{not json", &|| {
+            "demo.purchases/0@1".into()
+        });
+        sink.admit(
+            "demo.purchases",
+            br#"{"transaction_time":"yesterday","transaction_id":"1","product_id":"CS01","price":4.99,
+                "quantity":1,"is_member":false,"member_discount":0.0,"add_supplements":false,
+                "supplement_price":0.0,"total_purchase":4.99}"#,
+            &|| "demo.purchases/0@2".into(),
+        );
+        sink.admit("demo.products", br#"{"product_id":"CS01"}"#, &|| {
+            "demo.products/0@0".into()
+        });
+        sink.admit("elsewhere", b"{}", &|| "elsewhere/0@0".into());
+        let reasons: Vec<&str> = sink
+            .dead_letters
+            .iter()
+            .map(|d| d.reason.as_str())
+            .collect();
+        assert_eq!(reasons.len(), 4, "{reasons:?}");
+        assert!(reasons[0].starts_with("not a purchase"), "{}", reasons[0]);
+        assert!(reasons[1].contains("\"yesterday\""), "{}", reasons[1]);
+        assert!(reasons[2].starts_with("not a product"), "{}", reasons[2]);
+        assert!(reasons[3].contains("not a sales topic"), "{}", reasons[3]);
+        assert_eq!(sink.tally(), (0, 4));
+    }
+}

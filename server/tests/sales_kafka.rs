@@ -1,0 +1,361 @@
+//! The sales pipeline fed from Kafka: a purchase waits for its product, and
+//! two instances in one consumer group, one killed mid-stream, store every
+//! purchase exactly once.
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use server::config::{FlushConfig, KafkaConfig};
+use server::consumer;
+use server::kafka::{JsonPublisher, Outgoing};
+use server::operators::window::WindowSpec;
+use server::sales::{SalesConfig, SalesGenerator};
+use server::sales_kafka::{SalesSink, SalesStreams};
+use sqlx::PgPool;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+fn broker() -> String {
+    std::env::var("PULSEBOARD_TEST_KAFKA_BOOTSTRAP")
+        .expect("PULSEBOARD_TEST_KAFKA_BOOTSTRAP must name a running Kafka broker (./scripts/test starts one)")
+}
+
+fn kafka_config(group: &str) -> KafkaConfig {
+    KafkaConfig {
+        bootstrap_servers: broker(),
+        readings_topic: String::new(),
+        group_id: group.to_string(),
+    }
+}
+
+/// Sales topics no other test uses.
+fn unique_streams(test: &str, join_wait: Duration) -> SalesStreams {
+    let nonce: u64 = rand::random();
+    let topic = |name: &str| format!("test.{test}.{name}.{nonce:x}");
+    SalesStreams {
+        products_topics: vec![topic("products")],
+        purchases_topics: vec![topic("purchases")],
+        inventories_topics: vec![topic("inventories")],
+        join_wait,
+        windows: WindowSpec::new(600_000, 300_000, 600_000, 300_000).expect("spec"),
+        enriched_topic: None,
+        running_totals_topic: None,
+    }
+}
+
+async fn create_topic(name: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", broker())
+        .create()
+        .expect("admin client");
+    let results = admin
+        .create_topics(
+            &[NewTopic::new(name, partitions, TopicReplication::Fixed(1))],
+            &AdminOptions::new(),
+        )
+        .await
+        .expect("create topics");
+    for result in results {
+        result.expect("topic created");
+    }
+}
+
+async fn produce(topic: &str, messages: &[(String, Vec<u8>)]) {
+    let publisher = JsonPublisher::new(&kafka_config("")).expect("producer");
+    for chunk in messages.chunks(10_000) {
+        let outgoing: Vec<Outgoing> = chunk
+            .iter()
+            .map(|(key, payload)| Outgoing {
+                topic,
+                key,
+                payload: payload.clone(),
+            })
+            .collect();
+        publisher.publish(&outgoing).await.expect("published");
+    }
+}
+
+async fn scalar(pool: &PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql)
+        .fetch_one(pool)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// Polls `sql` until it reaches `expected` or `limit` passes; returns the last value.
+async fn wait_for(pool: &PgPool, sql: &str, expected: i64, limit: Duration) -> i64 {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let n = scalar(pool, sql).await;
+        if n >= expected || tokio::time::Instant::now() > deadline {
+            return n;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn start_sink(pool: &PgPool, streams: &SalesStreams) -> CancellationToken {
+    let shutdown = CancellationToken::new();
+    let flush = FlushConfig {
+        max_records: 500,
+        interval: Duration::from_millis(100),
+    };
+    let nonce: u64 = rand::random();
+    let group = format!("test-sales-{nonce:x}");
+    tokio::spawn(consumer::run(
+        pool.clone(),
+        kafka_config(&group),
+        streams.subscription(&group),
+        SalesSink::new(streams.clone(), None),
+        flush,
+        shutdown.clone(),
+    ));
+    shutdown
+}
+
+fn product_messages(generator: &SalesGenerator) -> Vec<(String, Vec<u8>)> {
+    generator
+        .product_events(1_700_000_000_000)
+        .into_iter()
+        .map(|e| {
+            let json = serde_json::to_vec(&e).expect("json");
+            (e.product.product_id, json)
+        })
+        .collect()
+}
+
+#[sqlx::test(migrator = "server::MIGRATOR")]
+async fn a_purchase_waits_for_its_product_then_is_enriched(pool: PgPool) {
+    let streams = unique_streams("wait", Duration::from_secs(120));
+    let mut generator = SalesGenerator::new(SalesConfig::default(), 5);
+    let purchase = generator.next_event(1_700_000_000_000).purchase;
+    let payload = serde_json::to_vec(&purchase).expect("json");
+    produce(
+        &streams.purchases_topics[0],
+        &[(purchase.product_id.clone(), payload)],
+    )
+    .await;
+    let shutdown = start_sink(&pool, &streams);
+
+    let waiting = "SELECT count(*) FROM pending_purchases";
+    assert_eq!(
+        wait_for(&pool, waiting, 1, Duration::from_secs(60)).await,
+        1
+    );
+    assert_eq!(
+        scalar(&pool, "SELECT count(*) FROM purchases_enriched").await,
+        0
+    );
+
+    produce(&streams.products_topics[0], &product_messages(&generator)).await;
+    let enriched = "SELECT count(*) FROM purchases_enriched";
+    assert_eq!(
+        wait_for(&pool, enriched, 1, Duration::from_secs(60)).await,
+        1
+    );
+    assert_eq!(scalar(&pool, waiting).await, 0);
+    let (name, total): (String, f64) = sqlx::query_as(
+        "SELECT product_name, total_purchase::float8 FROM purchases_enriched WHERE transaction_id = $1",
+    )
+    .bind(&purchase.transaction_id)
+    .fetch_one(&pool)
+    .await
+    .expect("enriched row");
+    let product = generator.product(&purchase.product_id).expect("product");
+    assert_eq!(name, product.item);
+    assert_eq!(total, purchase.total_purchase);
+    let totals: Vec<(String, i64)> =
+        sqlx::query_as("SELECT product_id, transactions FROM running_totals")
+            .fetch_all(&pool)
+            .await
+            .expect("running totals");
+    assert_eq!(totals, [(purchase.product_id.clone(), 1)]);
+    shutdown.cancel();
+}
+
+#[sqlx::test(migrator = "server::MIGRATOR")]
+async fn a_purchase_whose_product_never_comes_becomes_a_dead_letter(pool: PgPool) {
+    let streams = unique_streams("expire", Duration::from_secs(1));
+    let payload = br#"{"transaction_time": "2023-11-14 22:13:20.000000", "transaction_id": "77",
+        "product_id": "XX99", "price": 4.99, "quantity": 1, "is_member": false,
+        "member_discount": 0.0, "add_supplements": false, "supplement_price": 0.0,
+        "total_purchase": 4.99}"#
+        .to_vec();
+    produce(
+        &streams.purchases_topics[0],
+        &[("XX99".into(), payload.clone())],
+    )
+    .await;
+    let shutdown = start_sink(&pool, &streams);
+
+    let dead = "SELECT count(*) FROM dead_letters";
+    assert_eq!(wait_for(&pool, dead, 1, Duration::from_secs(60)).await, 1);
+    let (stored, reason, position): (Vec<u8>, String, String) =
+        sqlx::query_as("SELECT payload, reason, position FROM dead_letters")
+            .fetch_one(&pool)
+            .await
+            .expect("dead letter");
+    assert_eq!(stored, payload);
+    assert!(reason.contains("XX99"), "{reason}");
+    let topic = &streams.purchases_topics[0];
+    assert!(
+        position.starts_with(&format!("{topic}/")) && position.ends_with("@0"),
+        "{position}"
+    );
+    assert_eq!(
+        scalar(&pool, "SELECT count(*) FROM pending_purchases").await,
+        0
+    );
+    shutdown.cancel();
+}
+
+/// A running `pulseboard` process, killed when dropped.
+struct Instance(Child);
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The shipped definitions with the sales topics renamed to `streams`' topics.
+fn definitions_dir(streams: &SalesStreams, sensors_topic: &str) -> PathBuf {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../streams");
+    let dir = std::env::temp_dir().join(format!("pulseboard-streams-{}", rand::random::<u64>()));
+    std::fs::create_dir_all(&dir).expect("definitions dir");
+    let renames = [
+        ("\"demo.products\"", &streams.products_topics[0]),
+        ("\"demo.purchases\"", &streams.purchases_topics[0]),
+        ("\"demo.inventories\"", &streams.inventories_topics[0]),
+        ("\"sensor.readings\"", &sensors_topic.to_string()),
+    ];
+    for file in [
+        "sensors.toml",
+        "products.toml",
+        "purchases.toml",
+        "inventories.toml",
+    ] {
+        let mut text = std::fs::read_to_string(shipped.join(file)).expect("shipped definition");
+        for (from, to) in &renames {
+            text = text.replace(from, &format!("{to:?}"));
+        }
+        // Results go to topics of this test only.
+        text = text.replace("\"demo.", &format!("\"{}.", streams.purchases_topics[0]));
+        std::fs::write(dir.join(file), text).expect("definition written");
+    }
+    dir
+}
+
+fn start_instance(pool: &PgPool, streams_dir: &Path, group: &str, sensors_topic: &str) -> Instance {
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
+    let database = pool
+        .connect_options()
+        .get_database()
+        .expect("test database")
+        .to_string();
+    let url = match base.rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{database}"),
+        None => panic!("DATABASE_URL {base:?} names no database"),
+    };
+    let child = Command::new(env!("CARGO_BIN_EXE_pulseboard"))
+        .env("DATABASE_URL", url)
+        .env("PULSEBOARD_ADDR", "127.0.0.1:0")
+        .env("PULSEBOARD_STREAMS_DIR", streams_dir)
+        .env("PULSEBOARD_KAFKA_BOOTSTRAP", broker())
+        .env("PULSEBOARD_KAFKA_GROUP", group)
+        .env("PULSEBOARD_KAFKA_TOPIC", sensors_topic)
+        .env("PULSEBOARD_SIMULATOR", "false")
+        .env("PULSEBOARD_SALES_SIMULATOR", "false")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("pulseboard starts");
+    Instance(child)
+}
+
+#[sqlx::test(migrator = "server::MIGRATOR")]
+async fn two_instances_one_killed_store_every_purchase_exactly_once(pool: PgPool) {
+    const PURCHASES: usize = 100_000;
+    let streams = unique_streams("kill", Duration::from_secs(30));
+    create_topic(&streams.products_topics[0], 1).await;
+    create_topic(&streams.purchases_topics[0], 3).await;
+    create_topic(&streams.inventories_topics[0], 1).await;
+
+    let mut generator = SalesGenerator::new(SalesConfig::default(), 11);
+    produce(&streams.products_topics[0], &product_messages(&generator)).await;
+    let events = generator.run(1_700_000_000_000, PURCHASES);
+    // The totals, computed from the input alone: purchases, drinks, cents.
+    let mut expected: BTreeMap<String, (i64, i64, i64)> = BTreeMap::new();
+    let mut purchases = Vec::with_capacity(PURCHASES);
+    let mut restocks = Vec::new();
+    for event in &events {
+        let p = &event.purchase;
+        let entry = expected.entry(p.product_id.clone()).or_default();
+        entry.0 += 1;
+        entry.1 += i64::from(p.quantity);
+        entry.2 += (p.total_purchase * 100.0).round() as i64;
+        purchases.push((
+            p.transaction_id.clone(),
+            serde_json::to_vec(p).expect("json"),
+        ));
+        for r in &event.restocks {
+            restocks.push((r.product_id.clone(), serde_json::to_vec(r).expect("json")));
+        }
+    }
+    produce(&streams.inventories_topics[0], &restocks).await;
+    produce(&streams.purchases_topics[0], &purchases).await;
+
+    let nonce: u64 = rand::random();
+    let group = format!("test-kill-{nonce:x}");
+    let sensors_topic = format!("test.kill.readings.{nonce:x}");
+    let dir = definitions_dir(&streams, &sensors_topic);
+    let mut first = start_instance(&pool, &dir, &group, &sensors_topic);
+    let _second = start_instance(&pool, &dir, &group, &sensors_topic);
+
+    let stored = "SELECT count(*) FROM purchases_enriched";
+    let midway = wait_for(&pool, stored, 30_000, Duration::from_secs(180)).await;
+    assert!(midway >= 30_000, "only {midway} purchases stored");
+    assert!(
+        midway < PURCHASES as i64,
+        "all stored before the kill: nothing tested"
+    );
+    first.0.kill().expect("SIGKILL");
+    first.0.wait().expect("reaped");
+    let _restarted = start_instance(&pool, &dir, &group, &sensors_topic);
+
+    let all = wait_for(&pool, stored, PURCHASES as i64, Duration::from_secs(300)).await;
+    // Let any duplicate that was going to land, land.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(scalar(&pool, stored).await, PURCHASES as i64, "after {all}");
+
+    let totals: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT product_id, transactions, quantities, (sales * 100)::int8 FROM running_totals ORDER BY product_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("totals");
+    let expected: Vec<(String, i64, i64, i64)> = expected
+        .into_iter()
+        .map(|(id, (n, qty, cents))| (id, n, qty, cents))
+        .collect();
+    assert_eq!(totals, expected);
+    assert_eq!(
+        scalar(&pool, "SELECT count(*) FROM inventories").await,
+        restocks.len() as i64
+    );
+    let offsets: i64 = sqlx::query_scalar(
+        "SELECT sum(next_offset)::int8 FROM kafka_offsets WHERE group_id = $1 AND topic = $2",
+    )
+    .bind(format!("{group}.sales"))
+    .bind(&streams.purchases_topics[0])
+    .fetch_one(&pool)
+    .await
+    .expect("offsets");
+    assert_eq!(offsets, PURCHASES as i64);
+    let _ = std::fs::remove_dir_all(dir);
+}
