@@ -5,8 +5,10 @@
 //! A request is acknowledged only after its records are committed to Postgres,
 //! in one transaction per request.
 
+use crate::custom::{self, CustomBatch};
 use crate::metrics::{self, Source};
 use crate::reading::Reading;
+use crate::reading::epoch_micros;
 use crate::state::AppState;
 use crate::store::{self, Batch, DeadLetter};
 use axum::Json;
@@ -78,7 +80,10 @@ fn amz_json(status: StatusCode, body: String, request_id: &str) -> Response {
 struct Intake {
     source: Source,
     request_id: String,
+    /// Readings (for the sensors stream) and every dead letter.
     batch: Batch,
+    /// Records of a custom stream, when the request is for one.
+    custom: Option<CustomBatch>,
 }
 
 impl Intake {
@@ -87,7 +92,42 @@ impl Intake {
             source,
             request_id: format!("{:032x}", rand::random::<u128>()),
             batch: Batch::default(),
+            custom: None,
         }
+    }
+
+    /// Decodes one record of the request's stream into the intake.
+    fn accept(&mut self, bytes: &[u8]) -> Result<(), String> {
+        match &mut self.custom {
+            Some(batch) => {
+                let stream = &batch.stream;
+                let row = custom::decode(&stream.fields, stream.event_time, bytes, epoch_micros())?;
+                batch.rows.push(row);
+            }
+            None => {
+                let reading = Reading::decode_json(bytes).map_err(|e| e.to_string())?;
+                self.batch.readings.push(reading.received_now());
+            }
+        }
+        Ok(())
+    }
+
+    /// Records accepted so far.
+    fn accepted(&self) -> usize {
+        self.batch.readings.len() + self.custom.as_ref().map_or(0, |c| c.rows.len())
+    }
+
+    fn len(&self) -> usize {
+        self.accepted() + self.batch.dead_letters.len()
+    }
+
+    async fn write(&self, state: &AppState) -> Result<(), sqlx::Error> {
+        let mut tx = state.pool.begin().await?;
+        if let Some(custom) = &self.custom {
+            custom.stage(&mut tx).await?;
+        }
+        store::stage_into(&mut tx, &self.batch).await?;
+        tx.commit().await
     }
 
     /// Keeps refused bytes with where they came from (`what`, within this request) and why.
@@ -106,20 +146,24 @@ impl Intake {
 
     /// Commits the readings and dead letters in one transaction.
     async fn commit(&self, state: &AppState) -> Result<(), ApiError> {
-        if self.batch.is_empty() {
+        if self.len() == 0 {
             return Ok(());
         }
         let started = Instant::now();
-        metrics::global().received(self.source, self.batch.len());
-        match store::write_batch(&state.pool, &self.batch).await {
+        metrics::global().received(self.source, self.len());
+        match self.write(state).await {
             Ok(()) => {
-                let (readings, dead_letters) =
-                    (self.batch.readings.len(), self.batch.dead_letters.len());
-                metrics::global().flushed(self.source, readings, dead_letters, started.elapsed());
+                let dead_letters = self.batch.dead_letters.len();
+                metrics::global().flushed(
+                    self.source,
+                    self.accepted(),
+                    dead_letters,
+                    started.elapsed(),
+                );
                 Ok(())
             }
             Err(error) => {
-                tracing::warn!(%error, records = self.batch.len(), "HTTP ingest could not store its records");
+                tracing::warn!(%error, records = self.len(), "HTTP ingest could not store its records");
                 Err(ApiError::unavailable())
             }
         }
@@ -131,6 +175,7 @@ impl Intake {
         if error.status != StatusCode::SERVICE_UNAVAILABLE {
             self.batch.readings.clear();
             self.batch.dead_letters.clear();
+            self.custom = None;
             self.refuse(None, body.to_vec(), error.message.clone());
             if let Err(store_error) = self.commit(state).await {
                 tracing::warn!(
@@ -234,23 +279,30 @@ fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-fn check_stream(state: &AppState, name: &str) -> Result<(), ApiError> {
+/// Points the intake at the named stream, or refuses an unknown name.
+fn check_stream(state: &AppState, intake: &mut Intake, name: &str) -> Result<(), ApiError> {
     if state.ingest_streams.iter().any(|s| s == name) {
-        Ok(())
-    } else {
-        Err(ApiError {
-            status: StatusCode::BAD_REQUEST,
-            kind: "ResourceNotFoundException",
-            message: format!(
-                "delivery stream {name:?} not found; known streams: {}",
-                state.ingest_streams.join(", ")
-            ),
-        })
+        return Ok(());
     }
+    if let Some(stream) = state.custom_streams.get(name) {
+        intake.custom = Some(CustomBatch::new(stream.clone()));
+        return Ok(());
+    }
+    let mut known: Vec<&str> = state.ingest_streams.iter().map(String::as_str).collect();
+    known.extend(state.custom_streams.keys().map(String::as_str));
+    known.sort_unstable();
+    Err(ApiError {
+        status: StatusCode::BAD_REQUEST,
+        kind: "ResourceNotFoundException",
+        message: format!(
+            "delivery stream {name:?} not found; known streams: {}",
+            known.join(", ")
+        ),
+    })
 }
 
-/// Base64 and JSON decoding of one record, with the reason it was refused.
-fn decode_record(record: &RecordInput) -> Result<(usize, Reading), String> {
+/// Base64 decoding of one record, within the record size limit.
+fn decode_record(record: &RecordInput) -> Result<Vec<u8>, String> {
     let bytes = BASE64
         .decode(record.data.as_bytes())
         .map_err(|e| format!("Data is not valid base64: {e}"))?;
@@ -260,8 +312,7 @@ fn decode_record(record: &RecordInput) -> Result<(usize, Reading), String> {
             bytes.len()
         ));
     }
-    let reading = Reading::decode_json(&bytes).map_err(|e| e.to_string())?;
-    Ok((bytes.len(), reading.received_now()))
+    Ok(bytes)
 }
 
 /// An opaque id per accepted record, as Firehose returns.
@@ -280,9 +331,9 @@ async fn put_record(
     body: &[u8],
 ) -> Result<String, ApiError> {
     let input: PutRecordInput = parse(body)?;
-    check_stream(state, &input.delivery_stream_name)?;
-    let (_, reading) = decode_record(&input.record).map_err(ApiError::invalid)?;
-    intake.batch.readings.push(reading);
+    check_stream(state, intake, &input.delivery_stream_name)?;
+    let bytes = decode_record(&input.record).map_err(ApiError::invalid)?;
+    intake.accept(&bytes).map_err(ApiError::invalid)?;
     intake.commit(state).await?;
     let output = PutRecordOutput {
         record_id: record_id(),
@@ -298,7 +349,7 @@ async fn put_record_batch(
     body: &[u8],
 ) -> Result<String, ApiError> {
     let input: PutRecordBatchInput = parse(body)?;
-    check_stream(state, &input.delivery_stream_name)?;
+    check_stream(state, intake, &input.delivery_stream_name)?;
     if input.records.is_empty() || input.records.len() > MAX_BATCH_RECORDS {
         return Err(ApiError::invalid(format!(
             "Records must hold 1 to {MAX_BATCH_RECORDS} records, got {}",
@@ -308,10 +359,12 @@ async fn put_record_batch(
     let mut responses = Vec::with_capacity(input.records.len());
     let mut total_bytes = 0;
     for (index, record) in input.records.iter().enumerate() {
-        match decode_record(record) {
-            Ok((size, reading)) => {
-                total_bytes += size;
-                intake.batch.readings.push(reading);
+        let accepted = decode_record(record).and_then(|bytes| {
+            total_bytes += bytes.len();
+            intake.accept(&bytes)
+        });
+        match accepted {
+            Ok(()) => {
                 responses.push(RecordResponse {
                     record_id: Some(record_id()),
                     error_code: None,
@@ -387,7 +440,7 @@ async fn ndjson(
     stream: &str,
     body: &[u8],
 ) -> Result<NdjsonOutcome, ApiError> {
-    check_stream(state, stream)?;
+    check_stream(state, intake, stream)?;
     if body.len() > MAX_REQUEST_BYTES {
         return Err(ApiError {
             status: StatusCode::PAYLOAD_TOO_LARGE,
@@ -403,24 +456,21 @@ async fn ndjson(
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match Reading::decode_json(line) {
-            Ok(reading) => intake.batch.readings.push(reading.received_now()),
-            Err(error) => {
-                intake.refuse(
-                    Some(format!("line {}", index + 1)),
-                    line.to_vec(),
-                    error.to_string(),
-                );
-                rejected.push(RejectedLine {
-                    line: index + 1,
-                    error: error.to_string(),
-                });
-            }
+        if let Err(error) = intake.accept(line) {
+            intake.refuse(
+                Some(format!("line {}", index + 1)),
+                line.to_vec(),
+                error.clone(),
+            );
+            rejected.push(RejectedLine {
+                line: index + 1,
+                error,
+            });
         }
     }
     intake.commit(state).await?;
     Ok(NdjsonOutcome {
-        accepted: intake.batch.readings.len(),
+        accepted: intake.accepted(),
         rejected,
     })
 }

@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod config;
 pub mod consumer;
+pub mod custom;
 pub mod definitions;
 pub mod firehose;
 pub mod health;

@@ -1,6 +1,7 @@
 //! Starts every part of the service and stops them in order.
 
 use crate::config::{Config, DatabaseConfig, SimulatorSink};
+use crate::custom::{CustomBatch, CustomStream};
 use crate::sales_kafka::{self, SalesSink, SalesStreams};
 use crate::state::AppState;
 use crate::{MIGRATOR, consumer, definitions, kafka, pipeline, sales_pipeline, simulator};
@@ -8,6 +9,7 @@ use anyhow::Context;
 use leptos::config::LeptosOptions;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -50,12 +52,23 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             )
         })?;
     let sales = SalesStreams::from_definitions(&definitions).context("the sales streams")?;
+    let custom: Vec<Arc<CustomStream>> = CustomStream::plan_all(&definitions)
+        .context("planning the custom streams")?
+        .into_iter()
+        .map(Arc::new)
+        .collect();
     let pool = connect(&config.database).await?;
     MIGRATOR
         .run(&pool)
         .await
         .context("applying database migrations")?;
     app::chart::render::ensure_font().context("loading the chart font")?;
+    for stream in &custom {
+        stream
+            .prepare(&pool)
+            .await
+            .with_context(|| format!("preparing the tables of stream {:?}", stream.name))?;
+    }
 
     let mut tasks = JoinSet::new();
     if let Some(kafka_config) = &config.kafka {
@@ -116,6 +129,21 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             shutdown.clone(),
         ));
     }
+    if let Some(kafka_config) = &config.kafka {
+        for stream in custom.iter().filter(|s| !s.kafka_topics.is_empty()) {
+            let subscription = stream.subscription(&kafka_config.group_id);
+            kafka::ensure_topics(kafka_config, &subscription.topics).await;
+            tracing::info!(stream = %stream.name, group = %subscription.group, topics = ?subscription.topics, "consuming a custom stream from Kafka");
+            tasks.spawn(consumer::run(
+                pool.clone(),
+                kafka_config.clone(),
+                subscription,
+                CustomBatch::new(stream.clone()),
+                config.flush,
+                shutdown.clone(),
+            ));
+        }
+    }
     if config.simulator.sales {
         let seed = rand::random();
         match (config.simulator.sink, &config.kafka, &sales) {
@@ -159,6 +187,17 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .build();
     let state = AppState {
         ingest_streams: sensors.sources.http_names.clone().into(),
+        custom_streams: Arc::new(
+            custom
+                .iter()
+                .flat_map(|stream| {
+                    stream
+                        .http_names
+                        .iter()
+                        .map(|name| (name.clone(), stream.clone()))
+                })
+                .collect(),
+        ),
         pool,
         leptos_options,
         kafka: config.kafka.clone(),

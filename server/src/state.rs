@@ -1,9 +1,11 @@
 //! What request handlers share.
 
 use crate::config::KafkaConfig;
+use crate::custom::CustomStream;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use sqlx::PgPool;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 #[derive(Clone)]
@@ -12,8 +14,10 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     /// Set when a broker is configured, so health checks include it.
     pub kafka: Option<KafkaConfig>,
-    /// Stream names the HTTP ingest endpoints accept.
+    /// HTTP names of the sensors stream, accepted by the ingest endpoints.
     pub ingest_streams: Arc<[String]>,
+    /// Custom streams by their HTTP names.
+    pub custom_streams: Arc<HashMap<String, Arc<CustomStream>>>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

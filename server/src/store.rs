@@ -172,6 +172,18 @@ async fn upsert_latency(
         let latency_ms = (stored_at_us - r.ts * 1_000_000) / 1000;
         per_key.entry(r.guid.as_str()).or_default().add(latency_ms);
     }
+    store_latencies(tx, stream, &per_key).await
+}
+
+/// Adds a batch's latencies per key to the stream's stored ones.
+pub(crate) async fn store_latencies(
+    tx: &mut Transaction<'_, Postgres>,
+    stream: &str,
+    per_key: &BTreeMap<&str, Latencies>,
+) -> Result<(), sqlx::Error> {
+    if per_key.is_empty() {
+        return Ok(());
+    }
     let keys: Vec<&str> = per_key.keys().copied().collect();
     let counts: Vec<i64> = per_key.values().map(|l| l.count as i64).collect();
     let sums: Vec<i64> = per_key.values().map(|l| l.sum_ms).collect();
@@ -197,7 +209,7 @@ async fn upsert_latency(
     .await?;
 
     let (mut bucket_keys, mut buckets, mut bucket_counts) = (Vec::new(), Vec::new(), Vec::new());
-    for (key, latencies) in &per_key {
+    for (key, latencies) in per_key {
         for (bucket, count) in &latencies.buckets {
             bucket_keys.push(*key);
             buckets.push(*bucket);

@@ -14,9 +14,11 @@ use server::sales_kafka::{SalesSink, SalesStreams};
 use sqlx::PgPool;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+use support::Instance;
 use tokio_util::sync::CancellationToken;
+
+mod support;
 
 fn broker() -> String {
     std::env::var("PULSEBOARD_TEST_KAFKA_BOOTSTRAP")
@@ -212,16 +214,6 @@ async fn a_purchase_whose_product_never_comes_becomes_a_dead_letter(pool: PgPool
     shutdown.cancel();
 }
 
-/// A running `pulseboard` process, killed when dropped.
-struct Instance(Child);
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The shipped definitions with the sales topics renamed to `streams`' topics.
 fn definitions_dir(streams: &SalesStreams, sensors_topic: &str) -> PathBuf {
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../streams");
@@ -251,31 +243,18 @@ fn definitions_dir(streams: &SalesStreams, sensors_topic: &str) -> PathBuf {
 }
 
 fn start_instance(pool: &PgPool, streams_dir: &Path, group: &str, sensors_topic: &str) -> Instance {
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
-    let database = pool
-        .connect_options()
-        .get_database()
-        .expect("test database")
-        .to_string();
-    let url = match base.rsplit_once('/') {
-        Some((server, _)) => format!("{server}/{database}"),
-        None => panic!("DATABASE_URL {base:?} names no database"),
-    };
-    let child = Command::new(env!("CARGO_BIN_EXE_pulseboard"))
-        .env("DATABASE_URL", url)
-        .env("PULSEBOARD_ADDR", "127.0.0.1:0")
-        .env("PULSEBOARD_STREAMS_DIR", streams_dir)
-        .env("PULSEBOARD_KAFKA_BOOTSTRAP", broker())
-        .env("PULSEBOARD_KAFKA_GROUP", group)
-        .env("PULSEBOARD_KAFKA_TOPIC", sensors_topic)
-        .env("PULSEBOARD_SIMULATOR", "false")
-        .env("PULSEBOARD_SALES_SIMULATOR", "false")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("pulseboard starts");
-    Instance(child)
+    support::start_instance(
+        pool,
+        &[
+            (
+                "PULSEBOARD_STREAMS_DIR",
+                streams_dir.to_str().expect("utf-8 path"),
+            ),
+            ("PULSEBOARD_KAFKA_BOOTSTRAP", &broker()),
+            ("PULSEBOARD_KAFKA_GROUP", group),
+            ("PULSEBOARD_KAFKA_TOPIC", sensors_topic),
+        ],
+    )
 }
 
 #[sqlx::test(migrator = "server::MIGRATOR")]

@@ -163,6 +163,7 @@ async fn firehose_ingest(
             .build(),
         kafka: None,
         ingest_streams: vec!["sensors".to_string()].into(),
+        custom_streams: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;

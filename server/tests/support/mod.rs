@@ -21,6 +21,7 @@ pub fn state(pool: PgPool, kafka: Option<KafkaConfig>) -> AppState {
         leptos_options,
         kafka,
         ingest_streams: vec!["sensors".to_string()].into(),
+        custom_streams: Default::default(),
     }
 }
 
@@ -71,4 +72,113 @@ pub async fn count(pool: &PgPool, table: &str) -> i64 {
         .fetch_one(pool)
         .await
         .expect("count")
+}
+
+/// A running `pulseboard` process, killed when dropped.
+pub struct Instance(pub std::process::Child);
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The URL of the test's own database (`pool`'s), on the server of `DATABASE_URL`.
+pub fn database_url(pool: &PgPool) -> String {
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
+    let database = pool
+        .connect_options()
+        .get_database()
+        .expect("test database")
+        .to_string();
+    match base.rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{database}"),
+        None => panic!("DATABASE_URL {base:?} names no database"),
+    }
+}
+
+/// Starts the `pulseboard` binary on the test's database, simulators off,
+/// with `env` on top.
+pub fn start_instance(pool: &PgPool, env: &[(&str, &str)]) -> Instance {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_pulseboard"));
+    command
+        .env("DATABASE_URL", database_url(pool))
+        .env("PULSEBOARD_ADDR", "127.0.0.1:0")
+        .env("PULSEBOARD_SIMULATOR", "false")
+        .env("PULSEBOARD_SALES_SIMULATOR", "false")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    Instance(command.spawn().expect("pulseboard starts"))
+}
+
+/// A loopback port free right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// A plain HTTP/1.1 POST to a running instance: `(status, body)`.
+pub async fn post(port: u16, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("send head");
+    stream.write_all(body).await.expect("send body");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("read");
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {text}"));
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Waits until a running instance answers `/healthz`.
+pub async fn wait_until_serving(port: u16) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let asked = stream
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .await;
+            let mut answer = Vec::new();
+            if asked.is_ok()
+                && stream.read_to_end(&mut answer).await.is_ok()
+                && answer.starts_with(b"HTTP/1.1 200")
+            {
+                return;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the instance on port {port} never became healthy"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }

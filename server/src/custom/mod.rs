@@ -1,0 +1,572 @@
+//! Streams of your own: a definition without a built-in pipeline gets, with
+//! no code, a raw table `stream_<name>` with a typed column per field, a
+//! rollup table `rollup_<name>_<rollup>` per rollup, updated from in-memory
+//! deltas in the same transaction as the rows, and a view
+//! `rollup_<name>_<rollup>_view` that reads each declared measure by name.
+//!
+//! Tables are created, and new fields added as columns, at start.
+
+mod batch;
+mod record;
+
+pub use batch::CustomBatch;
+pub use record::{Row, Value, decode};
+
+use crate::consumer::Subscription;
+use crate::definitions::{Aggregate, Field, FieldType, Role, StreamDefinition, TimeFormat};
+use sqlx::PgPool;
+use std::collections::BTreeSet;
+
+/// A custom stream, planned from its definition: tables, columns and statements.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomStream {
+    pub name: String,
+    pub fields: Vec<Field>,
+    /// Index of the event-time field, and how its value reads.
+    pub event_time: (usize, TimeFormat),
+    /// Index of the field whose value keys the latency figures, if any.
+    pub latency_key: Option<usize>,
+    pub kafka_topics: Vec<String>,
+    pub http_names: Vec<String>,
+    pub table: String,
+    pub rollups: Vec<RollupPlan>,
+    insert_sql: String,
+}
+
+/// One rollup: its table, the grains it keeps and what it measures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RollupPlan {
+    pub table: String,
+    /// `(label, width in ms)`; width 0 is all time.
+    pub grains: Vec<(String, i64)>,
+    /// Indices of the group-by fields.
+    pub group_by: Vec<usize>,
+    /// Indices of the fields measured (count, sum, min and max are kept for each).
+    pub metrics: Vec<usize>,
+    upsert_sql: String,
+    view_sql: String,
+}
+
+/// The prefix of every custom stream's raw table.
+pub const TABLE_PREFIX: &str = "stream_";
+
+fn sql_type(kind: FieldType) -> &'static str {
+    match kind {
+        FieldType::String => "text",
+        FieldType::Integer => "bigint",
+        FieldType::Float => "double precision",
+        FieldType::Boolean => "boolean",
+        FieldType::Timestamp => "timestamp with time zone",
+    }
+}
+
+/// The array type a column's values are bound as (timestamps as epoch microseconds).
+fn bind_type(kind: FieldType) -> &'static str {
+    match kind {
+        FieldType::String => "text[]",
+        FieldType::Integer | FieldType::Timestamp => "int8[]",
+        FieldType::Float => "float8[]",
+        FieldType::Boolean => "bool[]",
+    }
+}
+
+/// The expression that turns an unnested bound value `r.<column>` into the column's value.
+fn from_bound(kind: FieldType, column: &str) -> String {
+    match kind {
+        FieldType::Timestamp => format!("to_timestamp(r.{column} / 1000000.0)"),
+        _ => format!("r.{column}"),
+    }
+}
+
+fn quoted(name: &str) -> String {
+    // Names are checked identifiers; quoting keeps keywords such as "order" usable.
+    format!("\"{name}\"")
+}
+
+/// The measure columns kept for a metric.
+fn measure_columns(field: &str) -> [String; 4] {
+    ["count", "sum", "min", "max"].map(|m| format!("{field}_{m}"))
+}
+
+impl CustomStream {
+    /// Plans a stream from its checked definition.
+    pub fn plan(definition: &StreamDefinition) -> anyhow::Result<Self> {
+        let fields = definition.fields.clone();
+        let index = |name: &str| {
+            fields
+                .iter()
+                .position(|f| f.name == name)
+                .ok_or_else(|| anyhow::anyhow!("stream {:?}: no field {name:?}", definition.name))
+        };
+        if !definition.windows.is_empty()
+            || !definition.joins.is_empty()
+            || !definition.outputs.is_empty()
+        {
+            anyhow::bail!(
+                "stream {:?}: windows, joins and outputs run only in the built-in pipelines so far; \
+                 a stream of your own can have rollups",
+                definition.name
+            );
+        }
+        let table = format!("{TABLE_PREFIX}{}", definition.name);
+        let mut rollups = Vec::new();
+        for rollup in &definition.rollups {
+            let group_by = rollup
+                .group_by
+                .iter()
+                .map(|g| index(g))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let mut metrics: Vec<usize> = Vec::new();
+            for measure in &rollup.measures {
+                if let Some(field) = &measure.field {
+                    let i = index(field)?;
+                    if !metrics.contains(&i) {
+                        metrics.push(i);
+                    }
+                }
+            }
+            let grains = if rollup.grains.is_empty() {
+                vec![("all".to_string(), 0)]
+            } else {
+                rollup
+                    .grains
+                    .iter()
+                    .map(|g| {
+                        let width = crate::definitions::duration(g).map_err(anyhow::Error::msg)?;
+                        anyhow::ensure!(
+                            width.as_millis() > 0,
+                            "stream {:?}: rollup {:?}: grain {g:?} is zero",
+                            definition.name,
+                            rollup.name
+                        );
+                        Ok((g.clone(), i64::try_from(width.as_millis())?))
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?
+            };
+            let rollup_table = format!("rollup_{}_{}", definition.name, rollup.name);
+            anyhow::ensure!(
+                rollup_table.len() + "_view".len() <= 63,
+                "stream {:?}: rollup {:?}: the names are too long for Postgres ({rollup_table}_view is over 63 characters)",
+                definition.name,
+                rollup.name
+            );
+            let dims: BTreeSet<&str> = group_by.iter().map(|&i| fields[i].name.as_str()).collect();
+            for &m in &metrics {
+                for column in measure_columns(&fields[m].name) {
+                    anyhow::ensure!(
+                        !dims.contains(column.as_str()) && column != "records",
+                        "stream {:?}: rollup {:?}: the measure column {column:?} clashes with a group-by field",
+                        definition.name,
+                        rollup.name
+                    );
+                }
+            }
+            let mut plan = RollupPlan {
+                table: rollup_table,
+                grains,
+                group_by,
+                metrics,
+                upsert_sql: String::new(),
+                view_sql: String::new(),
+            };
+            plan.upsert_sql = plan.upsert_sql(&fields);
+            plan.view_sql = plan.view_sql(&fields, &table, &rollup.measures);
+            rollups.push(plan);
+        }
+        let latency_key = fields
+            .iter()
+            .position(|f| f.role == Role::Dimension && f.kind == FieldType::String);
+        let mut stream = CustomStream {
+            name: definition.name.clone(),
+            event_time: (
+                index(&definition.event_time.field)?,
+                definition.event_time.format,
+            ),
+            latency_key,
+            kafka_topics: definition.sources.kafka_topics.clone(),
+            http_names: definition.sources.http_names.clone(),
+            table,
+            rollups,
+            insert_sql: String::new(),
+            fields,
+        };
+        stream.insert_sql = stream.insert_sql();
+        Ok(stream)
+    }
+
+    /// Every stream in `definitions` without a built-in pipeline, planned.
+    pub fn plan_all(definitions: &[StreamDefinition]) -> anyhow::Result<Vec<Self>> {
+        definitions
+            .iter()
+            .filter(|d| d.pipeline.is_none())
+            .map(Self::plan)
+            .collect()
+    }
+
+    pub fn subscription(&self, group: &str) -> Subscription {
+        Subscription {
+            group: format!("{group}.{}", self.name),
+            topics: self.kafka_topics.clone(),
+        }
+    }
+
+    fn insert_sql(&self) -> String {
+        let mut columns: Vec<String> = self.fields.iter().map(|f| quoted(&f.name)).collect();
+        columns.extend(["_event_time".into(), "_ingested_at".into()]);
+        let mut types: Vec<String> = self
+            .fields
+            .iter()
+            .map(|f| bind_type(f.kind).to_string())
+            .collect();
+        types.extend(["int8[]".into(), "int8[]".into()]);
+        let aliases: Vec<String> = (0..types.len()).map(|i| format!("c{i}")).collect();
+        let mut selects: Vec<String> = self
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| from_bound(f.kind, &aliases[i]))
+            .collect();
+        let n = self.fields.len();
+        selects.push(format!("to_timestamp(r.c{n} / 1000.0)"));
+        selects.push(format!("to_timestamp(r.c{} / 1000000.0)", n + 1));
+        format!(
+            "INSERT INTO {} ({}) SELECT {} FROM unnest({}) AS r({})",
+            self.table,
+            columns.join(", "),
+            selects.join(", "),
+            params(&types),
+            aliases.join(", ")
+        )
+    }
+
+    /// Creates the stream's tables and views, or brings them up to the
+    /// definition (new fields become columns; a changed type is an error).
+    pub async fn prepare(&self, pool: &PgPool) -> anyhow::Result<()> {
+        let mut tx = pool.begin().await?;
+        // One instance at a time: concurrent CREATE TABLE IF NOT EXISTS can collide.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('pulseboard custom stream tables'))")
+            .execute(&mut *tx)
+            .await?;
+        let columns: Vec<String> = self
+            .fields
+            .iter()
+            .map(|f| {
+                let not_null = if f.required { " NOT NULL" } else { "" };
+                format!("{} {}{not_null}", quoted(&f.name), sql_type(f.kind))
+            })
+            .collect();
+        sqlx::query(&format!(
+            "CREATE TABLE IF NOT EXISTS {} ({}, _event_time timestamptz NOT NULL, \
+             _ingested_at timestamptz NOT NULL, _stored_at timestamptz NOT NULL DEFAULT now())",
+            self.table,
+            columns.join(", ")
+        ))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(&format!(
+            "CREATE INDEX IF NOT EXISTS {0}_event_time ON {0} USING brin (_event_time)",
+            self.table
+        ))
+        .execute(&mut *tx)
+        .await?;
+        let existing: Vec<(String, String)> = sqlx::query_as(
+            "SELECT column_name::text, data_type::text FROM information_schema.columns
+              WHERE table_schema = current_schema() AND table_name = $1",
+        )
+        .bind(&self.table)
+        .fetch_all(&mut *tx)
+        .await?;
+        for field in &self.fields {
+            match existing.iter().find(|(name, _)| *name == field.name) {
+                Some((_, kind)) if kind != sql_type(field.kind) => anyhow::bail!(
+                    "stream {:?}: column {:?} of {} is {kind}, but the definition makes it {:?} ({}); \
+                     rename the field or migrate the table",
+                    self.name,
+                    field.name,
+                    self.table,
+                    field.kind,
+                    sql_type(field.kind)
+                ),
+                Some(_) => {}
+                None => {
+                    // Rows stored before the field existed have no value for it.
+                    sqlx::query(&format!(
+                        "ALTER TABLE {} ADD COLUMN {} {}",
+                        self.table,
+                        quoted(&field.name),
+                        sql_type(field.kind)
+                    ))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        for rollup in &self.rollups {
+            rollup.prepare(&mut tx, &self.fields).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// `$1::text[], $2::int8[], …` for `unnest`.
+fn params(types: &[String]) -> String {
+    types
+        .iter()
+        .enumerate()
+        .map(|(i, t)| format!("${}::{t}", i + 1))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl RollupPlan {
+    fn dimension_columns<'a>(&self, fields: &'a [Field]) -> Vec<&'a Field> {
+        self.group_by.iter().map(|&i| &fields[i]).collect()
+    }
+
+    fn upsert_sql(&self, fields: &[Field]) -> String {
+        let dims = self.dimension_columns(fields);
+        let mut columns = vec![
+            "grain".to_string(),
+            "bucket_start".into(),
+            "bucket_end".into(),
+        ];
+        let mut types = vec!["text[]".to_string(), "int8[]".into(), "int8[]".into()];
+        let mut selects = vec![
+            "r.c0".to_string(),
+            // All time has no bucket bounds.
+            "coalesce(to_timestamp(r.c1 / 1000.0), '-infinity')".into(),
+            "coalesce(to_timestamp(r.c2 / 1000.0), 'infinity')".into(),
+        ];
+        for d in &dims {
+            columns.push(quoted(&d.name));
+            types.push(bind_type(d.kind).into());
+            selects.push(from_bound(d.kind, &format!("c{}", selects.len())));
+        }
+        columns.push("records".into());
+        types.push("int8[]".into());
+        selects.push(format!("r.c{}", selects.len()));
+        let mut updates = vec!["records = t.records + excluded.records".to_string()];
+        for &m in &self.metrics {
+            let [count, sum, min, max] = measure_columns(&fields[m].name);
+            for (column, kind) in [
+                (&count, "int8[]"),
+                (&sum, "float8[]"),
+                (&min, "float8[]"),
+                (&max, "float8[]"),
+            ] {
+                columns.push(quoted(column));
+                types.push(kind.into());
+                selects.push(format!("r.c{}", selects.len()));
+            }
+            updates.push(format!("{0} = t.{0} + excluded.{0}", quoted(&count)));
+            updates.push(format!(
+                "{0} = CASE WHEN t.{0} IS NULL THEN excluded.{0} WHEN excluded.{0} IS NULL THEN t.{0} ELSE t.{0} + excluded.{0} END",
+                quoted(&sum)
+            ));
+            updates.push(format!("{0} = least(t.{0}, excluded.{0})", quoted(&min)));
+            updates.push(format!("{0} = greatest(t.{0}, excluded.{0})", quoted(&max)));
+        }
+        let aliases: Vec<String> = (0..types.len()).map(|i| format!("c{i}")).collect();
+        format!(
+            "INSERT INTO {table} AS t ({columns}) SELECT {selects} FROM unnest({params}) AS r({aliases}) \
+             ON CONFLICT (grain, bucket_start{dims}) DO UPDATE SET {updates}, updated_at = now()",
+            table = self.table,
+            columns = columns.join(", "),
+            selects = selects.join(", "),
+            params = params(&types),
+            aliases = aliases.join(", "),
+            dims = dims
+                .iter()
+                .map(|d| format!(", {}", quoted(&d.name)))
+                .collect::<String>(),
+            updates = updates.join(", "),
+        )
+    }
+
+    /// The view that names each declared measure: `count`, `avg_<field>`,
+    /// `median_<field>`, … Sums, extremes and averages come from the rollup
+    /// table; median and percentiles are read from the raw rows of the bucket
+    /// (exact, `percentile_disc`: always a value that occurred).
+    fn view_sql(
+        &self,
+        fields: &[Field],
+        raw_table: &str,
+        measures: &[crate::definitions::Measure],
+    ) -> String {
+        let dims = self.dimension_columns(fields);
+        let mut selects = vec![
+            "r.grain".to_string(),
+            "r.bucket_start".into(),
+            "r.bucket_end".into(),
+        ];
+        selects.extend(dims.iter().map(|d| format!("r.{}", quoted(&d.name))));
+        let same_group: String = dims
+            .iter()
+            .map(|d| format!(" AND s.{0} IS NOT DISTINCT FROM r.{0}", quoted(&d.name)))
+            .collect();
+        for measure in measures {
+            let Some(field) = &measure.field else {
+                selects.push("r.records AS count".into());
+                continue;
+            };
+            let [count, sum, min, max] =
+                measure_columns(field).map(|c| format!("r.{}", quoted(&c)));
+            let percentile = |p: f64| {
+                format!(
+                    "(SELECT percentile_disc({p}) WITHIN GROUP (ORDER BY s.{f}) FROM {raw_table} s \
+                     WHERE s._event_time >= r.bucket_start AND s._event_time < r.bucket_end{same_group})",
+                    f = quoted(field)
+                )
+            };
+            let (name, expression) = match measure.function {
+                Aggregate::Count => continue,
+                Aggregate::Sum => ("sum", sum),
+                Aggregate::Avg => ("avg", format!("{sum} / nullif({count}, 0)")),
+                Aggregate::Min => ("min", min),
+                Aggregate::Max => ("max", max),
+                Aggregate::Median => ("median", percentile(0.5)),
+                Aggregate::P90 => ("p90", percentile(0.9)),
+                Aggregate::P95 => ("p95", percentile(0.95)),
+                Aggregate::P99 => ("p99", percentile(0.99)),
+            };
+            selects.push(format!(
+                "{expression} AS {}",
+                quoted(&format!("{name}_{field}"))
+            ));
+        }
+        format!(
+            "CREATE OR REPLACE VIEW {0}_view AS SELECT {1} FROM {0} r",
+            self.table,
+            selects.join(", ")
+        )
+    }
+
+    async fn prepare(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        fields: &[Field],
+    ) -> anyhow::Result<()> {
+        let dims = self.dimension_columns(fields);
+        let mut columns = vec![
+            "grain text NOT NULL".to_string(),
+            "bucket_start timestamptz NOT NULL".into(),
+            "bucket_end timestamptz NOT NULL".into(),
+        ];
+        columns.extend(
+            dims.iter()
+                .map(|d| format!("{} {}", quoted(&d.name), sql_type(d.kind))),
+        );
+        columns.push("records bigint NOT NULL".into());
+        for &m in &self.metrics {
+            let [count, sum, min, max] = measure_columns(&fields[m].name);
+            columns.push(format!("{} bigint NOT NULL", quoted(&count)));
+            for c in [sum, min, max] {
+                columns.push(format!("{} double precision", quoted(&c)));
+            }
+        }
+        columns.push("updated_at timestamptz NOT NULL DEFAULT now()".into());
+        let mut key = vec!["grain".to_string(), "bucket_start".into()];
+        key.extend(dims.iter().map(|d| quoted(&d.name)));
+        sqlx::query(&format!(
+            "CREATE TABLE IF NOT EXISTS {} ({}, UNIQUE NULLS NOT DISTINCT ({}))",
+            self.table,
+            columns.join(", "),
+            key.join(", ")
+        ))
+        .execute(&mut **tx)
+        .await?;
+        // A changed rollup needs a new name: its stored figures were for the old one.
+        let existing: BTreeSet<String> = sqlx::query_scalar(
+            "SELECT column_name::text FROM information_schema.columns
+              WHERE table_schema = current_schema() AND table_name = $1",
+        )
+        .bind(&self.table)
+        .fetch_all(&mut **tx)
+        .await?
+        .into_iter()
+        .collect();
+        let wanted: BTreeSet<String> = columns
+            .iter()
+            .map(|c| {
+                c.split(' ')
+                    .next()
+                    .unwrap_or_default()
+                    .trim_matches('"')
+                    .to_string()
+            })
+            .collect();
+        anyhow::ensure!(
+            existing == wanted,
+            "rollup table {} holds other columns ({}) than its definition asks for ({}); \
+             give the changed rollup a new name",
+            self.table,
+            existing.iter().cloned().collect::<Vec<_>>().join(", "),
+            wanted.iter().cloned().collect::<Vec<_>>().join(", ")
+        );
+        sqlx::query(&format!("DROP VIEW IF EXISTS {}_view", self.table))
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query(&self.view_sql).execute(&mut **tx).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(text: &str) -> anyhow::Result<CustomStream> {
+        let parsed = crate::definitions::parse_all(&[("t.toml".into(), text.into())])
+            .map_err(anyhow::Error::new)?
+            .remove(0);
+        CustomStream::plan(&parsed)
+    }
+
+    const ORDERS: &str = r#"
+        name = "orders"
+        sources = { http_names = ["orders"] }
+        event_time = { field = "at", format = "epoch_millis" }
+        fields = [
+            { name = "at", type = "integer", role = "time" },
+            { name = "store", type = "string", role = "dimension" },
+            { name = "amount", type = "float", role = "metric" },
+        ]
+        [[rollups]]
+        name = "per_store"
+        grains = ["1m", "1h"]
+        group_by = ["store"]
+        measures = [{ fn = "count" }, { fn = "avg", field = "amount" }]
+    "#;
+
+    #[test]
+    fn a_definition_plans_its_tables() {
+        let stream = plan(ORDERS).expect("planned");
+        assert_eq!(stream.table, "stream_orders");
+        assert_eq!(stream.rollups[0].table, "rollup_orders_per_store");
+        assert_eq!(
+            stream.rollups[0].grains,
+            [("1m".to_string(), 60_000), ("1h".to_string(), 3_600_000)]
+        );
+        assert_eq!(stream.latency_key, Some(1));
+        assert!(stream.rollups[0].view_sql.contains("AS \"avg_amount\""));
+    }
+
+    #[test]
+    fn what_a_custom_stream_cannot_do_yet_is_refused_clearly() {
+        let windowed = format!(
+            "{ORDERS}\n[[windows]]\nname = \"w\"\nkind = \"tumbling\"\nsize = \"1m\"\nwatermark = \"1m\"\nmeasures = [{{ fn = \"count\" }}]\n"
+        );
+        let error = plan(&windowed).expect_err("windows refused").to_string();
+        assert!(error.contains("built-in pipelines"), "{error}");
+
+        let clashing = ORDERS
+            .replace(
+                r#"{ name = "store", type = "string", role = "dimension" },"#,
+                r#"{ name = "store", type = "string", role = "dimension" }, { name = "amount_sum", type = "string", role = "dimension" },"#,
+            )
+            .replace(r#"group_by = ["store"]"#, r#"group_by = ["store", "amount_sum"]"#);
+        let error = plan(&clashing).expect_err("clash refused").to_string();
+        assert!(error.contains("clashes"), "{error}");
+    }
+}

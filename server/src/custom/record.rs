@@ -1,0 +1,256 @@
+//! A custom stream's JSON record, checked against its fields: each value of
+//! the declared type (or absent when the field is optional), strings within
+//! their length, and an event time that reads in the declared format.
+
+use crate::definitions::{Field, FieldType, TimeFormat};
+use crate::sales::parse_timestamp;
+use serde_json::Map;
+
+/// One field's value, typed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Text(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    /// Epoch microseconds.
+    Time(i64),
+}
+
+/// A decoded record: one value per field, in the definition's order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub values: Vec<Value>,
+    pub event_ms: i64,
+    pub received_us: i64,
+}
+
+/// Decodes one JSON object. Fields the definition does not name are ignored.
+pub fn decode(
+    fields: &[Field],
+    event_time: (usize, TimeFormat),
+    payload: &[u8],
+    received_us: i64,
+) -> Result<Row, String> {
+    let object: Map<String, serde_json::Value> = match serde_json::from_slice(payload) {
+        Ok(serde_json::Value::Object(object)) => object,
+        Ok(_) => return Err("a record must be a JSON object".into()),
+        Err(e) => return Err(format!("not JSON: {e}")),
+    };
+    let mut values = Vec::with_capacity(fields.len());
+    for field in fields {
+        values.push(value(field, object.get(&field.name))?);
+    }
+    let (index, format) = event_time;
+    let event_ms = event_ms(&fields[index].name, &values[index], format)?;
+    Ok(Row {
+        values,
+        event_ms,
+        received_us,
+    })
+}
+
+fn value(field: &Field, json: Option<&serde_json::Value>) -> Result<Value, String> {
+    let name = &field.name;
+    let json = match json {
+        None | Some(serde_json::Value::Null) if field.required => {
+            return Err(format!("{name:?} is missing"));
+        }
+        None | Some(serde_json::Value::Null) => return Ok(Value::Null),
+        Some(json) => json,
+    };
+    let wrong = || format!("{name:?} must be {}, got {json}", expected(field.kind));
+    match field.kind {
+        FieldType::String => {
+            let text = json.as_str().ok_or_else(wrong)?;
+            if let Some(limit) = field.max_length {
+                let length = text.chars().count();
+                if length > limit {
+                    return Err(format!(
+                        "{name:?} is {length} characters; at most {limit} are allowed"
+                    ));
+                }
+            }
+            Ok(Value::Text(text.to_string()))
+        }
+        FieldType::Integer => json.as_i64().map(Value::Int).ok_or_else(wrong),
+        FieldType::Float => json.as_f64().map(Value::Float).ok_or_else(wrong),
+        FieldType::Boolean => json.as_bool().map(Value::Bool).ok_or_else(wrong),
+        FieldType::Timestamp => {
+            let text = json.as_str().ok_or_else(wrong)?;
+            let ms = parse_rfc3339(text)
+                .or_else(|| parse_timestamp(text))
+                .ok_or_else(wrong)?;
+            Ok(Value::Time(ms * 1000))
+        }
+    }
+}
+
+fn expected(kind: FieldType) -> &'static str {
+    match kind {
+        FieldType::String => "a string",
+        FieldType::Integer => "an integer",
+        FieldType::Float => "a number",
+        FieldType::Boolean => "true or false",
+        FieldType::Timestamp => "a time such as \"2024-05-01T12:00:00Z\"",
+    }
+}
+
+fn event_ms(name: &str, value: &Value, format: TimeFormat) -> Result<i64, String> {
+    let read = match (format, value) {
+        (TimeFormat::EpochSeconds, Value::Int(s)) => s.checked_mul(1000),
+        (TimeFormat::EpochMillis, Value::Int(ms)) => Some(*ms),
+        (_, Value::Time(us)) => Some(us / 1000),
+        (TimeFormat::Rfc3339, Value::Text(text)) => parse_rfc3339(text),
+        (TimeFormat::SqlTimestamp, Value::Text(text)) => parse_timestamp(text),
+        _ => None,
+    };
+    read.ok_or_else(|| format!("event time {name:?} does not read as {format:?}"))
+}
+
+/// `2024-05-01T12:00:00Z`, `2024-05-01T12:00:00.250+02:00`: epoch milliseconds.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let (local, offset_ms) = if let Some(local) = text.strip_suffix(['Z', 'z']) {
+        (local, 0)
+    } else {
+        // The offset is the last '+' or '-' after the time's start ("T").
+        let time_start = text.find(['T', 't', ' '])?;
+        let sign_at = text[time_start..].rfind(['+', '-'])? + time_start;
+        let (local, offset) = text.split_at(sign_at);
+        let sign = if offset.starts_with('-') { -1 } else { 1 };
+        let (hours, minutes) = offset[1..].split_once(':')?;
+        let (hours, minutes): (i64, i64) = (hours.parse().ok()?, minutes.parse().ok()?);
+        if hours > 23 || minutes > 59 {
+            return None;
+        }
+        (local, sign * (hours * 3_600_000 + minutes * 60_000))
+    };
+    parse_timestamp(local).map(|ms| ms - offset_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::definitions::Role;
+
+    fn field(name: &str, kind: FieldType, required: bool) -> Field {
+        Field {
+            name: name.into(),
+            kind,
+            role: Role::Dimension,
+            required,
+            max_length: Some(5),
+        }
+    }
+
+    fn fields() -> Vec<Field> {
+        vec![
+            field("at", FieldType::Integer, true),
+            field("store", FieldType::String, true),
+            field("amount", FieldType::Float, false),
+            field("paid", FieldType::Boolean, false),
+        ]
+    }
+
+    fn read(json: &str) -> Result<Row, String> {
+        decode(&fields(), (0, TimeFormat::EpochMillis), json.as_bytes(), 7)
+    }
+
+    #[test]
+    fn a_record_reads_into_typed_values() {
+        let row = read(r#"{"at": 1700000000123, "store": "north", "amount": 3, "extra": [1]}"#)
+            .expect("valid");
+        assert_eq!(
+            row.values,
+            [
+                Value::Int(1_700_000_000_123),
+                Value::Text("north".into()),
+                Value::Float(3.0),
+                Value::Null
+            ]
+        );
+        assert_eq!(row.event_ms, 1_700_000_000_123);
+        assert_eq!(row.received_us, 7);
+    }
+
+    #[test]
+    fn each_kind_of_bad_record_says_what_is_wrong() {
+        let cases = [
+            ("[1, 2]", "must be a JSON object"),
+            ("{broken", "not JSON"),
+            (r#"{"store": "north"}"#, r#""at" is missing"#),
+            (r#"{"at": 1, "store": null}"#, r#""store" is missing"#),
+            (
+                r#"{"at": "soon", "store": "n"}"#,
+                r#""at" must be an integer"#,
+            ),
+            (r#"{"at": 1.5, "store": "n"}"#, r#""at" must be an integer"#),
+            (r#"{"at": 1, "store": 5}"#, r#""store" must be a string"#),
+            (
+                r#"{"at": 1, "store": "n", "amount": "1"}"#,
+                r#""amount" must be a number"#,
+            ),
+            (
+                r#"{"at": 1, "store": "n", "paid": 1}"#,
+                r#""paid" must be true or false"#,
+            ),
+            (r#"{"at": 1, "store": "northern"}"#, "at most 5 are allowed"),
+        ];
+        for (json, reason) in cases {
+            let error = read(json).expect_err(json);
+            assert!(error.contains(reason), "{json}: {error}");
+        }
+    }
+
+    #[test]
+    fn event_times_read_in_every_format() {
+        let seconds = decode(
+            &fields(),
+            (0, TimeFormat::EpochSeconds),
+            br#"{"at": 1700000000, "store": "n"}"#,
+            0,
+        )
+        .expect("valid");
+        assert_eq!(seconds.event_ms, 1_700_000_000_000);
+        let text = vec![Field {
+            max_length: None,
+            ..field("at", FieldType::String, true)
+        }];
+        for (format, input, ms) in [
+            (
+                TimeFormat::Rfc3339,
+                "2023-11-14T22:13:20Z",
+                1_700_000_000_000,
+            ),
+            (
+                TimeFormat::Rfc3339,
+                "2023-11-14T23:13:20.5+01:00",
+                1_700_000_000_500,
+            ),
+            (
+                TimeFormat::Rfc3339,
+                "2023-11-14T21:13:20-01:00",
+                1_700_000_000_000,
+            ),
+            (
+                TimeFormat::SqlTimestamp,
+                "2023-11-14 22:13:20.000000",
+                1_700_000_000_000,
+            ),
+        ] {
+            let json = format!(r#"{{"at": "{input}"}}"#);
+            let row = decode(&text, (0, format), json.as_bytes(), 0).expect(input);
+            assert_eq!(row.event_ms, ms, "{input}");
+        }
+        let error = decode(
+            &text,
+            (0, TimeFormat::Rfc3339),
+            br#"{"at": "yesterday"}"#,
+            0,
+        )
+        .expect_err("not a time");
+        assert!(error.contains("does not read as Rfc3339"), "{error}");
+    }
+}

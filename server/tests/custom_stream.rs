@@ -1,0 +1,375 @@
+//! A stream of the user's own, neither sensors nor sales: a definition file
+//! alone makes the unchanged `pulseboard` binary consume its Kafka topic and
+//! accept it over the Firehose-compatible and NDJSON endpoints, store typed
+//! rows, and keep rollups that equal figures computed from the input.
+
+mod support;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use server::config::KafkaConfig;
+use server::kafka::{JsonPublisher, Outgoing};
+use sqlx::PgPool;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const DEFINITION: &str = r#"
+name = "rides"
+description = "Bike-share rides"
+
+[sources]
+kafka_topics = ["TOPIC"]
+http_names = ["rides", "rides-firehose"]
+
+[event_time]
+field = "started_at"
+format = "rfc3339"
+
+[[fields]]
+name = "started_at"
+type = "string"
+role = "time"
+
+[[fields]]
+name = "station"
+type = "string"
+role = "dimension"
+max_length = 12
+
+[[fields]]
+name = "city"
+type = "string"
+role = "dimension"
+
+[[fields]]
+name = "duration_s"
+type = "integer"
+role = "metric"
+
+[[fields]]
+name = "distance_km"
+type = "float"
+role = "metric"
+required = false
+
+[[fields]]
+name = "electric"
+type = "boolean"
+role = "dimension"
+
+[[rollups]]
+name = "per_station"
+grains = ["1m"]
+group_by = ["station"]
+measures = [
+    { fn = "count" },
+    { fn = "sum", field = "distance_km" },
+    { fn = "avg", field = "duration_s" },
+    { fn = "max", field = "duration_s" },
+    { fn = "median", field = "duration_s" },
+    { fn = "p95", field = "duration_s" },
+]
+
+[[rollups]]
+name = "per_city"
+group_by = ["city"]
+measures = [{ fn = "count" }, { fn = "sum", field = "distance_km" }]
+"#;
+
+#[derive(Debug, Clone)]
+struct Ride {
+    minute: i64,
+    station: String,
+    city: String,
+    duration_s: i64,
+    distance_km: Option<f64>,
+    json: Vec<u8>,
+}
+
+/// Rides over ten minutes from 2024-05-01T12:00Z, at three stations in two cities.
+fn rides(count: usize) -> Vec<Ride> {
+    let mut rng = StdRng::seed_from_u64(3);
+    (0..count)
+        .map(|i| {
+            let minute = (i * 10 / count) as i64;
+            let second = rng.random_range(0..60);
+            let station = ["north", "south", "harbour"][rng.random_range(0..3)].to_string();
+            let city = if station == "harbour" {
+                "Porto"
+            } else {
+                "Lisbon"
+            }
+            .to_string();
+            let duration_s = rng.random_range(60..3600);
+            let distance_km = rng
+                .random_bool(0.8)
+                .then(|| f64::from(rng.random_range(1..400_u32)) / 10.0);
+            let json = serde_json::json!({
+                "started_at": format!("2024-05-01T12:{minute:02}:{second:02}Z"),
+                "station": station,
+                "city": city,
+                "duration_s": duration_s,
+                "distance_km": distance_km,
+                "electric": rng.random_bool(0.5),
+            });
+            Ride {
+                minute,
+                station,
+                city,
+                duration_s,
+                distance_km,
+                json: serde_json::to_vec(&json).expect("json"),
+            }
+        })
+        .collect()
+}
+
+/// `percentile_disc(p)`: the first value whose cumulative share reaches `p`.
+fn percentile_disc(sorted: &[i64], p: f64) -> i64 {
+    let rank = ((p * sorted.len() as f64).ceil() as usize).max(1);
+    sorted[rank - 1]
+}
+
+async fn scalar(pool: &PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql)
+        .fetch_one(pool)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+#[sqlx::test(migrator = "server::MIGRATOR")]
+async fn a_definition_alone_makes_a_new_stream_with_tables_and_rollups(pool: PgPool) {
+    const RIDES: usize = 2_000;
+    let bootstrap = std::env::var("PULSEBOARD_TEST_KAFKA_BOOTSTRAP")
+        .expect("PULSEBOARD_TEST_KAFKA_BOOTSTRAP must name a running Kafka broker (./scripts/test starts one)");
+    let nonce: u64 = rand::random();
+    let topic = format!("test.rides.{nonce:x}");
+    let dir = std::env::temp_dir().join(format!("pulseboard-custom-{nonce:x}"));
+    std::fs::create_dir_all(&dir).expect("definitions dir");
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../streams/sensors.toml");
+    std::fs::copy(shipped, dir.join("sensors.toml")).expect("sensors definition");
+    std::fs::write(dir.join("rides.toml"), DEFINITION.replace("TOPIC", &topic))
+        .expect("definition written");
+
+    let all = rides(RIDES);
+    let (by_kafka, by_http) = all.split_at(RIDES / 2);
+    let (by_firehose, by_ndjson) = by_http.split_at(by_http.len() / 2);
+    let kafka = KafkaConfig {
+        bootstrap_servers: bootstrap.clone(),
+        readings_topic: String::new(),
+        group_id: String::new(),
+    };
+    let publisher = JsonPublisher::new(&kafka).expect("producer");
+    let mut messages: Vec<Outgoing> = by_kafka
+        .iter()
+        .map(|r| Outgoing {
+            topic: &topic,
+            key: &r.station,
+            payload: r.json.clone(),
+        })
+        .collect();
+    // Bad input: a ride without its station.
+    messages.push(Outgoing {
+        topic: &topic,
+        key: "bad",
+        payload: br#"{"started_at": "2024-05-01T12:00:00Z", "city": "Lisbon", "duration_s": 5, "electric": true}"#.to_vec(),
+    });
+    publisher.publish(&messages).await.expect("published");
+
+    let port = support::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let _instance = support::start_instance(
+        &pool,
+        &[
+            ("PULSEBOARD_ADDR", addr.as_str()),
+            ("PULSEBOARD_STREAMS_DIR", dir.to_str().expect("utf-8 path")),
+            ("PULSEBOARD_KAFKA_BOOTSTRAP", bootstrap.as_str()),
+            ("PULSEBOARD_KAFKA_GROUP", &format!("test-rides-{nonce:x}")),
+            ("PULSEBOARD_KAFKA_TOPIC", &format!("{topic}.readings")),
+        ],
+    );
+    support::wait_until_serving(port).await;
+
+    for chunk in by_firehose.chunks(500) {
+        let records: Vec<serde_json::Value> = chunk
+            .iter()
+            .map(|r| serde_json::json!({ "Data": BASE64.encode(&r.json) }))
+            .collect();
+        let body =
+            serde_json::json!({ "DeliveryStreamName": "rides-firehose", "Records": records });
+        let (status, answer) = support::post(
+            port,
+            "/",
+            &[
+                ("X-Amz-Target", "Firehose_20150804.PutRecordBatch"),
+                ("Content-Type", "application/x-amz-json-1.1"),
+            ],
+            body.to_string().as_bytes(),
+        )
+        .await;
+        assert_eq!(status, 200, "{answer}");
+        assert!(answer.contains(r#""FailedPutCount":0"#), "{answer}");
+    }
+    let mut ndjson: Vec<u8> = Vec::new();
+    for ride in by_ndjson {
+        ndjson.extend_from_slice(&ride.json);
+        ndjson.push(b'\n');
+    }
+    ndjson.extend_from_slice(br#"{"started_at": "2024-05-01T12:00:00Z", "station": "north", "city": "Lisbon", "duration_s": "long", "electric": true}"#);
+    let (status, answer) = support::post(port, "/ingest/rides", &[], &ndjson).await;
+    assert_eq!(status, 200, "{answer}");
+    let outcome: serde_json::Value = serde_json::from_str(&answer).expect("json answer");
+    assert_eq!(outcome["accepted"], by_ndjson.len());
+    let rejected = outcome["rejected"][0]["error"].as_str().unwrap_or_default();
+    assert!(
+        rejected.contains("\"duration_s\" must be an integer"),
+        "{answer}"
+    );
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    while scalar(&pool, "SELECT count(*) FROM stream_rides").await < RIDES as i64 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "rides never all arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        scalar(&pool, "SELECT count(*) FROM stream_rides").await,
+        RIDES as i64
+    );
+
+    // Rollup per station and minute, against figures computed from the input.
+    type Expected = (i64, f64, Vec<i64>);
+    let mut expected: BTreeMap<(i64, String), Expected> = BTreeMap::new();
+    for ride in &all {
+        let entry = expected
+            .entry((ride.minute, ride.station.clone()))
+            .or_insert((0, 0.0, Vec::new()));
+        entry.0 += 1;
+        entry.1 += ride.distance_km.unwrap_or(0.0);
+        entry.2.push(ride.duration_s);
+    }
+    type Stored = (
+        i64,
+        String,
+        i64,
+        Option<f64>,
+        Option<f64>,
+        Option<f64>,
+        Option<i64>,
+        Option<i64>,
+    );
+    let stored: Vec<Stored> = sqlx::query_as(
+        "SELECT extract(minute FROM bucket_start)::int8, station, count, sum_distance_km,
+                avg_duration_s, max_duration_s, median_duration_s, p95_duration_s
+           FROM rollup_rides_per_station_view WHERE grain = '1m' ORDER BY 1, 2",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("rollup view");
+    assert_eq!(stored.len(), expected.len());
+    for (minute, station, count, sum, avg, max, median, p95) in stored {
+        let (n, distance, mut durations) = expected
+            .remove(&(minute, station.clone()))
+            .unwrap_or_else(|| panic!("unexpected group {minute} {station}"));
+        durations.sort_unstable();
+        let at = format!("minute {minute}, {station}");
+        assert_eq!(count, n, "{at}");
+        assert!(
+            (sum.unwrap_or(0.0) - distance).abs() < 1e-6,
+            "{at}: {sum:?} vs {distance}"
+        );
+        let mean = durations.iter().sum::<i64>() as f64 / durations.len() as f64;
+        assert!((avg.expect("avg") - mean).abs() < 1e-9, "{at}");
+        assert_eq!(max, durations.last().map(|&d| d as f64), "{at}");
+        assert_eq!(median, Some(percentile_disc(&durations, 0.5)), "{at}");
+        assert_eq!(p95, Some(percentile_disc(&durations, 0.95)), "{at}");
+    }
+
+    // All-time rollup per city.
+    let per_city: Vec<(String, i64)> =
+        sqlx::query_as("SELECT city, count FROM rollup_rides_per_city_view ORDER BY city")
+            .fetch_all(&pool)
+            .await
+            .expect("per city");
+    let porto = all.iter().filter(|r| r.city == "Porto").count() as i64;
+    assert_eq!(
+        per_city,
+        [
+            ("Lisbon".to_string(), RIDES as i64 - porto),
+            ("Porto".to_string(), porto)
+        ]
+    );
+
+    // Bad input from both paths is kept with its reason; latency is kept for the stream.
+    let reasons: Vec<(String, String)> =
+        sqlx::query_as("SELECT source, reason FROM dead_letters ORDER BY source")
+            .fetch_all(&pool)
+            .await
+            .expect("dead letters");
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert_eq!(reasons[0].0, "kafka");
+    assert!(
+        reasons[0].1.contains("\"station\" is missing"),
+        "{reasons:?}"
+    );
+    assert_eq!(reasons[1].0, "ndjson");
+    assert_eq!(
+        scalar(
+            &pool,
+            "SELECT sum(msg_count)::int8 FROM latency_stats WHERE stream = 'rides'"
+        )
+        .await,
+        RIDES as i64
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn plan(definition: &str) -> server::custom::CustomStream {
+    let parsed = server::definitions::parse_all(&[("rides.toml".into(), definition.into())])
+        .expect("valid definition")
+        .remove(0);
+    server::custom::CustomStream::plan(&parsed).expect("planned")
+}
+
+#[sqlx::test(migrator = "server::MIGRATOR")]
+async fn a_new_field_becomes_a_column_and_a_changed_type_is_refused(pool: PgPool) {
+    let first = DEFINITION.replace("TOPIC", "t");
+    plan(&first).prepare(&pool).await.expect("tables created");
+    plan(&first)
+        .prepare(&pool)
+        .await
+        .expect("preparing again is harmless");
+
+    let added =
+        format!("{first}\n[[fields]]\nname = \"bike\"\ntype = \"string\"\nrole = \"dimension\"\n");
+    plan(&added).prepare(&pool).await.expect("new field added");
+    let columns: Vec<String> = sqlx::query_scalar(
+        "SELECT column_name::text FROM information_schema.columns WHERE table_name = 'stream_rides' ORDER BY ordinal_position",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("columns");
+    assert!(columns.contains(&"bike".to_string()), "{columns:?}");
+
+    let retyped = added.replace(
+        "name = \"duration_s\"\ntype = \"integer\"",
+        "name = \"duration_s\"\ntype = \"float\"",
+    );
+    let error = plan(&retyped)
+        .prepare(&pool)
+        .await
+        .expect_err("a changed type is refused");
+    assert!(error.to_string().contains("\"duration_s\""), "{error}");
+
+    let regrouped = first.replace("group_by = [\"city\"]", "group_by = [\"electric\"]");
+    let error = plan(&regrouped)
+        .prepare(&pool)
+        .await
+        .expect_err("a changed rollup is refused");
+    assert!(error.to_string().contains("new name"), "{error}");
+}
