@@ -6,6 +6,11 @@
 #
 #   kafka_fetch                    make sure the jars are cached
 #   kafka_start DIR [PORT]         fresh broker in DIR, exports KAFKA_BOOTSTRAP
+#                                  (PLAINTEXT) and, for the security modes MSK
+#                                  offers, KAFKA_TLS_BOOTSTRAP (TLS),
+#                                  KAFKA_SASL_BOOTSTRAP (SASL/SCRAM-SHA-512 over
+#                                  TLS), KAFKA_CA_FILE (PEM the clients trust),
+#                                  KAFKA_SCRAM_USERNAME, KAFKA_SCRAM_PASSWORD
 #   kafka_stop DIR                 stop it; safe to repeat or when not running
 #   kafka_tool MAIN_CLASS ARGS...  run one of Kafka's CLI classes
 #   kafka_topics / kafka_console_producer / kafka_console_consumer ARGS...
@@ -270,7 +275,8 @@ kafka_start() {
     _kafka_log "usage: kafka_start DIR [PORT]"
     return 2
   fi
-  local dir=$1 port=${2:-} cport cluster_id java pid t0 deadline heap=()
+  local dir=$1 port=${2:-} cport tport sport cluster_id java pid t0 deadline heap=()
+  local store_pass scram_user=pulseboard scram_pass
   mkdir -p -- "$dir" || return 1
   dir=$(cd -- "$dir" && pwd) || return 1
 
@@ -295,18 +301,30 @@ kafka_start() {
     port=$(_kafka_free_port) || return 1
   fi
   cport=$(_kafka_free_port "$port") || return 1
+  tport=$(_kafka_free_port "$port") || return 1
+  sport=$(_kafka_free_port "$tport") || return 1
 
   # Every start is a fresh cluster: old data would carry the old cluster id.
-  rm -rf -- "$dir/data" "$dir/broker.pid" "$dir/bootstrap"
+  rm -rf -- "$dir/data" "$dir/broker.pid" "$dir/bootstrap" "$dir/tls"
+  store_pass=$(head -c 18 /dev/urandom | base64 | tr -d '/+=\n') || return 1
+  scram_pass=$(head -c 18 /dev/urandom | base64 | tr -d '/+=\n') || return 1
+  _kafka_make_certificate "$dir/tls" "$store_pass" || return 1
   cat >"$dir/server.properties" <<EOF || return 1
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport,SSL://127.0.0.1:$tport,SASL_SSL://127.0.0.1:$sport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport,SSL://127.0.0.1:$tport,SASL_SSL://127.0.0.1:$sport
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL
+# TLS with a certificate made for this start; SCRAM users are stored in the metadata log.
+ssl.keystore.type=PKCS12
+ssl.keystore.location=$dir/tls/broker.p12
+ssl.keystore.password=$store_pass
+ssl.key.password=$store_pass
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 log.dirs=$dir/data
 num.partitions=3
 auto.create.topics.enable=true
@@ -331,6 +349,7 @@ EOF
       "-Dlog4j2.configurationFile=$KAFKA_LIBS/../conf/log4j2-tools.properties" \
       -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool format \
       --config "$dir/server.properties" --cluster-id "$cluster_id" --standalone \
+      --add-scram "SCRAM-SHA-512=[name=\"$scram_user\",password=\"$scram_pass\"]" \
       >"$dir/format.log" 2>&1; then
     _kafka_log "formatting storage in $dir failed:"
     tail -n 20 -- "$dir/format.log" >&2 || true
@@ -375,9 +394,36 @@ EOF
   done
 
   KAFKA_BOOTSTRAP=127.0.0.1:$port
-  export KAFKA_BOOTSTRAP
+  KAFKA_TLS_BOOTSTRAP=127.0.0.1:$tport
+  KAFKA_SASL_BOOTSTRAP=127.0.0.1:$sport
+  KAFKA_CA_FILE=$dir/tls/ca.pem
+  KAFKA_SCRAM_USERNAME=$scram_user
+  KAFKA_SCRAM_PASSWORD=$scram_pass
+  export KAFKA_BOOTSTRAP KAFKA_TLS_BOOTSTRAP KAFKA_SASL_BOOTSTRAP KAFKA_CA_FILE \
+    KAFKA_SCRAM_USERNAME KAFKA_SCRAM_PASSWORD
+  # The same, for a shell that did not start the broker: `source DIR/client.env`.
+  (umask 077 && declare -p KAFKA_BOOTSTRAP KAFKA_TLS_BOOTSTRAP KAFKA_SASL_BOOTSTRAP \
+    KAFKA_CA_FILE KAFKA_SCRAM_USERNAME KAFKA_SCRAM_PASSWORD >"$dir/client.env") || return 1
   printf '%s\n' "$KAFKA_BOOTSTRAP" >"$dir/bootstrap"
   _kafka_log "Kafka $KAFKA_VERSION_IN_USE ready at $KAFKA_BOOTSTRAP in $(( SECONDS - t0 ))s (pid $pid, log $dir/broker.log)"
+}
+
+# A self-signed certificate for 127.0.0.1 in DIR/broker.p12, and the same
+# certificate as PEM in DIR/ca.pem for the clients to trust.
+_kafka_make_certificate() {
+  local dir=$1 pass=$2 keytool
+  keytool=$(dirname -- "$(readlink -f -- "$(command -v "$(_kafka_java)")")")/keytool
+  mkdir -p -- "$dir" || return 1
+  if ! "$keytool" -genkeypair -alias broker -keyalg RSA -keysize 2048 -validity 30 \
+      -dname CN=127.0.0.1 -ext SAN=ip:127.0.0.1,dns:localhost -ext BC=ca:true \
+      -storetype PKCS12 -keystore "$dir/broker.p12" -storepass "$pass" -keypass "$pass" \
+      >"$dir/keytool.log" 2>&1 ||
+    ! "$keytool" -exportcert -rfc -alias broker -keystore "$dir/broker.p12" \
+      -storepass "$pass" -file "$dir/ca.pem" >>"$dir/keytool.log" 2>&1; then
+    _kafka_log "making the broker's TLS certificate failed:"
+    tail -n 10 -- "$dir/keytool.log" >&2 || true
+    return 1
+  fi
 }
 
 _kafka_start_failed() {

@@ -64,8 +64,8 @@ ensure_build_tools() {
     mkdir -p "$PULSEBOARD_CACHE/npm-tools"
     npm install --silent --no-audit --no-fund --prefix "$PULSEBOARD_CACHE/npm-tools" "binaryen@$BINARYEN_VERSION" >&2
   fi
-  # Chart labels need a font on the server.
-  apt_install fonts-dejavu-core
+  # Chart labels need a font on the server; Kafka's TLS and SCRAM need OpenSSL.
+  apt_install fonts-dejavu-core libssl-dev pkg-config
 }
 
 ensure_test_tools() {

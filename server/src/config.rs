@@ -55,12 +55,82 @@ pub struct SimulatorConfig {
     pub sales_rate: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct KafkaConfig {
     pub bootstrap_servers: String,
     /// The topic that carries sensor readings as JSON `{guid, ts, temp}`.
     pub readings_topic: String,
     pub group_id: String,
+    pub security: KafkaSecurity,
+}
+
+/// How Pulseboard connects to the brokers: the modes MSK offers (plaintext,
+/// TLS, SASL/SCRAM over TLS), plus SASL without TLS for local brokers.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KafkaSecurity {
+    pub protocol: SecurityProtocol,
+    /// PEM file of the certificate authorities to trust; the system's when absent.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Client certificate and key (PEM), for brokers that ask for mutual TLS.
+    pub certificate_file: Option<std::path::PathBuf>,
+    pub key_file: Option<std::path::PathBuf>,
+    pub sasl: Option<SaslLogin>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SecurityProtocol {
+    #[default]
+    Plaintext,
+    Ssl,
+    SaslPlaintext,
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    /// The name librdkafka's `security.protocol` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            SecurityProtocol::Plaintext => "plaintext",
+            SecurityProtocol::Ssl => "ssl",
+            SecurityProtocol::SaslPlaintext => "sasl_plaintext",
+            SecurityProtocol::SaslSsl => "sasl_ssl",
+        }
+    }
+
+    fn uses_sasl(self) -> bool {
+        matches!(
+            self,
+            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SaslLogin {
+    /// `SCRAM-SHA-512` (MSK's), `SCRAM-SHA-256` or `PLAIN`.
+    pub mechanism: String,
+    pub username: String,
+    pub password: Secret,
+}
+
+/// A value that must never reach a log: its `Debug` shows only that it is set.
+#[derive(Clone, PartialEq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -85,12 +155,16 @@ impl Config {
     /// Builds the config from any variable source, so tests need not touch the process environment.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let var = |name: &'static str| get(name).filter(|v| !v.trim().is_empty());
-        let kafka = var("PULSEBOARD_KAFKA_BOOTSTRAP").map(|bootstrap_servers| KafkaConfig {
-            bootstrap_servers,
-            readings_topic: var("PULSEBOARD_KAFKA_TOPIC")
-                .unwrap_or_else(|| "sensor.readings".into()),
-            group_id: var("PULSEBOARD_KAFKA_GROUP").unwrap_or_else(|| "pulseboard".into()),
-        });
+        let kafka = match var("PULSEBOARD_KAFKA_BOOTSTRAP") {
+            Some(bootstrap_servers) => Some(KafkaConfig {
+                bootstrap_servers,
+                readings_topic: var("PULSEBOARD_KAFKA_TOPIC")
+                    .unwrap_or_else(|| "sensor.readings".into()),
+                group_id: var("PULSEBOARD_KAFKA_GROUP").unwrap_or_else(|| "pulseboard".into()),
+                security: kafka_security(&var)?,
+            }),
+            None => None,
+        };
         let sink = match var("PULSEBOARD_SIMULATOR_SINK").as_deref() {
             None | Some("pipeline") => SimulatorSink::Pipeline,
             Some("kafka") if kafka.is_some() => SimulatorSink::Kafka,
@@ -174,6 +248,88 @@ impl Config {
             kafka,
         })
     }
+}
+
+fn kafka_security(var: &impl Fn(&'static str) -> Option<String>) -> Result<KafkaSecurity> {
+    const PROTOCOL: &str = "PULSEBOARD_KAFKA_SECURITY_PROTOCOL";
+    let protocol = match var(PROTOCOL).map(|p| p.to_ascii_lowercase()).as_deref() {
+        None | Some("plaintext") => SecurityProtocol::Plaintext,
+        Some("ssl") | Some("tls") => SecurityProtocol::Ssl,
+        Some("sasl_plaintext") => SecurityProtocol::SaslPlaintext,
+        Some("sasl_ssl") => SecurityProtocol::SaslSsl,
+        Some(other) => {
+            return Err(invalid(
+                PROTOCOL,
+                other,
+                "expected plaintext, ssl, sasl_ssl or sasl_plaintext",
+            ));
+        }
+    };
+    let file = |name: &'static str| -> Result<Option<std::path::PathBuf>> {
+        match var(name) {
+            None => Ok(None),
+            Some(path) if std::path::Path::new(&path).is_file() => Ok(Some(path.into())),
+            Some(path) => Err(invalid(name, &path, "no such file")),
+        }
+    };
+    let sasl = if protocol.uses_sasl() {
+        let username = var("PULSEBOARD_KAFKA_USERNAME").ok_or_else(|| {
+            invalid(
+                PROTOCOL,
+                protocol.name(),
+                "SASL needs PULSEBOARD_KAFKA_USERNAME",
+            )
+        })?;
+        let password = match (
+            var("PULSEBOARD_KAFKA_PASSWORD"),
+            var("PULSEBOARD_KAFKA_PASSWORD_FILE"),
+        ) {
+            (Some(password), None) => password,
+            (None, Some(path)) => std::fs::read_to_string(&path)
+                .map_err(|e| invalid("PULSEBOARD_KAFKA_PASSWORD_FILE", &path, e.to_string()))?
+                .trim_end_matches(['\r', '\n'])
+                .to_string(),
+            (Some(_), Some(path)) => {
+                return Err(invalid(
+                    "PULSEBOARD_KAFKA_PASSWORD_FILE",
+                    &path,
+                    "set either it or PULSEBOARD_KAFKA_PASSWORD, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(invalid(
+                    PROTOCOL,
+                    protocol.name(),
+                    "SASL needs PULSEBOARD_KAFKA_PASSWORD or PULSEBOARD_KAFKA_PASSWORD_FILE",
+                ));
+            }
+        };
+        const MECHANISM: &str = "PULSEBOARD_KAFKA_SASL_MECHANISM";
+        let mechanism = var(MECHANISM)
+            .map(|m| m.to_ascii_uppercase())
+            .unwrap_or_else(|| "SCRAM-SHA-512".into());
+        if !["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"].contains(&mechanism.as_str()) {
+            return Err(invalid(
+                MECHANISM,
+                &mechanism,
+                "expected SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN",
+            ));
+        }
+        Some(SaslLogin {
+            mechanism,
+            username,
+            password: Secret::new(password),
+        })
+    } else {
+        None
+    };
+    Ok(KafkaSecurity {
+        protocol,
+        ca_file: file("PULSEBOARD_KAFKA_CA_FILE")?,
+        certificate_file: file("PULSEBOARD_KAFKA_CERT_FILE")?,
+        key_file: file("PULSEBOARD_KAFKA_KEY_FILE")?,
+        sasl,
+    })
 }
 
 fn invalid(name: &'static str, value: &str, reason: impl Into<String>) -> ConfigError {
@@ -312,5 +468,57 @@ mod tests {
         .expect("valid");
         assert_eq!(c.simulator.sink, SimulatorSink::Kafka);
         assert_eq!(c.kafka.expect("kafka").readings_topic, "sensor.readings");
+    }
+
+    #[test]
+    fn kafka_security_reads_from_the_environment_and_hides_the_password() {
+        let file =
+            std::env::temp_dir().join(format!("pulseboard-password-{}", rand::random::<u64>()));
+        std::fs::write(&file, "s3cret-from-file\n").expect("password file");
+        let base = [
+            ("DATABASE_URL", "postgres://localhost/pulseboard"),
+            ("PULSEBOARD_KAFKA_BOOTSTRAP", "b-1.msk:9096"),
+            ("PULSEBOARD_KAFKA_SECURITY_PROTOCOL", "SASL_SSL"),
+            ("PULSEBOARD_KAFKA_USERNAME", "alice"),
+        ];
+        let mut vars = base.to_vec();
+        let path = file.display().to_string();
+        vars.push(("PULSEBOARD_KAFKA_PASSWORD_FILE", &path));
+        let kafka = config(&vars).expect("valid").kafka.expect("kafka");
+        let sasl = kafka.security.sasl.clone().expect("sasl");
+        assert_eq!(kafka.security.protocol, SecurityProtocol::SaslSsl);
+        assert_eq!(sasl.mechanism, "SCRAM-SHA-512");
+        assert_eq!(sasl.password.expose(), "s3cret-from-file");
+        assert!(!format!("{kafka:?}").contains("s3cret"));
+        let _ = std::fs::remove_file(file);
+
+        let err = config(&base).expect_err("no password");
+        assert!(
+            err.to_string().contains("PULSEBOARD_KAFKA_PASSWORD"),
+            "{err}"
+        );
+        let mut no_user = base.to_vec();
+        no_user.retain(|(k, _)| *k != "PULSEBOARD_KAFKA_USERNAME");
+        no_user.push(("PULSEBOARD_KAFKA_PASSWORD", "x"));
+        let err = config(&no_user).expect_err("no username");
+        assert!(
+            err.to_string().contains("PULSEBOARD_KAFKA_USERNAME"),
+            "{err}"
+        );
+        let mut unknown = base.to_vec();
+        unknown[2] = ("PULSEBOARD_KAFKA_SECURITY_PROTOCOL", "kerberos");
+        let err = config(&unknown).expect_err("unknown protocol");
+        assert!(err.to_string().contains("expected plaintext, ssl"), "{err}");
+        let tls = config(&[
+            ("DATABASE_URL", "postgres://localhost/pulseboard"),
+            ("PULSEBOARD_KAFKA_BOOTSTRAP", "b-1.msk:9094"),
+            ("PULSEBOARD_KAFKA_SECURITY_PROTOCOL", "tls"),
+            ("PULSEBOARD_KAFKA_CA_FILE", "/no/such/ca.pem"),
+        ])
+        .expect_err("missing CA file");
+        assert!(
+            tls.to_string().contains("PULSEBOARD_KAFKA_CA_FILE"),
+            "{tls}"
+        );
     }
 }

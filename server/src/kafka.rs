@@ -22,6 +22,24 @@ use tokio_util::sync::CancellationToken;
 pub(crate) fn client_config(config: &KafkaConfig) -> ClientConfig {
     let mut client = ClientConfig::new();
     client.set("bootstrap.servers", &config.bootstrap_servers);
+    let security = &config.security;
+    client.set("security.protocol", security.protocol.name());
+    let paths = [
+        ("ssl.ca.location", &security.ca_file),
+        ("ssl.certificate.location", &security.certificate_file),
+        ("ssl.key.location", &security.key_file),
+    ];
+    for (setting, path) in paths {
+        if let Some(path) = path {
+            client.set(setting, path.display().to_string());
+        }
+    }
+    if let Some(sasl) = &security.sasl {
+        client
+            .set("sasl.mechanism", &sasl.mechanism)
+            .set("sasl.username", &sasl.username)
+            .set("sasl.password", sasl.password.expose());
+    }
     client
 }
 

@@ -160,6 +160,7 @@ async fn a_definition_alone_makes_a_new_stream_with_tables_and_rollups(pool: PgP
         bootstrap_servers: bootstrap.clone(),
         readings_topic: String::new(),
         group_id: String::new(),
+        ..Default::default()
     };
     let publisher = JsonPublisher::new(&kafka).expect("producer");
     let mut messages: Vec<Outgoing> = by_kafka

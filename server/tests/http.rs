@@ -27,6 +27,7 @@ async fn healthz_is_degraded_when_kafka_is_unreachable(pool: PgPool) {
         bootstrap_servers: "127.0.0.1:1".into(),
         readings_topic: "unused".into(),
         group_id: "unused".into(),
+        ..Default::default()
     };
     let reply = get(state(pool, Some(kafka)), "/healthz").await;
     let (status, body) = (reply.status, reply.body);

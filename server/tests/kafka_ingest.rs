@@ -29,6 +29,7 @@ fn unique_config(test: &str) -> KafkaConfig {
         bootstrap_servers: broker(),
         readings_topic: format!("test.{test}.{nonce:x}"),
         group_id: format!("test-{test}-{nonce:x}"),
+        ..Default::default()
     }
 }
 

@@ -102,6 +102,7 @@ async fn the_simulator_stores_purchases_until_shutdown_and_publishes_results(poo
         bootstrap_servers: bootstrap,
         readings_topic: String::new(),
         group_id: String::new(),
+        ..Default::default()
     };
     let (totals_topic, enriched_topic) = (
         format!("test.totals.{nonce:x}"),

@@ -30,6 +30,7 @@ fn kafka_config(group: &str) -> KafkaConfig {
         bootstrap_servers: broker(),
         readings_topic: String::new(),
         group_id: group.to_string(),
+        ..Default::default()
     }
 }
 

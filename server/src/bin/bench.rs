@@ -306,6 +306,7 @@ async fn main() -> anyhow::Result<()> {
         bootstrap_servers: bootstrap.clone(),
         readings_topic: topic.clone(),
         group_id: String::new(),
+        ..Default::default()
     })?;
     let started = Instant::now();
     for chunk in rows.chunks(20_000) {
@@ -328,6 +329,7 @@ async fn main() -> anyhow::Result<()> {
             bootstrap_servers: bootstrap.clone(),
             readings_topic: topic.clone(),
             group_id: format!("bench-{nonce:x}-{run}"),
+            ..Default::default()
         };
         let took = kafka_to_postgres(&kafka_db, &kafka_config, options.records).await?;
         kafka_rates.push(options.records as f64 / took.as_secs_f64());
