@@ -30,6 +30,10 @@ pub trait Sink: Send + Sync {
     /// Records held for the next flush.
     fn len(&self) -> usize;
 
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Whether a flush is due although nothing new arrived (for example,
     /// records waiting for a join that may have expired).
     fn flush_due(&self) -> bool {
@@ -177,9 +181,9 @@ impl Session<'_> {
                         false
                     }
                 },
-                _ = ticker.tick() => sink.len() > 0 || sink.flush_due(),
+                _ = ticker.tick() => !sink.is_empty() || sink.flush_due(),
                 _ = self.shutdown.cancelled() => {
-                    if sink.len() > 0 {
+                    if !sink.is_empty() {
                         self.store(sink, &progress).await;
                     }
                     return SessionEnd::Shutdown;

@@ -148,12 +148,11 @@ impl CustomBatch {
             .map(|&i| Column::new(fields[i].kind, n))
             .collect();
         let mut records = Vec::with_capacity(n);
-        let mut measures: Vec<(
-            Vec<i64>,
-            Vec<Option<f64>>,
-            Vec<Option<f64>>,
-            Vec<Option<f64>>,
-        )> = plan.metrics.iter().map(|_| Default::default()).collect();
+        let mut measures: Vec<MeasureColumns> = plan
+            .metrics
+            .iter()
+            .map(|_| MeasureColumns::default())
+            .collect();
         for ((g, start, key), group) in &groups {
             let (label, width) = &plan.grains[*g];
             grain.push(label.as_str());
@@ -166,10 +165,11 @@ impl CustomBatch {
             records.push(group.records);
             for (m, metric) in group.metrics.iter().enumerate() {
                 let seen = metric.count > 0;
-                measures[m].0.push(metric.count);
-                measures[m].1.push(seen.then_some(metric.sum));
-                measures[m].2.push(seen.then_some(metric.min));
-                measures[m].3.push(seen.then_some(metric.max));
+                let columns = &mut measures[m];
+                columns.count.push(metric.count);
+                columns.sum.push(seen.then_some(metric.sum));
+                columns.min.push(seen.then_some(metric.min));
+                columns.max.push(seen.then_some(metric.max));
             }
         }
         let mut query = sqlx::query(&plan.upsert_sql)
@@ -180,8 +180,12 @@ impl CustomBatch {
             query = column.bind(query);
         }
         query = query.bind(records);
-        for (count, sum, min, max) in measures {
-            query = query.bind(count).bind(sum).bind(min).bind(max);
+        for columns in measures {
+            query = query
+                .bind(columns.count)
+                .bind(columns.sum)
+                .bind(columns.min)
+                .bind(columns.max);
         }
         query.execute(&mut **tx).await?;
         Ok(())
@@ -213,6 +217,15 @@ fn number(value: &Value) -> Option<f64> {
         Value::Float(x) => Some(*x),
         _ => None,
     }
+}
+
+/// One metric's rollup columns, gathered to bind as arrays.
+#[derive(Debug, Default)]
+struct MeasureColumns {
+    count: Vec<i64>,
+    sum: Vec<Option<f64>>,
+    min: Vec<Option<f64>>,
+    max: Vec<Option<f64>>,
 }
 
 /// Count, sum and extremes of one metric in one group.
