@@ -20,6 +20,10 @@ pub struct StreamDefinition {
     pub pipeline: Option<Pipeline>,
     #[serde(default)]
     pub format: RecordFormat,
+    /// Keep every record in the stream's raw table; `false` keeps only the
+    /// rollups (aggregates only), for streams too large to keep whole.
+    #[serde(default = "yes")]
+    pub raw_rows: bool,
     #[serde(default)]
     pub sources: Sources,
     pub event_time: EventTime,
@@ -353,6 +357,27 @@ fn check(d: &StreamDefinition, streams: &[&str], report: &mut impl FnMut(&str, S
     }
     if d.fields.is_empty() {
         report("fields", "a stream needs at least one field".into());
+    }
+    if !d.raw_rows {
+        if d.pipeline.is_some() {
+            report(
+                "raw_rows",
+                "the built-in pipelines keep their raw rows; remove raw_rows = false".into(),
+            );
+        }
+        for (i, rollup) in d.rollups.iter().enumerate() {
+            for (m, measure) in rollup.measures.iter().enumerate() {
+                if matches!(
+                    measure.function,
+                    Aggregate::Median | Aggregate::P90 | Aggregate::P95 | Aggregate::P99
+                ) {
+                    report(
+                        &format!("rollups[{i}].measures[{m}]"),
+                        "medians and percentiles are read from the raw rows; keep raw_rows or drop the measure".into(),
+                    );
+                }
+            }
+        }
     }
     let mut names = BTreeSet::new();
     for (i, field) in d.fields.iter().enumerate() {
@@ -699,6 +724,24 @@ mod tests {
         );
         let missing = MINIMAL.replace(r#"field = "at""#, r#"field = "when""#);
         assert!(problems(&missing)[0].contains("event_time.field: unknown field \"when\""));
+    }
+
+    #[test]
+    fn aggregates_only_streams_cannot_ask_for_medians() {
+        let aggregates_only =
+            MINIMAL.replace("name = \"orders\"", "name = \"orders\"\nraw_rows = false");
+        assert!(!parse(&aggregates_only).expect("valid").remove(0).raw_rows);
+        let with_median = aggregates_only.replace(
+            r#"{ fn = "sum", field = "amount" }"#,
+            r#"{ fn = "median", field = "amount" }"#,
+        );
+        let problems = problems(&with_median);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("rollups[0].measures[1]"),
+            "{problems:?}"
+        );
+        assert!(problems[0].contains("raw rows"), "{problems:?}");
     }
 
     #[test]

@@ -35,6 +35,18 @@ impl BinaryRows {
         self
     }
 
+    pub fn int4(&mut self, value: i32) -> &mut Self {
+        self.data.extend_from_slice(&4_i32.to_be_bytes());
+        self.data.extend_from_slice(&value.to_be_bytes());
+        self
+    }
+
+    pub fn bool(&mut self, value: bool) -> &mut Self {
+        self.data.extend_from_slice(&1_i32.to_be_bytes());
+        self.data.push(u8::from(value));
+        self
+    }
+
     /// A `numeric` with two decimals, given in hundredths.
     pub fn numeric2(&mut self, hundredths: i64) -> &mut Self {
         let encoded = numeric2(hundredths);
@@ -118,6 +130,19 @@ mod tests {
         assert_eq!(
             &data[19..],
             [0, 2, 0, 0, 0, 1, b'g', 255, 255, 255, 255, 255, 255]
+        );
+    }
+
+    #[test]
+    fn integers_and_booleans_carry_their_length() {
+        let mut rows = BinaryRows::with_capacity(1);
+        rows.row(2).int4(-2).bool(true);
+        let data = rows.finish();
+        assert_eq!(
+            &data[19..],
+            [
+                0, 2, 0, 0, 0, 4, 255, 255, 255, 254, 0, 0, 0, 1, 1, 255, 255
+            ]
         );
     }
 }

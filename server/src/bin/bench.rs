@@ -1,5 +1,7 @@
-//! Ingest benchmark: Kafka to Postgres (raw rows and aggregates) beside
-//! baselines measured in the same run, printed as a table and written as JSON.
+//! Ingest benchmark, for sensor readings and for purchases: Kafka to Postgres
+//! (raw rows and aggregates, and aggregates only) and Firehose ingest, each
+//! beside a baseline measured in the same run, printed as a table and written
+//! as JSON.
 //!
 //! Needs DATABASE_URL (a role that may create databases) and
 //! PULSEBOARD_KAFKA_BOOTSTRAP; `./scripts/bench` provides both.
@@ -7,12 +9,20 @@
 use anyhow::Context;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use server::config::{DatabaseConfig, FlushConfig, KafkaConfig};
-use server::kafka::{self, ReadingPublisher};
+use server::consumer;
+use server::custom::{CustomBatch, CustomStream};
+use server::definitions;
+use server::kafka::{self, JsonPublisher, Outgoing, ReadingPublisher};
+use server::operators::window::WindowSpec;
 use server::pgcopy::BinaryRows;
 use server::reading::Reading;
+use server::sales::{SalesConfig, SalesGenerator, enrich, parse_timestamp};
+use server::sales_kafka::{SalesSink, SalesStreams};
+use server::sales_pipeline::StoredPurchase;
 use server::simulator::seed_waves;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -89,56 +99,70 @@ async fn binary_copy(pool: &PgPool, rows: &[Reading]) -> anyhow::Result<Duration
             .int8(r.ts)
             .numeric2((r.temp * 100.0).round() as i64);
     }
-    let data = encoded.finish();
+    copy_into(
+        pool,
+        "COPY message (guid, ts, temp) FROM STDIN (FORMAT binary)",
+        encoded.finish(),
+        rows.len(),
+    )
+    .await
+}
+
+/// Streams encoded rows through one COPY and checks they all landed; times only the COPY.
+async fn copy_into(
+    pool: &PgPool,
+    statement: &str,
+    data: Vec<u8>,
+    rows: usize,
+) -> anyhow::Result<Duration> {
     let started = Instant::now();
     let mut conn = pool.acquire().await?;
-    let mut copy = conn
-        .copy_in_raw("COPY message (guid, ts, temp) FROM STDIN (FORMAT binary)")
-        .await?;
+    let mut copy = conn.copy_in_raw(statement).await?;
     for chunk in data.chunks(1 << 20) {
         copy.send(chunk).await?;
     }
     let copied = copy.finish().await?;
     anyhow::ensure!(
-        copied as usize == rows.len(),
-        "COPY stored {copied} of {} rows",
-        rows.len()
+        copied as usize == rows,
+        "COPY stored {copied} of {rows} rows"
     );
     Ok(started.elapsed())
 }
 
-/// Pulseboard's consumer group, from the start of the topic until every record is stored.
-async fn kafka_to_postgres(
+/// The flush settings every Kafka path runs with.
+const BENCH_FLUSH: FlushConfig = FlushConfig {
+    max_records: 5_000,
+    interval: Duration::from_millis(250),
+};
+
+/// Starts a consumer with `start` and waits until the group's stored offsets
+/// reach `records`: every record is in Postgres, with its aggregates.
+async fn until_stored<F>(
     pool: &PgPool,
-    kafka_config: &KafkaConfig,
+    group: &str,
     records: usize,
-) -> anyhow::Result<Duration> {
+    start: impl FnOnce(CancellationToken) -> F,
+) -> anyhow::Result<Duration>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
     let shutdown = CancellationToken::new();
-    let flush = FlushConfig {
-        max_records: 5_000,
-        interval: Duration::from_millis(250),
-    };
     let started = Instant::now();
-    let task = tokio::spawn(kafka::run_consumer(
-        pool.clone(),
-        kafka_config.clone(),
-        flush,
-        shutdown.clone(),
-    ));
+    let task = tokio::spawn(start(shutdown.clone()));
     loop {
         // The stored offsets say how many records are in, without counting rows.
         let stored: Option<i64> = sqlx::query_scalar(
             "SELECT sum(next_offset)::int8 FROM kafka_offsets WHERE group_id = $1",
         )
-        .bind(&kafka_config.group_id)
+        .bind(group)
         .fetch_one(pool)
         .await?;
         if stored.unwrap_or(0) as usize >= records {
             break;
         }
         anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(600),
-            "ingest did not finish in 10 minutes"
+            started.elapsed() < Duration::from_secs(900),
+            "ingest did not finish in 15 minutes"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -146,6 +170,258 @@ async fn kafka_to_postgres(
     shutdown.cancel();
     task.await?;
     Ok(took)
+}
+
+/// The readings pipeline's consumer group: raw rows, statistics, latency.
+async fn readings_to_postgres(
+    pool: &PgPool,
+    kafka_config: &KafkaConfig,
+    records: usize,
+) -> anyhow::Result<Duration> {
+    let (pool_for_task, config) = (pool.clone(), kafka_config.clone());
+    until_stored(pool, &kafka_config.group_id, records, move |shutdown| {
+        kafka::run_consumer(pool_for_task, config, BENCH_FLUSH, shutdown)
+    })
+    .await
+}
+
+/// A custom stream from `definition` (aggregates only), consumed until every record is in.
+async fn custom_stream_to_postgres(
+    pool: &PgPool,
+    kafka_config: &KafkaConfig,
+    definition: &str,
+    records: usize,
+) -> anyhow::Result<Duration> {
+    let parsed = definitions::parse_all(&[("bench.toml".into(), definition.into())])?.remove(0);
+    let stream = Arc::new(CustomStream::plan(&parsed)?);
+    stream.prepare(pool).await?;
+    let subscription = stream.subscription(&kafka_config.group_id);
+    let group = subscription.group.clone();
+    let (pool_for_task, config) = (pool.clone(), kafka_config.clone());
+    until_stored(pool, &group, records, move |shutdown| {
+        consumer::run(
+            pool_for_task,
+            config,
+            subscription,
+            CustomBatch::new(stream),
+            BENCH_FLUSH,
+            shutdown,
+        )
+    })
+    .await
+}
+
+/// The sales pipeline's consumer group: enrichment, running totals, windows.
+async fn sales_to_postgres(
+    pool: &PgPool,
+    kafka_config: &KafkaConfig,
+    streams: &SalesStreams,
+    messages: usize,
+) -> anyhow::Result<Duration> {
+    let subscription = streams.subscription(&kafka_config.group_id);
+    let group = subscription.group.clone();
+    let sink = SalesSink::new(streams.clone(), None);
+    let (pool_for_task, config) = (pool.clone(), kafka_config.clone());
+    until_stored(pool, &group, messages, move |shutdown| {
+        consumer::run(
+            pool_for_task,
+            config,
+            subscription,
+            sink,
+            BENCH_FLUSH,
+            shutdown,
+        )
+    })
+    .await
+}
+
+/// The aggregates the sensors pipeline keeps, as a custom stream without raw rows.
+fn readings_aggregates_only(topic: &str) -> String {
+    format!(
+        r#"
+name = "bench_readings"
+raw_rows = false
+sources = {{ kafka_topics = ["{topic}"] }}
+event_time = {{ field = "ts", format = "epoch_seconds" }}
+fields = [
+    {{ name = "guid", type = "string", role = "dimension" }},
+    {{ name = "ts", type = "integer", role = "time" }},
+    {{ name = "temp", type = "float", role = "metric" }},
+]
+[[rollups]]
+name = "per_minute"
+grains = ["1m"]
+group_by = ["guid"]
+measures = [{{ fn = "count" }}, {{ fn = "avg", field = "temp" }}, {{ fn = "min", field = "temp" }}, {{ fn = "max", field = "temp" }}]
+[[rollups]]
+name = "all_time"
+group_by = ["guid"]
+measures = [{{ fn = "count" }}, {{ fn = "avg", field = "temp" }}, {{ fn = "min", field = "temp" }}, {{ fn = "max", field = "temp" }}]
+"#
+    )
+}
+
+/// Running totals and 10-minute sales per product, as a custom stream without raw rows.
+fn purchases_aggregates_only(topic: &str) -> String {
+    format!(
+        r#"
+name = "bench_purchases"
+raw_rows = false
+sources = {{ kafka_topics = ["{topic}"] }}
+event_time = {{ field = "transaction_time", format = "sql_timestamp" }}
+fields = [
+    {{ name = "transaction_time", type = "string", role = "time" }},
+    {{ name = "product_id", type = "string", role = "dimension" }},
+    {{ name = "quantity", type = "integer", role = "metric" }},
+    {{ name = "total_purchase", type = "float", role = "metric" }},
+]
+[[rollups]]
+name = "totals"
+group_by = ["product_id"]
+measures = [{{ fn = "count" }}, {{ fn = "sum", field = "quantity" }}, {{ fn = "sum", field = "total_purchase" }}]
+[[rollups]]
+name = "per_10m"
+grains = ["10m"]
+group_by = ["product_id"]
+measures = [{{ fn = "count" }}, {{ fn = "sum", field = "quantity" }}, {{ fn = "sum", field = "total_purchase" }}]
+"#
+    )
+}
+
+/// The sales input: `count` purchases of the seed's generator with their
+/// restocks and the menu, produced to fresh topics; and the enriched rows
+/// the pipeline stores, for the COPY baseline.
+struct SalesInput {
+    streams: SalesStreams,
+    purchases: usize,
+    /// Every message produced: menu, purchases and restocks.
+    messages: usize,
+    enriched: Vec<StoredPurchase>,
+}
+
+async fn produce_sales(bootstrap: &str, nonce: u32, count: usize) -> anyhow::Result<SalesInput> {
+    let topic = |name: &str| format!("bench.{name}.{nonce:x}");
+    let streams = SalesStreams {
+        products_topics: vec![topic("products")],
+        purchases_topics: vec![topic("purchases")],
+        inventories_topics: vec![topic("inventories")],
+        join_wait: Duration::from_secs(30),
+        windows: WindowSpec::new(600_000, 300_000, 600_000, 300_000)?,
+        enriched_topic: None,
+        running_totals_topic: None,
+    };
+    let mut generator = SalesGenerator::new(SalesConfig::default(), u64::from(nonce));
+    let start_ms = 1_700_000_000_000;
+    let publisher = JsonPublisher::new(&KafkaConfig {
+        bootstrap_servers: bootstrap.to_string(),
+        ..Default::default()
+    })?;
+    let mut pending: Vec<(String, String, Vec<u8>)> = generator
+        .product_events(start_ms)
+        .into_iter()
+        .map(|e| {
+            let json = serde_json::to_vec(&e).unwrap_or_default();
+            (
+                streams.products_topics[0].clone(),
+                e.product.product_id,
+                json,
+            )
+        })
+        .collect();
+    let mut messages = pending.len();
+    let mut enriched = Vec::with_capacity(count);
+    let mut produced = 0;
+    while produced < count {
+        let events = generator.run(
+            start_ms + produced as i64 * 3_500,
+            (count - produced).min(50_000),
+        );
+        produced += events.len();
+        for event in events {
+            let purchase = &event.purchase;
+            let product = generator
+                .product(&purchase.product_id)
+                .context("known product")?;
+            enriched.push(StoredPurchase {
+                enriched: enrich(purchase, product),
+                transaction_ms: parse_timestamp(&purchase.transaction_time).context("time")?,
+                received_us: 1_700_000_000_000_000,
+            });
+            let json = serde_json::to_vec(purchase)?;
+            pending.push((
+                streams.purchases_topics[0].clone(),
+                purchase.product_id.clone(),
+                json,
+            ));
+            for restock in &event.restocks {
+                let json = serde_json::to_vec(restock)?;
+                pending.push((
+                    streams.inventories_topics[0].clone(),
+                    restock.product_id.clone(),
+                    json,
+                ));
+            }
+        }
+        messages += pending.len();
+        let outgoing: Vec<Outgoing> = pending
+            .iter()
+            .map(|(topic, key, payload)| Outgoing {
+                topic,
+                key,
+                payload: payload.clone(),
+            })
+            .collect();
+        publisher.publish(&outgoing).await?;
+        pending.clear();
+    }
+    Ok(SalesInput {
+        streams,
+        purchases: count,
+        messages,
+        enriched,
+    })
+}
+
+/// The enriched purchases the sales pipeline stores, by binary COPY into `purchases_enriched`.
+async fn copy_purchases(pool: &PgPool, rows: &[StoredPurchase]) -> anyhow::Result<Duration> {
+    let cents = |dollars: f64| (dollars * 100.0).round() as i64;
+    let mut encoded = BinaryRows::with_capacity(rows.len());
+    for row in rows {
+        let p = &row.enriched;
+        encoded
+            .row(20)
+            .timestamptz(Some(row.transaction_ms * 1000))
+            .text(&p.transaction_id)
+            .text(&p.product_id)
+            .text(&p.product_category)
+            .text(&p.product_name)
+            .text(&p.product_size)
+            .numeric2(cents(p.product_cogs))
+            .numeric2(cents(p.product_price))
+            .bool(p.contains_fruit)
+            .bool(p.contains_veggies)
+            .bool(p.contains_nuts)
+            .bool(p.contains_caffeine)
+            .numeric2(cents(p.purchase_price))
+            .int4(p.purchase_quantity as i32)
+            .bool(p.is_member)
+            .numeric2(cents(p.member_discount))
+            .bool(p.add_supplements)
+            .numeric2(cents(p.supplement_price))
+            .numeric2(cents(p.total_purchase))
+            .timestamptz(Some(row.received_us));
+    }
+    copy_into(
+        pool,
+        "COPY purchases_enriched (transaction_time, transaction_id, product_id, product_category,
+             product_name, product_size, product_cogs, product_price, contains_fruit, contains_veggies,
+             contains_nuts, contains_caffeine, purchase_price, purchase_quantity, is_member,
+             member_discount, add_supplements, supplement_price, total_purchase, ingested_at)
+         FROM STDIN (FORMAT binary)",
+        encoded.finish(),
+        rows.len(),
+    )
+    .await
 }
 
 /// Firehose `PutRecordBatch` requests of 500 records over `connections`
@@ -255,9 +531,9 @@ fn firehose_bodies(rows: &[Reading]) -> Vec<String> {
 }
 
 /// A plain rdkafka consumer that only counts messages: the ceiling for any consumer.
-async fn consume_only(kafka_config: &KafkaConfig, records: usize) -> anyhow::Result<Duration> {
+async fn consume_only(bootstrap: &str, topic: &str, records: usize) -> anyhow::Result<Duration> {
     let consumer: StreamConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", &kafka_config.bootstrap_servers)
+        .set("bootstrap.servers", bootstrap)
         .set(
             "group.id",
             format!("bench-count-{:x}", rand::random::<u64>()),
@@ -265,7 +541,7 @@ async fn consume_only(kafka_config: &KafkaConfig, records: usize) -> anyhow::Res
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .create()?;
-    consumer.subscribe(&[kafka_config.readings_topic.as_str()])?;
+    consumer.subscribe(&[topic])?;
     let started = Instant::now();
     let mut seen = 0;
     while seen < records {
@@ -305,7 +581,6 @@ async fn main() -> anyhow::Result<()> {
     let publisher = ReadingPublisher::new(&KafkaConfig {
         bootstrap_servers: bootstrap.clone(),
         readings_topic: topic.clone(),
-        group_id: String::new(),
         ..Default::default()
     })?;
     let started = Instant::now();
@@ -313,97 +588,169 @@ async fn main() -> anyhow::Result<()> {
         publisher.publish(chunk).await?;
     }
     let produce_rate = options.records as f64 / started.elapsed().as_secs_f64();
+    eprintln!(
+        "producing {} purchases with their menu and restocks",
+        options.records
+    );
+    let sales = produce_sales(&bootstrap, nonce, options.records).await?;
 
     let bodies = firehose_bodies(&rows);
-    let (mut copy_rates, mut kafka_rates, mut consume_rates, mut http_rates) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut figures = Figures::default();
+    let database = |name: &str| format!("bench_{name}_{nonce:x}");
     for run in 1..=options.runs {
-        let copy_db = fresh_database(&admin, &admin_url, &format!("bench_copy_{nonce:x}")).await?;
-        let took = binary_copy(&copy_db, &rows).await?;
-        copy_rates.push(options.records as f64 / took.as_secs_f64());
-        copy_db.close().await;
-
-        let kafka_db =
-            fresh_database(&admin, &admin_url, &format!("bench_kafka_{nonce:x}")).await?;
         let kafka_config = KafkaConfig {
             bootstrap_servers: bootstrap.clone(),
             readings_topic: topic.clone(),
             group_id: format!("bench-{nonce:x}-{run}"),
             ..Default::default()
         };
-        let took = kafka_to_postgres(&kafka_db, &kafka_config, options.records).await?;
-        kafka_rates.push(options.records as f64 / took.as_secs_f64());
-        kafka_db.close().await;
+        let records = options.records;
 
-        let http_db = fresh_database(&admin, &admin_url, &format!("bench_http_{nonce:x}")).await?;
-        let took = firehose_ingest(&http_db, &bodies, options.records, 4).await?;
-        http_rates.push(options.records as f64 / took.as_secs_f64());
-        http_db.close().await;
-
-        let took = consume_only(&kafka_config, options.records).await?;
-        consume_rates.push(options.records as f64 / took.as_secs_f64());
-        eprintln!(
-            "run {run}: copy {:.0}/s, kafka to postgres {:.0}/s, firehose {:.0}/s, consume only {:.0}/s",
-            copy_rates[run - 1],
-            kafka_rates[run - 1],
-            http_rates[run - 1],
-            consume_rates[run - 1]
+        let db = fresh_database(&admin, &admin_url, &database("copy")).await?;
+        figures.add("readings_copy", records, binary_copy(&db, &rows).await?);
+        db.close().await;
+        let db = fresh_database(&admin, &admin_url, &database("kafka")).await?;
+        figures.add(
+            "readings_kafka",
+            records,
+            readings_to_postgres(&db, &kafka_config, records).await?,
         );
+        db.close().await;
+        let db = fresh_database(&admin, &admin_url, &database("aggregates")).await?;
+        let definition = readings_aggregates_only(&topic);
+        figures.add(
+            "readings_aggregates",
+            records,
+            custom_stream_to_postgres(&db, &kafka_config, &definition, records).await?,
+        );
+        db.close().await;
+        figures.add(
+            "readings_consume",
+            records,
+            consume_only(&bootstrap, &topic, records).await?,
+        );
+        let db = fresh_database(&admin, &admin_url, &database("http")).await?;
+        figures.add(
+            "readings_firehose",
+            records,
+            firehose_ingest(&db, &bodies, records, 4).await?,
+        );
+        db.close().await;
+
+        let purchases_topic = &sales.streams.purchases_topics[0];
+        let db = fresh_database(&admin, &admin_url, &database("copy")).await?;
+        figures.add(
+            "purchases_copy",
+            sales.purchases,
+            copy_purchases(&db, &sales.enriched).await?,
+        );
+        db.close().await;
+        let db = fresh_database(&admin, &admin_url, &database("kafka")).await?;
+        figures.add(
+            "purchases_kafka",
+            sales.purchases,
+            sales_to_postgres(&db, &kafka_config, &sales.streams, sales.messages).await?,
+        );
+        db.close().await;
+        let db = fresh_database(&admin, &admin_url, &database("aggregates")).await?;
+        let definition = purchases_aggregates_only(purchases_topic);
+        figures.add(
+            "purchases_aggregates",
+            sales.purchases,
+            custom_stream_to_postgres(&db, &kafka_config, &definition, sales.purchases).await?,
+        );
+        db.close().await;
+        figures.add(
+            "purchases_consume",
+            sales.purchases,
+            consume_only(&bootstrap, purchases_topic, sales.purchases).await?,
+        );
+        eprintln!("run {run}: {}", figures.last_run());
     }
-    for name in [
-        format!("bench_copy_{nonce:x}"),
-        format!("bench_kafka_{nonce:x}"),
-    ] {
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+    for name in ["copy", "kafka", "aggregates", "http"] {
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {}", database(name)))
             .execute(&admin)
             .await?;
     }
 
-    let (kafka, copy, consume, http) = (
-        median(kafka_rates.clone()),
-        median(copy_rates.clone()),
-        median(consume_rates.clone()),
-        median(http_rates.clone()),
-    );
-    // The Kafka path is the baseline of the Firehose figure.
-    let noisy =
-        spread(&copy_rates) > 0.25 || spread(&consume_rates) > 0.25 || spread(&kafka_rates) > 0.25;
+    let baselines = [
+        "readings_copy",
+        "readings_consume",
+        "purchases_copy",
+        "purchases_consume",
+    ];
+    let noisy = baselines.iter().any(|b| spread(&figures.rates[*b]) > 0.25);
     println!();
     println!(
-        "{} sensor readings, median of {} runs{}",
+        "{} sensor readings and {} purchases, median of {} runs{}",
         options.records,
+        sales.purchases,
         options.runs,
         if noisy {
-            " (NOISY: baselines spread over 25%)"
+            " (NOISY: a baseline spread over 25%)"
         } else {
             ""
         }
     );
     println!("| figure | events/s | baseline | baseline events/s | ratio | target |");
     println!("|---|---|---|---|---|---|");
-    println!(
-        "| Kafka to Postgres, raw rows and aggregates | {kafka:.0} | binary COPY of the same rows | {copy:.0} | {:.2} | at least 0.5 |",
-        kafka / copy
-    );
-    println!(
-        "| Kafka to Postgres, raw rows and aggregates | {kafka:.0} | rdkafka consumer that only counts | {consume:.0} | {:.2} | (aggregates-only figure not measured yet) |",
-        kafka / consume
-    );
-    println!(
-        "| Firehose PutRecordBatch ingest (4 connections) | {http:.0} | the Kafka path above | {kafka:.0} | {:.2} | at least 0.8 |",
-        http / kafka
-    );
-    println!("(producing the input ran at {produce_rate:.0} events/s)");
+    let rows = [
+        (
+            "Readings: Kafka to Postgres, raw rows and aggregates",
+            "readings_kafka",
+            "binary COPY of the same rows",
+            "readings_copy",
+            "at least 0.5",
+        ),
+        (
+            "Readings: Kafka to Postgres, aggregates only",
+            "readings_aggregates",
+            "rdkafka consumer that only counts",
+            "readings_consume",
+            "at least 0.5",
+        ),
+        (
+            "Readings: Firehose PutRecordBatch (4 connections)",
+            "readings_firehose",
+            "the readings Kafka path above",
+            "readings_kafka",
+            "at least 0.8",
+        ),
+        (
+            "Purchases: Kafka to Postgres, enriched rows, totals and windows",
+            "purchases_kafka",
+            "binary COPY of the same enriched rows",
+            "purchases_copy",
+            "at least 0.5",
+        ),
+        (
+            "Purchases: Kafka to Postgres, aggregates only",
+            "purchases_aggregates",
+            "rdkafka consumer that only counts",
+            "purchases_consume",
+            "at least 0.5",
+        ),
+    ];
+    let mut table = Vec::new();
+    for (figure, key, baseline, base_key, target) in rows {
+        let (value, base) = (figures.median(key), figures.median(base_key));
+        println!(
+            "| {figure} | {value:.0} | {baseline} | {base:.0} | {:.2} | {target} |",
+            value / base
+        );
+        table.push(serde_json::json!({
+            "figure": figure, "events_per_s": value, "baseline": baseline,
+            "baseline_events_per_s": base, "ratio": value / base, "target": target,
+        }));
+    }
+    println!("(producing the readings ran at {produce_rate:.0} events/s)");
 
     let json = serde_json::json!({
         "records": options.records,
         "runs": options.runs,
         "noisy": noisy,
-        "kafka_to_postgres_events_per_s": kafka_rates,
-        "binary_copy_events_per_s": copy_rates,
-        "consume_only_events_per_s": consume_rates,
-        "firehose_events_per_s": http_rates,
-        "median": { "kafka_to_postgres": kafka, "binary_copy": copy, "consume_only": consume, "firehose": http },
+        "table": table,
+        "runs_events_per_s": figures.rates,
         "produce_events_per_s": produce_rate,
     });
     let out = std::path::Path::new("target/bench");
@@ -414,4 +761,35 @@ async fn main() -> anyhow::Result<()> {
     )?;
     eprintln!("written to target/bench/ingest.json");
     Ok(())
+}
+
+/// Events per second of each figure, one entry per run.
+#[derive(Default)]
+struct Figures {
+    rates: std::collections::BTreeMap<&'static str, Vec<f64>>,
+    last: Vec<(&'static str, f64)>,
+}
+
+impl Figures {
+    fn add(&mut self, name: &'static str, events: usize, took: Duration) {
+        let rate = events as f64 / took.as_secs_f64();
+        self.rates.entry(name).or_default().push(rate);
+        self.last.push((name, rate));
+    }
+
+    fn median(&self, name: &str) -> f64 {
+        median(self.rates[name].clone())
+    }
+
+    /// The figures added since the last call, as `name rate/s` pairs.
+    fn last_run(&mut self) -> String {
+        let line = self
+            .last
+            .iter()
+            .map(|(name, rate)| format!("{name} {rate:.0}/s"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.last.clear();
+        line
+    }
 }

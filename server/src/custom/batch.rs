@@ -68,7 +68,9 @@ impl CustomBatch {
                 sqlx::query_scalar("SELECT (extract(epoch FROM now()) * 1000000)::int8")
                     .fetch_one(&mut **tx)
                     .await?;
-            self.insert_rows(tx).await?;
+            if self.stream.raw_rows {
+                self.insert_rows(tx).await?;
+            }
             for rollup in 0..self.stream.rollups.len() {
                 self.upsert_rollup(tx, rollup).await?;
             }

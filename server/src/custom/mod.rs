@@ -28,6 +28,8 @@ pub struct CustomStream {
     pub latency_key: Option<usize>,
     pub kafka_topics: Vec<String>,
     pub http_names: Vec<String>,
+    /// Whether records are kept in the raw table, or only in the rollups.
+    pub raw_rows: bool,
     pub table: String,
     pub rollups: Vec<RollupPlan>,
     insert_sql: String,
@@ -185,6 +187,7 @@ impl CustomStream {
             latency_key,
             kafka_topics: definition.sources.kafka_topics.clone(),
             http_names: definition.sources.http_names.clone(),
+            raw_rows: definition.raw_rows,
             table,
             rollups,
             insert_sql: String::new(),
