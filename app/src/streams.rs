@@ -30,7 +30,8 @@ pub struct Latency {
 #[server]
 pub async fn list_stream_status() -> Result<Vec<StreamStatus>, AppError> {
     let pool = crate::error::pool()?;
-    Ok(vec![ssr::sensors_status(&pool).await?])
+    let catalog = leptos::prelude::use_context::<StreamCatalog>().unwrap_or_default();
+    ssr::statuses(&pool, &catalog).await
 }
 
 #[component]
@@ -72,47 +73,99 @@ pub fn StreamsTable(tick: ReadSignal<u64>) -> impl IntoView {
     }
 }
 
-/// Kafka lag as the server knows it, provided to server functions as context.
+/// The defined streams and the Kafka topics each reads, provided to server
+/// functions as context.
+#[cfg(feature = "ssr")]
+#[derive(Debug, Clone, Default)]
+pub struct StreamCatalog(pub std::sync::Arc<[CatalogEntry]>);
+
+#[cfg(feature = "ssr")]
+#[derive(Debug, Clone, PartialEq)]
+pub struct CatalogEntry {
+    pub name: String,
+    pub topics: Vec<String>,
+}
+
+/// Kafka lag over the given topics' partitions, as the server knows it;
+/// `None` when no consumer reports on them. Provided as context.
 #[cfg(feature = "ssr")]
 #[derive(Clone)]
-pub struct KafkaLag(pub std::sync::Arc<dyn Fn() -> Option<i64> + Send + Sync>);
+pub struct KafkaLag(pub std::sync::Arc<LagOfTopics>);
+
+#[cfg(feature = "ssr")]
+pub type LagOfTopics = dyn Fn(&[String]) -> Option<i64> + Send + Sync;
 
 #[cfg(feature = "ssr")]
 mod ssr {
-    use super::{KafkaLag, Latency, StreamStatus};
+    use super::{KafkaLag, Latency, StreamCatalog, StreamStatus};
     use crate::chart::render::clock_time;
     use crate::error::Result;
     use sqlx::PgPool;
+    use std::collections::HashMap;
 
-    pub async fn sensors_status(pool: &PgPool) -> Result<StreamStatus> {
-        let (stored_last_minute, last_event): (i64, Option<i64>) = sqlx::query_as(
-            "SELECT count(*) FILTER (WHERE created >= now() - interval '1 minute'), max(ts)
-               FROM message
-              WHERE created >= now() - interval '10 minutes'",
+    /// Each stream's status, in catalogue order, from three queries in all.
+    pub async fn statuses(pool: &PgPool, catalog: &StreamCatalog) -> Result<Vec<StreamStatus>> {
+        let names: Vec<&str> = catalog.0.iter().map(|e| e.name.as_str()).collect();
+        // Rates over the previous whole minute and the current one so far.
+        let activity: Vec<(String, i64, f64, Option<i64>)> = sqlx::query_as(
+            "SELECT stream,
+                    coalesce(sum(records) FILTER (WHERE minute >= date_trunc('minute', now()) - interval '1 minute'), 0)::int8,
+                    extract(epoch FROM now() - (date_trunc('minute', now()) - interval '1 minute'))::float8,
+                    extract(epoch FROM max(newest_event))::int8
+               FROM stream_activity
+              WHERE stream = ANY($1) AND minute >= date_trunc('minute', now()) - interval '10 minutes'
+              GROUP BY stream",
         )
-        .fetch_one(pool)
+        .bind(&names)
+        .fetch_all(pool)
         .await?;
-        let latency: Option<(i64, i64, i64, i64)> = sqlx::query_as(
-            "SELECT p50_ms, p95_ms, p99_ms, max_ms FROM stream_latency WHERE stream = 'sensors'",
+        let activity: HashMap<String, (i64, f64, Option<i64>)> = activity
+            .into_iter()
+            .map(|(stream, records, seconds, newest)| (stream, (records, seconds, newest)))
+            .collect();
+        let latency: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT stream, p50_ms, p95_ms, p99_ms, max_ms FROM stream_latency WHERE stream = ANY($1)",
         )
-        .fetch_optional(pool)
+        .bind(&names)
+        .fetch_all(pool)
         .await?;
-        let dead_letters: i64 = sqlx::query_scalar("SELECT count(*) FROM dead_letters")
-            .fetch_one(pool)
-            .await?;
-        let kafka_lag = leptos::prelude::use_context::<KafkaLag>().and_then(|lag| (lag.0)());
-        Ok(StreamStatus {
-            name: "sensors".into(),
-            rate_per_second: stored_last_minute as f64 / 60.0,
-            kafka_lag,
-            last_event: last_event.map(|ts| format!("{} UTC", clock_time(ts))),
-            latency: latency.map(|(p50_ms, p95_ms, p99_ms, max_ms)| Latency {
-                p50_ms,
-                p95_ms,
-                p99_ms,
-                max_ms,
-            }),
-            dead_letters,
-        })
+        let mut latency: HashMap<String, Latency> = latency
+            .into_iter()
+            .map(|(stream, p50_ms, p95_ms, p99_ms, max_ms)| {
+                let figures = Latency {
+                    p50_ms,
+                    p95_ms,
+                    p99_ms,
+                    max_ms,
+                };
+                (stream, figures)
+            })
+            .collect();
+        let dead_letters: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT stream, count(*) FROM dead_letters WHERE stream = ANY($1) GROUP BY stream",
+        )
+        .bind(&names)
+        .fetch_all(pool)
+        .await?;
+        let dead_letters: HashMap<String, i64> = dead_letters.into_iter().collect();
+        let lag = leptos::prelude::use_context::<KafkaLag>();
+        Ok(catalog
+            .0
+            .iter()
+            .map(|entry| {
+                let (records, seconds, newest) = activity
+                    .get(&entry.name)
+                    .copied()
+                    .unwrap_or((0, 60.0, None));
+                StreamStatus {
+                    name: entry.name.clone(),
+                    rate_per_second: records as f64 / seconds.max(1.0),
+                    kafka_lag: lag.as_ref().and_then(|lag| (lag.0)(&entry.topics)),
+                    last_event: newest.map(|ts| format!("{} UTC", clock_time(ts))),
+                    latency: latency.remove(&entry.name),
+                    dead_letters: dead_letters.get(&entry.name).copied().unwrap_or(0),
+                }
+            })
+            .collect())
     }
 }

@@ -84,6 +84,8 @@ struct Intake {
     batch: Batch,
     /// Records of a custom stream, when the request is for one.
     custom: Option<CustomBatch>,
+    /// The stream the request is for, once its name is known to be one.
+    stream: Option<String>,
 }
 
 impl Intake {
@@ -93,6 +95,7 @@ impl Intake {
             request_id: format!("{:032x}", rand::random::<u128>()),
             batch: Batch::default(),
             custom: None,
+            stream: None,
         }
     }
 
@@ -137,6 +140,7 @@ impl Intake {
             None => format!("request {}", self.request_id),
         };
         self.batch.dead_letters.push(DeadLetter {
+            stream: self.stream.clone(),
             source: self.source.label().into(),
             position: Some(position),
             payload,
@@ -282,9 +286,11 @@ fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
 /// Points the intake at the named stream, or refuses an unknown name.
 fn check_stream(state: &AppState, intake: &mut Intake, name: &str) -> Result<(), ApiError> {
     if state.ingest_streams.iter().any(|s| s == name) {
+        intake.stream = Some(store::SENSOR_STREAM.into());
         return Ok(());
     }
     if let Some(stream) = state.custom_streams.get(name) {
+        intake.stream = Some(stream.name.clone());
         intake.custom = Some(CustomBatch::new(stream.clone()));
         return Ok(());
     }

@@ -206,6 +206,7 @@ pub(crate) fn admit(batch: &mut Batch, payload: &[u8], position: &dyn Fn() -> St
     match Reading::decode_json(payload) {
         Ok(reading) => batch.readings.push(reading.received_now()),
         Err(error) => batch.dead_letters.push(DeadLetter {
+            stream: Some(store::SENSOR_STREAM.into()),
             source: "kafka".into(),
             position: Some(position()),
             payload: payload.to_vec(),

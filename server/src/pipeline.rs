@@ -62,6 +62,7 @@ fn admit(batch: &mut Batch, reading: Reading) {
     match reading.validate() {
         Ok(()) => batch.readings.push(reading.received_now()),
         Err(error) => batch.dead_letters.push(DeadLetter {
+            stream: Some(crate::store::SENSOR_STREAM.into()),
             source: "pipeline".into(),
             position: None,
             payload: reading.to_json(),

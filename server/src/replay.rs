@@ -28,15 +28,22 @@ pub struct Progress {
 
 /// Empties the readings and the statistics derived from them.
 pub async fn reset(pool: &PgPool) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "TRUNCATE message, sensor_stats_minutely, sensor_temp_histogram, latency_stats, latency_histogram",
-    )
-    .execute(pool)
-    .await?;
-    sqlx::query("DELETE FROM dead_letters WHERE source = 'kafka'")
-        .execute(pool)
+    let mut tx = pool.begin().await?;
+    sqlx::query("TRUNCATE message, sensor_stats_minutely, sensor_temp_histogram")
+        .execute(&mut *tx)
         .await?;
-    Ok(())
+    // Other streams share these tables: only the readings' rows go.
+    for table in ["latency_stats", "latency_histogram", "stream_activity"] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE stream = $1"))
+            .bind(store::SENSOR_STREAM)
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query("DELETE FROM dead_letters WHERE source = 'kafka' AND stream = $1")
+        .bind(store::SENSOR_STREAM)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
 }
 
 /// Replays `topic` from the beginning to the end offsets seen at start.

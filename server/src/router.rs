@@ -15,12 +15,15 @@ use tower_http::compression::CompressionLayer;
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let pool = state.pool.clone();
-    // The streams page shows the readings consumer's lag, summed over partitions.
-    let topic = state.kafka.as_ref().map(|k| k.readings_topic.clone());
-    let kafka_lag = KafkaLag(Arc::new(move || {
-        let lags = crate::metrics::global().kafka_lag(topic.as_deref()?);
-        (!lags.is_empty()).then(|| lags.values().sum())
+    // The streams page shows each stream's consumer lag, summed over its partitions.
+    let kafka_lag = KafkaLag(Arc::new(|topics: &[String]| {
+        let lags: Vec<i64> = topics
+            .iter()
+            .flat_map(|topic| crate::metrics::global().kafka_lag(topic).into_values())
+            .collect();
+        (!lags.is_empty()).then(|| lags.iter().sum())
     }));
+    let catalog = state.catalog.clone();
     let options = state.leptos_options.clone();
     Router::new()
         .route("/healthz", get(crate::health::healthz))
@@ -33,6 +36,7 @@ pub fn router(state: AppState) -> Router {
             move || {
                 provide_context(pool.clone());
                 provide_context(kafka_lag.clone());
+                provide_context(catalog.clone());
             },
             move || shell(options.clone()),
         )

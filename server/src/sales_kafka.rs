@@ -27,6 +27,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// The sales streams' names, as shipped, under which their activity is kept.
+pub const PRODUCTS: &str = "products";
+pub const PURCHASES: &str = "purchases";
+pub const INVENTORIES: &str = "inventories";
+
 /// The sales streams' settings, read from their definitions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SalesStreams {
@@ -176,8 +181,9 @@ impl SalesSink {
         }
     }
 
-    fn refuse(&mut self, payload: &[u8], position: String, reason: String) {
+    fn refuse(&mut self, stream: Option<&str>, payload: &[u8], position: String, reason: String) {
         self.dead_letters.push(DeadLetter {
+            stream: stream.map(str::to_string),
             source: "kafka".into(),
             position: Some(position),
             payload: payload.to_vec(),
@@ -227,20 +233,26 @@ impl Sink for SalesSink {
                     position: position(),
                     raw: payload.to_vec(),
                 }),
-                Err(reason) => self.refuse(payload, position(), reason),
+                Err(reason) => self.refuse(Some(PURCHASES), payload, position(), reason),
             }
         } else if is(&self.streams.products_topics) {
             match serde_json::from_slice::<ProductEvent>(payload) {
                 Ok(event) => self.products.push(event.product),
-                Err(e) => self.refuse(payload, position(), format!("not a product: {e}")),
+                Err(e) => self.refuse(
+                    Some(PRODUCTS),
+                    payload,
+                    position(),
+                    format!("not a product: {e}"),
+                ),
             }
         } else if is(&self.streams.inventories_topics) {
             match decode_restock(payload) {
                 Ok(restock) => self.restocks.push(restock),
-                Err(reason) => self.refuse(payload, position(), reason),
+                Err(reason) => self.refuse(Some(INVENTORIES), payload, position(), reason),
             }
         } else {
             self.refuse(
+                None,
                 payload,
                 position(),
                 format!("topic {topic:?} is not a sales topic"),
@@ -261,6 +273,7 @@ impl Sink for SalesSink {
         tx: &mut Transaction<'static, Postgres>,
     ) -> Result<StagedSales, sqlx::Error> {
         sales_pipeline::upsert_products(tx, &self.products).await?;
+        store::record_activity(tx, PRODUCTS, self.products.len(), None).await?;
         let mut dead_letters = self.dead_letters.clone();
         let mut candidates: Vec<ReadPurchase> = self.purchases.clone();
         if self.maybe_waiting || !self.products.is_empty() {
@@ -457,6 +470,7 @@ async fn expire_waiting(
     Ok(rows
         .into_iter()
         .map(|(payload, position, product_id)| DeadLetter {
+            stream: Some(PURCHASES.into()),
             source: "kafka".into(),
             position,
             payload,

@@ -4,11 +4,13 @@
 
 use crate::config::FlushConfig;
 use crate::kafka::JsonPublisher;
+use crate::operators::latency::Latencies;
 use crate::reading::epoch_micros;
 use crate::sales::{
     EnrichedPurchase, Inventory, Product, RunningTotal, SaleEvent, SalesConfig, SalesGenerator,
     enrich, format_timestamp, parse_timestamp,
 };
+use crate::sales_kafka::{INVENTORIES, PURCHASES};
 use crate::sales_windows::{LateEvent, SalesWindows, WindowDelta};
 use crate::store;
 use sqlx::{PgPool, Postgres, Transaction};
@@ -116,11 +118,35 @@ pub(crate) async fn stage_sales(
     tx: &mut Transaction<'_, Postgres>,
     batch: &SalesBatch,
 ) -> Result<Vec<RunningTotal>, sqlx::Error> {
+    if batch.purchases.is_empty() && batch.restocks.is_empty() {
+        upsert_windows(tx, &batch.windows).await?;
+        return Ok(Vec::new());
+    }
+    // now() is fixed for the transaction: every row's `created`, and its latency.
+    let stored_at_ms: i64 = sqlx::query_scalar("SELECT (extract(epoch FROM now()) * 1000)::int8")
+        .fetch_one(&mut **tx)
+        .await?;
     insert_purchases(tx, &batch.purchases).await?;
     insert_restocks(tx, &batch.restocks).await?;
     let totals = upsert_running_totals(tx, &batch.purchases).await?;
     upsert_windows(tx, &batch.windows).await?;
     insert_late_events(tx, &batch.late).await?;
+    let mut latency: BTreeMap<&str, Latencies> = BTreeMap::new();
+    for p in &batch.purchases {
+        latency
+            .entry(p.enriched.product_id.as_str())
+            .or_default()
+            .add(stored_at_ms - p.transaction_ms);
+    }
+    store::store_latencies(tx, PURCHASES, &latency).await?;
+    let newest = batch.purchases.iter().map(|p| p.transaction_ms).max();
+    store::record_activity(tx, PURCHASES, batch.purchases.len(), newest).await?;
+    let newest = batch
+        .restocks
+        .iter()
+        .filter_map(|r| parse_timestamp(&r.event_time))
+        .max();
+    store::record_activity(tx, INVENTORIES, batch.restocks.len(), newest).await?;
     Ok(totals)
 }
 

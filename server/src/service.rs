@@ -6,6 +6,7 @@ use crate::sales_kafka::{self, SalesSink, SalesStreams};
 use crate::state::AppState;
 use crate::{MIGRATOR, consumer, definitions, kafka, pipeline, sales_pipeline, simulator};
 use anyhow::Context;
+use app::streams::{CatalogEntry, StreamCatalog};
 use leptos::config::LeptosOptions;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -187,6 +188,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .build();
     let state = AppState {
         ingest_streams: sensors.sources.http_names.clone().into(),
+        catalog: catalog(&definitions, config.kafka.as_ref()),
         custom_streams: Arc::new(
             custom
                 .iter()
@@ -218,6 +220,28 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         }
     }
     served.context("serving HTTP")
+}
+
+/// Every defined stream, in definition order with the sensors first, and the
+/// topics it reads (the sensors' from the Kafka settings, which may override).
+fn catalog(
+    definitions: &[definitions::StreamDefinition],
+    kafka: Option<&crate::config::KafkaConfig>,
+) -> StreamCatalog {
+    let mut entries: Vec<CatalogEntry> = definitions
+        .iter()
+        .map(|d| CatalogEntry {
+            name: d.name.clone(),
+            topics: match (d.pipeline, kafka) {
+                (Some(definitions::Pipeline::Sensors), Some(kafka)) => {
+                    vec![kafka.readings_topic.clone()]
+                }
+                _ => d.sources.kafka_topics.clone(),
+            },
+        })
+        .collect();
+    entries.sort_by_key(|e| e.name != crate::store::SENSOR_STREAM);
+    StreamCatalog(entries.into())
 }
 
 /// Cancels `token` on SIGINT or SIGTERM.

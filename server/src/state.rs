@@ -2,6 +2,7 @@
 
 use crate::config::KafkaConfig;
 use crate::custom::CustomStream;
+use app::streams::StreamCatalog;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use sqlx::PgPool;
@@ -16,6 +17,8 @@ pub struct AppState {
     pub kafka: Option<KafkaConfig>,
     /// HTTP names of the sensors stream, accepted by the ingest endpoints.
     pub ingest_streams: Arc<[String]>,
+    /// Every defined stream with the Kafka topics it reads, for the Streams page.
+    pub catalog: StreamCatalog,
     /// Custom streams by their HTTP names.
     pub custom_streams: Arc<HashMap<String, Arc<CustomStream>>>,
 }

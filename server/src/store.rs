@@ -13,6 +13,8 @@ use tokio_util::sync::CancellationToken;
 /// A record that could not be used, kept with where it came from and why.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeadLetter {
+    /// The stream the record was meant for, when known.
+    pub stream: Option<String>,
     /// e.g. `kafka` or `pipeline`.
     pub source: String,
     /// Position in the source, e.g. `sensor.readings/2@1041`.
@@ -68,6 +70,8 @@ pub async fn stage_into(
         insert_readings(tx, &batch.readings).await?;
         upsert_sensor_stats(tx, &batch.readings).await?;
         upsert_latency(tx, SENSOR_STREAM, &batch.readings, stored_at_us).await?;
+        let newest_ms = batch.readings.iter().map(|r| r.ts * 1000).max();
+        record_activity(tx, SENSOR_STREAM, batch.readings.len(), newest_ms).await?;
     }
     insert_dead_letters(tx, &batch.dead_letters).await
 }
@@ -231,6 +235,31 @@ pub(crate) async fn store_latencies(
     Ok(())
 }
 
+/// Adds a flush's records to its stream's activity in the current minute.
+pub(crate) async fn record_activity(
+    tx: &mut Transaction<'_, Postgres>,
+    stream: &str,
+    records: usize,
+    newest_event_ms: Option<i64>,
+) -> Result<(), sqlx::Error> {
+    if records == 0 {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO stream_activity AS a (stream, minute, records, newest_event)
+         VALUES ($1, date_trunc('minute', now()), $2, to_timestamp($3 / 1000.0))
+         ON CONFLICT (stream, minute) DO UPDATE
+            SET records = a.records + excluded.records,
+                newest_event = greatest(a.newest_event, excluded.newest_event)",
+    )
+    .bind(stream)
+    .bind(records as i64)
+    .bind(newest_event_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 pub(crate) async fn insert_dead_letters(
     tx: &mut Transaction<'_, Postgres>,
     letters: &[DeadLetter],
@@ -238,18 +267,20 @@ pub(crate) async fn insert_dead_letters(
     if letters.is_empty() {
         return Ok(());
     }
+    let streams: Vec<Option<&str>> = letters.iter().map(|d| d.stream.as_deref()).collect();
     let sources: Vec<&str> = letters.iter().map(|d| d.source.as_str()).collect();
     let positions: Vec<Option<&str>> = letters.iter().map(|d| d.position.as_deref()).collect();
     let payloads: Vec<&[u8]> = letters.iter().map(|d| d.payload.as_slice()).collect();
     let reasons: Vec<&str> = letters.iter().map(|d| d.reason.as_str()).collect();
     sqlx::query(
-        "INSERT INTO dead_letters (source, position, payload, reason)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[])",
+        "INSERT INTO dead_letters (source, position, payload, reason, stream)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[])",
     )
     .bind(&sources)
     .bind(&positions)
     .bind(&payloads)
     .bind(&reasons)
+    .bind(&streams)
     .execute(&mut **tx)
     .await?;
     Ok(())

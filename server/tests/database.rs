@@ -91,6 +91,7 @@ async fn batches_land_in_message_and_the_views(pool: PgPool) {
             Reading::new(ZONE_2, t, 80.5),
         ],
         dead_letters: vec![DeadLetter {
+            stream: Some("sensors".into()),
             source: "test".into(),
             position: Some("t/0@7".into()),
             payload: b"{broken".to_vec(),

@@ -328,7 +328,7 @@ async fn produce_sales(bootstrap: &str, nonce: u32, count: usize) -> anyhow::Res
             )
         })
         .collect();
-    let mut messages = pending.len();
+    let mut messages = 0;
     let mut enriched = Vec::with_capacity(count);
     let mut produced = 0;
     while produced < count {
@@ -439,6 +439,7 @@ async fn firehose_ingest(
             .build(),
         kafka: None,
         ingest_streams: vec!["sensors".to_string()].into(),
+        catalog: Default::default(),
         custom_streams: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -46,6 +46,7 @@ impl CustomBatch {
             }
             Err(reason) => {
                 self.dead_letters.push(DeadLetter {
+                    stream: Some(self.stream.name.clone()),
                     source: source.into(),
                     position: Some(position()),
                     payload: payload.to_vec(),
@@ -75,6 +76,8 @@ impl CustomBatch {
                 self.upsert_rollup(tx, rollup).await?;
             }
             self.store_latency(tx, stored_at_us).await?;
+            let newest_ms = self.rows.iter().map(|r| r.event_ms).max();
+            store::record_activity(tx, &self.stream.name, self.rows.len(), newest_ms).await?;
         }
         store::insert_dead_letters(tx, &self.dead_letters).await
     }

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses its own part of this
 
+use app::streams::{CatalogEntry, StreamCatalog};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use leptos::config::LeptosOptions;
@@ -21,6 +22,14 @@ pub fn state(pool: PgPool, kafka: Option<KafkaConfig>) -> AppState {
         leptos_options,
         kafka,
         ingest_streams: vec!["sensors".to_string()].into(),
+        catalog: StreamCatalog(
+            ["sensors", "purchases"]
+                .map(|name| CatalogEntry {
+                    name: name.into(),
+                    topics: Vec::new(),
+                })
+                .into(),
+        ),
         custom_streams: Default::default(),
     }
 }
