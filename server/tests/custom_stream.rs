@@ -327,6 +327,11 @@ async fn a_definition_alone_makes_a_new_stream_with_tables_and_rollups(pool: PgP
         .await,
         RIDES as i64
     );
+    // The Streams page's figures: activity and dead letters of this stream.
+    let activity = "SELECT sum(records)::int8 FROM stream_activity WHERE stream = 'rides'";
+    assert_eq!(scalar(&pool, activity).await, RIDES as i64);
+    let dead = "SELECT count(*) FROM dead_letters WHERE stream = 'rides'";
+    assert_eq!(scalar(&pool, dead).await, 2);
     let _ = std::fs::remove_dir_all(dir);
 }
 
