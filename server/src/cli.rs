@@ -1,15 +1,21 @@
-//! The command line: serve (the default) or replay a topic.
+//! The command line: serve (the default) or replay a stream's topics.
 
 pub const USAGE: &str = "usage:
   pulseboard [serve]                    run the service (settings from PULSEBOARD_* variables)
-  pulseboard replay [--topic NAME] [--reset]
-                                        re-process a readings topic from its earliest offset;
-                                        --reset empties the readings and their statistics first";
+  pulseboard replay [--stream NAME] [--topic NAME] [--reset]
+                                        re-process a stream's topics (sensors by default; the
+                                        sales streams replay together) from their earliest
+                                        offsets; --topic reads that topic instead; --reset
+                                        empties the stream's tables and figures first";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Serve,
-    Replay { topic: Option<String>, reset: bool },
+    Replay {
+        stream: Option<String>,
+        topic: Option<String>,
+        reset: bool,
+    },
     Help,
 }
 
@@ -22,10 +28,14 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         },
         Some("-h" | "--help" | "help") => Ok(Command::Help),
         Some("replay") => {
-            let (mut topic, mut reset) = (None, false);
+            let (mut stream, mut topic, mut reset) = (None, None, false);
             while let Some(arg) = args.next() {
                 match arg {
                     "--reset" => reset = true,
+                    "--stream" => match args.next() {
+                        Some(name) if !name.is_empty() => stream = Some(name.to_string()),
+                        _ => return Err(format!("--stream needs a stream name\n{USAGE}")),
+                    },
                     "--topic" => match args.next() {
                         Some(name) if !name.is_empty() => topic = Some(name.to_string()),
                         _ => return Err(format!("--topic needs a topic name\n{USAGE}")),
@@ -33,7 +43,11 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                     other => return Err(format!("unknown option {other:?}\n{USAGE}")),
                 }
             }
-            Ok(Command::Replay { topic, reset })
+            Ok(Command::Replay {
+                stream,
+                topic,
+                reset,
+            })
         }
         Some(other) => Err(format!("unknown command {other:?}\n{USAGE}")),
     }
@@ -55,13 +69,15 @@ mod tests {
         assert_eq!(
             parse(&args("replay")),
             Ok(Command::Replay {
+                stream: None,
                 topic: None,
                 reset: false
             })
         );
         assert_eq!(
-            parse(&args("replay --reset --topic t1")),
+            parse(&args("replay --reset --topic t1 --stream rides")),
             Ok(Command::Replay {
+                stream: Some("rides".into()),
                 topic: Some("t1".into()),
                 reset: true
             })

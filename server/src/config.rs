@@ -53,6 +53,9 @@ pub struct SimulatorConfig {
     pub sales: bool,
     /// Purchases per second; `None` keeps the generator's own pace (one every 2 to 5 s).
     pub sales_rate: Option<f64>,
+    /// Imperfections the sales simulator injects: out-of-order, late and
+    /// duplicate events, and bursts.
+    pub sales_disorder: crate::sales::Disorder,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -231,6 +234,7 @@ impl Config {
                     "PULSEBOARD_SALES_SIMULATOR",
                     true,
                 )?,
+                sales_disorder: sales_disorder(&var)?,
                 sales_rate: match var("PULSEBOARD_SALES_RATE") {
                     None => None,
                     Some(v) => match v.trim().parse::<f64>() {
@@ -248,6 +252,36 @@ impl Config {
             kafka,
         })
     }
+}
+
+/// The sales simulator's disorder knobs, each a share from 0 to 1 (default 0).
+fn sales_disorder(var: &impl Fn(&'static str) -> Option<String>) -> Result<crate::sales::Disorder> {
+    let share = |name: &'static str| -> Result<f64> {
+        match var(name) {
+            None => Ok(0.0),
+            Some(v) => match v.trim().parse::<f64>() {
+                Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
+                _ => Err(invalid(
+                    name,
+                    &v,
+                    "expected a share from 0 to 1, such as 0.05",
+                )),
+            },
+        }
+    };
+    Ok(crate::sales::Disorder {
+        // Within the windows' 5 minutes of allowed lateness.
+        out_of_order_fraction: share("PULSEBOARD_SALES_OUT_OF_ORDER")?,
+        max_out_of_order_ms: 4 * 60_000,
+        // Past the 10-minute watermark and the lateness: kept as late events.
+        late_fraction: share("PULSEBOARD_SALES_LATE")?,
+        late_min_ms: 20 * 60_000,
+        late_max_ms: 60 * 60_000,
+        duplicate_fraction: share("PULSEBOARD_SALES_DUPLICATES")?,
+        burst_probability: share("PULSEBOARD_SALES_BURSTS")?,
+        burst_len: 50,
+        burst_gap_ms: 10,
+    })
 }
 
 fn kafka_security(var: &impl Fn(&'static str) -> Option<String>) -> Result<KafkaSecurity> {
@@ -447,6 +481,46 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.to_string().contains("PULSEBOARD_SALES_RATE"), "{err}");
+        let err = config(&[
+            ("DATABASE_URL", "postgres://x"),
+            ("PULSEBOARD_SALES_LATE", "5%"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("PULSEBOARD_SALES_LATE"), "{err}");
+    }
+
+    #[test]
+    fn sales_disorder_knobs_read_as_shares() {
+        let c = config(&[
+            ("DATABASE_URL", "postgres://x"),
+            ("PULSEBOARD_SALES_OUT_OF_ORDER", "0.1"),
+            ("PULSEBOARD_SALES_LATE", "0.02"),
+            ("PULSEBOARD_SALES_DUPLICATES", "0.01"),
+            ("PULSEBOARD_SALES_BURSTS", "0.05"),
+        ])
+        .expect("valid");
+        let d = c.simulator.sales_disorder;
+        assert_eq!(
+            (
+                d.out_of_order_fraction,
+                d.late_fraction,
+                d.duplicate_fraction,
+                d.burst_probability
+            ),
+            (0.1, 0.02, 0.01, 0.05)
+        );
+        // Out of order stays within the windows' lateness; late goes past it.
+        assert!(d.max_out_of_order_ms < 5 * 60_000);
+        assert!(d.late_min_ms > 15 * 60_000);
+        let quiet = config(&[("DATABASE_URL", "postgres://x")]).expect("valid");
+        let d = quiet.simulator.sales_disorder;
+        let shares = [
+            d.out_of_order_fraction,
+            d.late_fraction,
+            d.duplicate_fraction,
+            d.burst_probability,
+        ];
+        assert_eq!(shares, [0.0; 4], "all off by default");
     }
 
     #[test]

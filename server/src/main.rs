@@ -1,6 +1,10 @@
 use anyhow::Context;
 use server::cli::{self, Command};
 use server::config::Config;
+use server::custom::{CustomBatch, CustomStream};
+use server::definitions::{self, Pipeline};
+use server::sales_kafka::{SalesSink, SalesStreams};
+use server::store::{self, Batch};
 use server::{replay, service};
 use std::io::Write;
 use tokio_util::sync::CancellationToken;
@@ -32,30 +36,87 @@ async fn main() -> anyhow::Result<()> {
             service::cancel_on_signals(shutdown.clone());
             service::run(config, shutdown).await
         }
-        Command::Replay { topic, reset } => {
-            let kafka = config
-                .kafka
-                .as_ref()
-                .context("replay needs PULSEBOARD_KAFKA_BOOTSTRAP")?;
-            let topic = topic.unwrap_or_else(|| kafka.readings_topic.clone());
-            let pool = service::connect(&config.database).await?;
-            server::MIGRATOR
-                .run(&pool)
-                .await
-                .context("applying database migrations")?;
-            if reset {
-                replay::reset(&pool)
-                    .await
-                    .context("emptying the readings before the replay")?;
-            }
-            eprintln!("replaying {topic} from its earliest offset");
-            let done = replay::run(&pool, kafka, &topic, |progress| {
-                eprint!("\r{}", replay::bar(progress, 40));
-                let _ = std::io::stderr().flush();
-            })
-            .await?;
-            eprintln!("\nreplayed {} records", done.done);
-            Ok(())
-        }
+        Command::Replay {
+            stream,
+            topic,
+            reset,
+        } => replay(config, stream, topic, reset).await,
     }
+}
+
+/// Replays one stream's topics through its own pipeline.
+async fn replay(
+    config: Config,
+    stream: Option<String>,
+    topic: Option<String>,
+    reset: bool,
+) -> anyhow::Result<()> {
+    let kafka = config
+        .kafka
+        .as_ref()
+        .context("replay needs PULSEBOARD_KAFKA_BOOTSTRAP")?;
+    let definitions = definitions::load_dir(&config.streams_dir)?;
+    let name = stream.as_deref().unwrap_or(store::SENSOR_STREAM);
+    let definition = definitions
+        .iter()
+        .find(|d| d.name == name)
+        .with_context(|| {
+            format!(
+                "no stream named {name:?} in {}",
+                config.streams_dir.display()
+            )
+        })?;
+    let pool = service::connect(&config.database).await?;
+    server::MIGRATOR
+        .run(&pool)
+        .await
+        .context("applying database migrations")?;
+    let progress = |p: replay::Progress| {
+        eprint!("\r{}", replay::bar(p, 40));
+        let _ = std::io::stderr().flush();
+    };
+    let done = match definition.pipeline {
+        Some(Pipeline::Sensors) => {
+            let topics = vec![topic.unwrap_or_else(|| kafka.readings_topic.clone())];
+            if reset {
+                replay::reset_readings(&pool)
+                    .await
+                    .context("emptying the readings")?;
+            }
+            eprintln!("replaying {topics:?} into the sensors pipeline");
+            replay::run(&pool, kafka, &topics, &mut Batch::default(), progress).await?
+        }
+        Some(_) => {
+            let streams = SalesStreams::from_definitions(&definitions)?
+                .context("the sales streams need the products and purchases definitions")?;
+            let mut topics = streams.subscription("").topics;
+            if let Some(topic) = topic {
+                topics = vec![topic];
+            }
+            if reset {
+                replay::reset_sales(&pool)
+                    .await
+                    .context("emptying the sales tables")?;
+            }
+            eprintln!("replaying {topics:?} into the sales pipeline");
+            let mut sink = SalesSink::new(streams, None);
+            replay::run(&pool, kafka, &topics, &mut sink, progress).await?
+        }
+        None => {
+            let stream = CustomStream::plan(definition)?;
+            stream.prepare(&pool).await?;
+            let topics = topic.map_or_else(|| stream.kafka_topics.clone(), |t| vec![t]);
+            if reset {
+                stream
+                    .reset(&pool)
+                    .await
+                    .context("emptying the stream's tables")?;
+            }
+            eprintln!("replaying {topics:?} into stream {name:?}");
+            let mut sink = CustomBatch::new(std::sync::Arc::new(stream));
+            replay::run(&pool, kafka, &topics, &mut sink, progress).await?
+        }
+    };
+    eprintln!("\nreplayed {} records", done.done);
+    Ok(())
 }

@@ -125,11 +125,7 @@ impl Metrics {
                 let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
                 for source in Source::ALL {
                     let value = read(self.source(source));
-                    let _ = writeln!(
-                        out,
-                        "{name}{{stream=\"sensors\",source=\"{}\"}} {value}",
-                        source.label()
-                    );
+                    let _ = writeln!(out, "{name}{{source=\"{}\"}} {value}", source.label());
                 }
             };
         counter(
@@ -243,5 +239,37 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         }
         Err(error) => tracing::warn!(%error, "latency unavailable for /metrics"),
     }
+    per_stream_counts(&state.pool, &mut out).await;
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+/// Records stored and dead letters per stream, as kept in Postgres with the
+/// data (so they count every instance's work and survive restarts). Every
+/// record received ends as one or the other once its flush commits.
+async fn per_stream_counts(pool: &sqlx::PgPool, out: &mut String) {
+    let figures = [
+        (
+            "pulseboard_stream_records_stored_total",
+            "Records stored, per stream.",
+            "SELECT stream, sum(records)::int8 FROM stream_activity GROUP BY stream ORDER BY stream",
+        ),
+        (
+            "pulseboard_stream_dead_letters_total",
+            "Records kept as dead letters, per stream they were meant for.",
+            "SELECT stream, count(*) FROM dead_letters WHERE stream IS NOT NULL GROUP BY stream ORDER BY stream",
+        ),
+    ];
+    for (name, help, sql) in figures {
+        let rows: Result<Vec<(String, i64)>, sqlx::Error> =
+            sqlx::query_as(sql).fetch_all(pool).await;
+        match rows {
+            Ok(rows) => {
+                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+                for (stream, count) in rows {
+                    let _ = writeln!(out, "{name}{{stream=\"{}\"}} {count}", escape(&stream));
+                }
+            }
+            Err(error) => tracing::warn!(%error, "{name} unavailable for /metrics"),
+        }
+    }
 }

@@ -1,14 +1,18 @@
-//! Replay: re-process a readings topic from its earliest offset into the
+//! Replay: re-process a stream's topics from their earliest offsets into the
 //! database (the seed's Spark batch job), reporting progress as it goes.
 //!
 //! It reads every partition up to the end offsets seen when it starts, with a
 //! fresh consumer group that commits nothing, so the live consumer group is
-//! untouched. With `reset`, the readings and everything computed from them are
-//! emptied first, so the aggregates are rebuilt from the topic alone.
+//! untouched. Records go through the stream's own sink, so a replay computes
+//! exactly what live ingest does. With a reset first, a stream's tables and
+//! the figures computed from them are emptied, so they are rebuilt from the
+//! topics alone.
 
 use crate::config::KafkaConfig;
-use crate::kafka::{admit, client_config};
-use crate::store::{self, Batch};
+use crate::consumer::Sink;
+use crate::kafka::client_config;
+use crate::sales_kafka::{INVENTORIES, PRODUCTS, PURCHASES};
+use crate::store;
 use anyhow::Context;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -27,30 +31,54 @@ pub struct Progress {
 }
 
 /// Empties the readings and the statistics derived from them.
-pub async fn reset(pool: &PgPool) -> Result<(), sqlx::Error> {
+pub async fn reset_readings(pool: &PgPool) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query("TRUNCATE message, sensor_stats_minutely, sensor_temp_histogram")
         .execute(&mut *tx)
         .await?;
-    // Other streams share these tables: only the readings' rows go.
-    for table in ["latency_stats", "latency_histogram", "stream_activity"] {
-        sqlx::query(&format!("DELETE FROM {table} WHERE stream = $1"))
-            .bind(store::SENSOR_STREAM)
-            .execute(&mut *tx)
-            .await?;
-    }
-    sqlx::query("DELETE FROM dead_letters WHERE source = 'kafka' AND stream = $1")
-        .bind(store::SENSOR_STREAM)
-        .execute(&mut *tx)
-        .await?;
+    forget_streams(&mut tx, &[store::SENSOR_STREAM]).await?;
     tx.commit().await
 }
 
-/// Replays `topic` from the beginning to the end offsets seen at start.
-pub async fn run(
+/// Empties what the sales pipeline computed (the menu stays: it is the
+/// latest state, not a history).
+pub async fn reset_sales(pool: &PgPool) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "TRUNCATE purchases_enriched, inventories, running_totals, sales_windows, late_events, pending_purchases",
+    )
+    .execute(&mut *tx)
+    .await?;
+    forget_streams(&mut tx, &[PRODUCTS, PURCHASES, INVENTORIES]).await?;
+    tx.commit().await
+}
+
+/// Deletes the streams' rows from the tables all streams share: latency,
+/// activity and the dead letters read from Kafka.
+pub(crate) async fn forget_streams(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    streams: &[&str],
+) -> Result<(), sqlx::Error> {
+    for table in ["latency_stats", "latency_histogram", "stream_activity"] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE stream = ANY($1)"))
+            .bind(streams)
+            .execute(&mut **tx)
+            .await?;
+    }
+    sqlx::query("DELETE FROM dead_letters WHERE source = 'kafka' AND stream = ANY($1)")
+        .bind(streams)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Replays `topics` from the beginning to the end offsets seen at start,
+/// through `sink`, one transaction per batch.
+pub async fn run<S: Sink>(
     pool: &PgPool,
     kafka: &KafkaConfig,
-    topic: &str,
+    topics: &[String],
+    sink: &mut S,
     mut report: impl FnMut(Progress),
 ) -> anyhow::Result<Progress> {
     let group = format!("pulseboard-replay-{:016x}", rand::random::<u64>());
@@ -62,30 +90,32 @@ pub async fn run(
         .context("creating the replay consumer")?;
 
     // The partitions and where each ends now: the replay stops there.
-    let metadata = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .context("reading the topic's partitions")?;
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .filter(|t| t.name() == topic)
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
-    anyhow::ensure!(
-        !partitions.is_empty(),
-        "topic {topic:?} does not exist or has no partitions"
-    );
-    let mut remaining: BTreeMap<i32, i64> = BTreeMap::new();
+    let mut remaining: BTreeMap<(String, i32), i64> = BTreeMap::new();
     let mut assignment = TopicPartitionList::new();
     let mut total = 0;
-    for partition in partitions {
-        let (low, high) = consumer
-            .fetch_watermarks(topic, partition, Duration::from_secs(10))
-            .with_context(|| format!("reading the offsets of {topic}/{partition}"))?;
-        if high > low {
-            remaining.insert(partition, high);
-            total += (high - low) as u64;
-            assignment.add_partition_offset(topic, partition, Offset::Offset(low))?;
+    for topic in topics {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .with_context(|| format!("reading the partitions of {topic}"))?;
+        let partitions: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .filter(|t| t.name() == topic && t.error().is_none())
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        anyhow::ensure!(
+            !partitions.is_empty(),
+            "topic {topic:?} does not exist or has no partitions"
+        );
+        for partition in partitions {
+            let (low, high) = consumer
+                .fetch_watermarks(topic, partition, Duration::from_secs(10))
+                .with_context(|| format!("reading the offsets of {topic}/{partition}"))?;
+            if high > low {
+                remaining.insert((topic.clone(), partition), high);
+                total += (high - low) as u64;
+                assignment.add_partition_offset(topic, partition, Offset::Offset(low))?;
+            }
         }
     }
     let mut progress = Progress { done: 0, total };
@@ -97,32 +127,32 @@ pub async fn run(
         .assign(&assignment)
         .context("assigning the partitions")?;
 
-    let mut batch = Batch::default();
     while !remaining.is_empty() {
         let message = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
             .await
             .context("no record from Kafka for 30 s")?
             .context("reading from Kafka")?;
-        let (partition, offset) = (message.partition(), message.offset());
-        let Some(end) = remaining.get(&partition).copied() else {
+        let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
+        let key = (topic.to_string(), partition);
+        let Some(end) = remaining.get(&key).copied() else {
             continue;
         };
         if offset >= end {
-            remaining.remove(&partition);
+            remaining.remove(&key);
             continue;
         }
-        admit(&mut batch, message.payload().unwrap_or_default(), &|| {
+        sink.admit(topic, message.payload().unwrap_or_default(), &|| {
             format!("{topic}/{partition}@{offset}")
         });
+        progress.done += 1;
         if offset + 1 >= end {
-            remaining.remove(&partition);
+            remaining.remove(&key);
         }
-        if batch.len() >= BATCH_RECORDS || remaining.is_empty() {
-            store::write_batch(pool, &batch)
-                .await
-                .context("writing a batch")?;
-            progress.done += batch.len() as u64;
-            batch.clear();
+        if sink.len() >= BATCH_RECORDS || remaining.is_empty() {
+            let mut tx = pool.begin().await?;
+            let staged = sink.stage(&mut tx).await.context("writing a batch")?;
+            tx.commit().await.context("committing a batch")?;
+            sink.committed(staged).await;
             report(progress);
         }
     }

@@ -488,6 +488,7 @@ async fn expire_waiting(
 pub async fn run_simulator(
     config: KafkaConfig,
     streams: SalesStreams,
+    sales: SalesConfig,
     rate: Option<f64>,
     seed: u64,
     flush: FlushConfig,
@@ -508,7 +509,7 @@ pub async fn run_simulator(
         return;
     };
     let inventories_topic = streams.inventories_topics.first();
-    let mut generator = SalesGenerator::new(SalesConfig::default(), seed);
+    let mut generator = SalesGenerator::new(sales, seed);
     let mut pending: PendingMessages = generator
         .product_events(epoch_micros() / 1000)
         .into_iter()

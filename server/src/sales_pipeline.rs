@@ -424,12 +424,13 @@ pub fn prepare(
 pub async fn run(
     pool: PgPool,
     outputs: Option<SalesOutputs>,
+    sales: SalesConfig,
     rate: Option<f64>,
     seed: u64,
     flush: FlushConfig,
     shutdown: CancellationToken,
 ) {
-    let mut generator = SalesGenerator::new(SalesConfig::default(), seed);
+    let mut generator = SalesGenerator::new(sales, seed);
     let catalogue = generator.products().to_vec();
     if store::retry(&shutdown, "storing the product catalogue", || {
         store_catalogue(&pool, &catalogue)

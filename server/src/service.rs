@@ -147,11 +147,16 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     }
     if config.simulator.sales {
         let seed = rand::random();
+        let sales_config = crate::sales::SalesConfig {
+            disorder: config.simulator.sales_disorder.clone(),
+            ..Default::default()
+        };
         match (config.simulator.sink, &config.kafka, &sales) {
             (SimulatorSink::Kafka, Some(kafka_config), Some(sales)) => {
                 tasks.spawn(sales_kafka::run_simulator(
                     kafka_config.clone(),
                     sales.clone(),
+                    sales_config.clone(),
                     config.simulator.sales_rate,
                     seed,
                     config.flush,
@@ -171,6 +176,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                 tasks.spawn(sales_pipeline::run(
                     pool.clone(),
                     outputs,
+                    sales_config.clone(),
                     config.simulator.sales_rate,
                     seed,
                     config.flush,

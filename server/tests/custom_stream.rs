@@ -379,3 +379,48 @@ async fn a_new_field_becomes_a_column_and_a_changed_type_is_refused(pool: PgPool
         .expect_err("a changed rollup is refused");
     assert!(error.to_string().contains("new name"), "{error}");
 }
+
+#[sqlx::test(migrator = "server::MIGRATOR")]
+async fn replay_rebuilds_a_custom_stream_from_its_topic(pool: PgPool) {
+    use server::replay;
+    let bootstrap = std::env::var("PULSEBOARD_TEST_KAFKA_BOOTSTRAP")
+        .expect("PULSEBOARD_TEST_KAFKA_BOOTSTRAP must name a running Kafka broker (./scripts/test starts one)");
+    let topic = format!("test.rides.replay.{:x}", rand::random::<u64>());
+    let stream = plan(&DEFINITION.replace("TOPIC", &topic));
+    stream.prepare(&pool).await.expect("tables");
+    let kafka = KafkaConfig {
+        bootstrap_servers: bootstrap,
+        ..Default::default()
+    };
+    let all = rides(300);
+    let messages: Vec<Outgoing> = all
+        .iter()
+        .map(|r| Outgoing {
+            topic: &topic,
+            key: &r.station,
+            payload: r.json.clone(),
+        })
+        .collect();
+    JsonPublisher::new(&kafka)
+        .expect("producer")
+        .publish(&messages)
+        .await
+        .expect("published");
+
+    let stream = std::sync::Arc::new(stream);
+    for _ in 0..2 {
+        stream.reset(&pool).await.expect("reset");
+        let mut sink = server::custom::CustomBatch::new(stream.clone());
+        let done = replay::run(&pool, &kafka, &stream.kafka_topics, &mut sink, |_| {})
+            .await
+            .expect("replay");
+        assert_eq!(done.done, 300);
+        assert_eq!(
+            scalar(&pool, "SELECT count(*) FROM stream_rides").await,
+            300
+        );
+        let counted =
+            "SELECT sum(count)::int8 FROM rollup_rides_per_station_view WHERE grain = '1m'";
+        assert_eq!(scalar(&pool, counted).await, 300);
+    }
+}

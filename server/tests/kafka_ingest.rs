@@ -291,7 +291,9 @@ async fn replay_rebuilds_readings_and_statistics_from_the_topic(pool: PgPool) {
     send_junk(&config).await;
 
     let mut seen = Vec::new();
-    let done = replay::run(&pool, &config, &config.readings_topic, |p| seen.push(p))
+    let topics = [config.readings_topic.clone()];
+    let mut batch = server::store::Batch::default();
+    let done = replay::run(&pool, &config, &topics, &mut batch, |p| seen.push(p))
         .await
         .expect("replay");
     assert_eq!(
@@ -317,8 +319,8 @@ async fn replay_rebuilds_readings_and_statistics_from_the_topic(pool: PgPool) {
     );
 
     // Again with a reset: rebuilt, not doubled.
-    replay::reset(&pool).await.expect("reset");
-    replay::run(&pool, &config, &config.readings_topic, |_| {})
+    replay::reset_readings(&pool).await.expect("reset");
+    replay::run(&pool, &config, &topics, &mut batch, |_| {})
         .await
         .expect("replay again");
     assert_eq!(scalar(&pool, "SELECT count(*) FROM message").await, 600);

@@ -20,8 +20,8 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 
 #[sqlx::test(migrator = "server::MIGRATOR")]
 async fn metrics_count_what_http_ingest_stored(pool: PgPool) {
-    let stored = r#"pulseboard_records_stored_total{stream="sensors",source="firehose"}"#;
-    let dead = r#"pulseboard_dead_letters_total{stream="sensors",source="firehose"}"#;
+    let stored = r#"pulseboard_records_stored_total{source="firehose"}"#;
+    let dead = r#"pulseboard_dead_letters_total{source="firehose"}"#;
     let before = get(state(pool.clone(), None), "/metrics").await.body;
     let (stored_before, dead_before) = (
         sample(&before, stored).expect("stored"),
@@ -67,6 +67,24 @@ async fn metrics_count_what_http_ingest_stored(pool: PgPool) {
         )
         .expect("flushes")
             >= 1.0
+    );
+
+    // Per stream, from this test's own database: exactly what this request left.
+    assert_eq!(
+        sample(
+            &text,
+            r#"pulseboard_stream_records_stored_total{stream="sensors"}"#
+        ),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"pulseboard_stream_dead_letters_total{stream="sensors"}"#
+        ),
+        Some(1.0),
+        "{text}"
     );
 
     // Latency comes from this test's own database: exactly the three stored readings.

@@ -121,6 +121,7 @@ async fn the_simulator_stores_purchases_until_shutdown_and_publishes_results(poo
     let task = tokio::spawn(sales_pipeline::run(
         pool.clone(),
         Some(outputs),
+        SalesConfig::default(),
         Some(200.0),
         7,
         flush,

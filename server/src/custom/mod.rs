@@ -312,6 +312,20 @@ impl CustomStream {
     }
 }
 
+impl CustomStream {
+    /// Empties the stream's raw table and rollups, and its shared figures.
+    pub async fn reset(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
+        let mut tx = pool.begin().await?;
+        let mut tables = vec![self.table.clone()];
+        tables.extend(self.rollups.iter().map(|r| r.table.clone()));
+        sqlx::query(&format!("TRUNCATE {}", tables.join(", ")))
+            .execute(&mut *tx)
+            .await?;
+        crate::replay::forget_streams(&mut tx, &[self.name.as_str()]).await?;
+        tx.commit().await
+    }
+}
+
 /// `$1::text[], $2::int8[], …` for `unnest`.
 fn params(types: &[String]) -> String {
     types
