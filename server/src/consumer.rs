@@ -79,6 +79,10 @@ fn consumer(
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "10000")
         .set("statistics.interval.ms", "1000")
+        // When the local queue is full, fetch again soon rather than after a
+        // second: flushes drain the queue in bursts, and a long back-off leaves
+        // the consumer idle once it has caught up.
+        .set("fetch.queue.backoff.ms", "20")
         // Notice topics created, and partitions added, after the group started.
         .set("topic.metadata.refresh.interval.ms", "5000")
         .create_with_context(LagReporter)?;
@@ -258,6 +262,6 @@ impl Session<'_> {
         for (topic, partition, span) in progress.iter() {
             list.add_partition_offset(topic, partition, Offset::Offset(span.next))?;
         }
-        self.consumer.commit(&list, CommitMode::Sync)
+        self.consumer.commit(&list, CommitMode::Async)
     }
 }
