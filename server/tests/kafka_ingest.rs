@@ -169,8 +169,14 @@ async fn readings_on_a_topic_reach_message_and_sensor_avg_temp(pool: PgPool) {
         "view {avg} vs sent {expected}"
     );
 
-    // Offsets are committed only for what was stored: all 301 records.
-    assert_eq!(committed_total(&config), readings.len() as i64 + 1);
+    // Offsets are committed only for what was stored: all 301 records. The
+    // copy in Kafka is committed asynchronously, so give it a moment.
+    let expected = readings.len() as i64 + 1;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while committed_total(&config) < expected && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(committed_total(&config), expected);
 }
 
 /// Produces `{not json` to the test's topic: a record that is not a reading.
