@@ -275,11 +275,12 @@ impl Sink for SalesSink {
         sales_pipeline::upsert_products(tx, &self.products).await?;
         store::record_activity(tx, PRODUCTS, self.products.len(), None).await?;
         let mut dead_letters = self.dead_letters.clone();
-        let mut candidates: Vec<ReadPurchase> = self.purchases.clone();
+        let mut claimed = Vec::new();
         if self.maybe_waiting || !self.products.is_empty() {
-            candidates.extend(claim_waiting(tx).await?);
+            claimed = claim_waiting(tx).await?;
             dead_letters.extend(expire_waiting(tx, self.streams.join_wait).await?);
         }
+        let candidates: Vec<&ReadPurchase> = self.purchases.iter().chain(&claimed).collect();
         let known = products_of(tx, &candidates).await?;
         let mut batch = SalesBatch {
             restocks: self.restocks.clone(),
@@ -350,7 +351,7 @@ impl Sink for SalesSink {
 /// The current products of the purchases' product ids.
 async fn products_of(
     tx: &mut Transaction<'static, Postgres>,
-    purchases: &[ReadPurchase],
+    purchases: &[&ReadPurchase],
 ) -> Result<HashMap<String, Product>, sqlx::Error> {
     let mut ids: Vec<&str> = purchases
         .iter()
@@ -407,7 +408,7 @@ async fn products_of(
 /// Keeps purchases without a known product until it arrives.
 async fn park(
     tx: &mut Transaction<'static, Postgres>,
-    unmatched: &[ReadPurchase],
+    unmatched: &[&ReadPurchase],
 ) -> Result<(), sqlx::Error> {
     if unmatched.is_empty() {
         return Ok(());

@@ -18,7 +18,7 @@ use server::pgcopy::BinaryRows;
 use server::reading::Reading;
 use server::sales::{SalesConfig, SalesGenerator, enrich, parse_timestamp};
 use server::sales_kafka::{SalesSink, SalesStreams};
-use server::sales_pipeline::StoredPurchase;
+use server::sales_pipeline::{COPY_PURCHASES, StoredPurchase, encode_purchases};
 use server::simulator::seed_waves;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -384,44 +384,7 @@ async fn produce_sales(bootstrap: &str, nonce: u32, count: usize) -> anyhow::Res
 
 /// The enriched purchases the sales pipeline stores, by binary COPY into `purchases_enriched`.
 async fn copy_purchases(pool: &PgPool, rows: &[StoredPurchase]) -> anyhow::Result<Duration> {
-    let cents = |dollars: f64| (dollars * 100.0).round() as i64;
-    let mut encoded = BinaryRows::with_capacity(rows.len());
-    for row in rows {
-        let p = &row.enriched;
-        encoded
-            .row(20)
-            .timestamptz(Some(row.transaction_ms * 1000))
-            .text(&p.transaction_id)
-            .text(&p.product_id)
-            .text(&p.product_category)
-            .text(&p.product_name)
-            .text(&p.product_size)
-            .numeric2(cents(p.product_cogs))
-            .numeric2(cents(p.product_price))
-            .bool(p.contains_fruit)
-            .bool(p.contains_veggies)
-            .bool(p.contains_nuts)
-            .bool(p.contains_caffeine)
-            .numeric2(cents(p.purchase_price))
-            .int4(p.purchase_quantity as i32)
-            .bool(p.is_member)
-            .numeric2(cents(p.member_discount))
-            .bool(p.add_supplements)
-            .numeric2(cents(p.supplement_price))
-            .numeric2(cents(p.total_purchase))
-            .timestamptz(Some(row.received_us));
-    }
-    copy_into(
-        pool,
-        "COPY purchases_enriched (transaction_time, transaction_id, product_id, product_category,
-             product_name, product_size, product_cogs, product_price, contains_fruit, contains_veggies,
-             contains_nuts, contains_caffeine, purchase_price, purchase_quantity, is_member,
-             member_discount, add_supplements, supplement_price, total_purchase, ingested_at)
-         FROM STDIN (FORMAT binary)",
-        encoded.finish(),
-        rows.len(),
-    )
-    .await
+    copy_into(pool, COPY_PURCHASES, encode_purchases(rows), rows.len()).await
 }
 
 /// Firehose `PutRecordBatch` requests of 500 records over `connections`
