@@ -620,7 +620,7 @@ fn check(d: &StreamDefinition, streams: &[&str], report: &mut impl FnMut(&str, S
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const SHIPPED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../streams");
@@ -629,7 +629,8 @@ mod tests {
         parse_all(&[("test.toml".to_string(), text.to_string())])
     }
 
-    const MINIMAL: &str = r#"
+    /// A small valid definition, for tests of what is built from definitions.
+    pub(crate) const MINIMAL: &str = r#"
         name = "orders"
         sources = { http_names = ["orders"] }
         event_time = { field = "at", format = "epoch_millis" }

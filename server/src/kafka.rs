@@ -100,7 +100,15 @@ impl JsonPublisher {
         if pending.is_empty() {
             return;
         }
-        let messages: Vec<Outgoing> = pending
+        match self.publish_all(pending).await {
+            Ok(()) => pending.clear(),
+            Err(error) => keep_for_retry(pending, &error, what),
+        }
+    }
+
+    /// Publishes `(topic, key, payload)` messages and waits for every acknowledgement.
+    pub async fn publish_all(&self, messages: &PendingMessages) -> Result<(), KafkaError> {
+        let outgoing: Vec<Outgoing> = messages
             .iter()
             .map(|(topic, key, payload)| Outgoing {
                 topic,
@@ -108,10 +116,7 @@ impl JsonPublisher {
                 payload: payload.clone(),
             })
             .collect();
-        match self.publish(&messages).await {
-            Ok(()) => pending.clear(),
-            Err(error) => keep_for_retry(pending, &error, what),
-        }
+        self.publish(&outgoing).await
     }
 }
 

@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use server::config::KafkaConfig;
-use server::kafka::{JsonPublisher, Outgoing};
+use server::kafka::JsonPublisher;
 use sqlx::PgPool;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -126,6 +126,20 @@ fn rides(count: usize) -> Vec<Ride> {
         .collect()
 }
 
+/// Produces the rides (keyed by station), then `extra` if given, to `topic`.
+async fn publish(kafka: &KafkaConfig, topic: &str, rides: &[Ride], extra: Option<Vec<u8>>) {
+    let mut messages: Vec<(String, String, Vec<u8>)> = rides
+        .iter()
+        .map(|r| (topic.to_string(), r.station.clone(), r.json.clone()))
+        .collect();
+    messages.extend(extra.map(|payload| (topic.to_string(), "extra".to_string(), payload)));
+    JsonPublisher::new(kafka)
+        .expect("producer")
+        .publish_all(&messages)
+        .await
+        .expect("published");
+}
+
 /// `percentile_disc(p)`: the first value whose cumulative share reaches `p`.
 fn percentile_disc(sorted: &[i64], p: f64) -> i64 {
     let rank = ((p * sorted.len() as f64).ceil() as usize).max(1);
@@ -162,22 +176,9 @@ async fn a_definition_alone_makes_a_new_stream_with_tables_and_rollups(pool: PgP
         group_id: String::new(),
         ..Default::default()
     };
-    let publisher = JsonPublisher::new(&kafka).expect("producer");
-    let mut messages: Vec<Outgoing> = by_kafka
-        .iter()
-        .map(|r| Outgoing {
-            topic: &topic,
-            key: &r.station,
-            payload: r.json.clone(),
-        })
-        .collect();
-    // Bad input: a ride without its station.
-    messages.push(Outgoing {
-        topic: &topic,
-        key: "bad",
-        payload: br#"{"started_at": "2024-05-01T12:00:00Z", "city": "Lisbon", "duration_s": 5, "electric": true}"#.to_vec(),
-    });
-    publisher.publish(&messages).await.expect("published");
+    // Bad input among them: a ride without its station.
+    let bad = br#"{"started_at": "2024-05-01T12:00:00Z", "city": "Lisbon", "duration_s": 5, "electric": true}"#;
+    publish(&kafka, &topic, by_kafka, Some(bad.to_vec())).await;
 
     let port = support::free_port();
     let addr = format!("127.0.0.1:{port}");
@@ -393,19 +394,7 @@ async fn replay_rebuilds_a_custom_stream_from_its_topic(pool: PgPool) {
         ..Default::default()
     };
     let all = rides(300);
-    let messages: Vec<Outgoing> = all
-        .iter()
-        .map(|r| Outgoing {
-            topic: &topic,
-            key: &r.station,
-            payload: r.json.clone(),
-        })
-        .collect();
-    JsonPublisher::new(&kafka)
-        .expect("producer")
-        .publish(&messages)
-        .await
-        .expect("published");
+    publish(&kafka, &topic, &all, None).await;
 
     let stream = std::sync::Arc::new(stream);
     for _ in 0..2 {

@@ -3,19 +3,20 @@
 //! Needs a broker: `./scripts/test` starts one and sets
 //! `PULSEBOARD_TEST_KAFKA_BOOTSTRAP`. Without it these tests fail; they never skip.
 
+mod support;
+
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
-use server::config::{FlushConfig, KafkaConfig};
-use server::kafka::{self, ReadingPublisher};
+use server::config::KafkaConfig;
+use server::kafka::ReadingPublisher;
 use server::reading::Reading;
 use server::simulator::seed_waves;
 use sqlx::PgPool;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 fn broker() -> String {
     std::env::var("PULSEBOARD_TEST_KAFKA_BOOTSTRAP")
@@ -45,25 +46,6 @@ async fn wait_for(pool: &PgPool, sql: &str, expected: i64) -> i64 {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// Runs the consumer group on the test's topic until the returned token is cancelled.
-fn start_consumer(
-    pool: &PgPool,
-    config: &KafkaConfig,
-) -> (CancellationToken, tokio::task::JoinHandle<()>) {
-    let shutdown = CancellationToken::new();
-    let flush = FlushConfig {
-        max_records: 100,
-        interval: Duration::from_millis(100),
-    };
-    let task = tokio::spawn(kafka::run_consumer(
-        pool.clone(),
-        config.clone(),
-        flush,
-        shutdown.clone(),
-    ));
-    (shutdown, task)
 }
 
 /// Offsets the group committed, summed over the topic's partitions.
@@ -116,7 +98,7 @@ async fn readings_on_a_topic_reach_message_and_sensor_avg_temp(pool: PgPool) {
     // A payload that is not a reading: it must be kept as a dead letter, not stop the partition.
     send_junk(&config).await;
 
-    let (shutdown, task) = start_consumer(&pool, &config);
+    let (shutdown, task) = support::start_consumer(&pool, &config);
 
     let stored = wait_for(&pool, "SELECT count(*) FROM message", readings.len() as i64).await;
     let dead = wait_for(&pool, "SELECT count(*) FROM dead_letters", 1).await;
@@ -214,7 +196,7 @@ fn one_per_sensor(ts: i64) -> Vec<Reading> {
 /// Runs a consumer until `expected` rows are stored, gives a re-read the
 /// chance to show up, stops it, and returns how many rows are stored.
 async fn consume_until(pool: &PgPool, config: &KafkaConfig, expected: i64) -> i64 {
-    let (shutdown, task) = start_consumer(pool, config);
+    let (shutdown, task) = support::start_consumer(pool, config);
     wait_for(pool, "SELECT count(*) FROM message", expected).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     shutdown.cancel();

@@ -2,13 +2,14 @@
 //! and SASL/SCRAM-over-TLS listeners: settings read as a user writes them,
 //! readings produced and consumed into Postgres, and a wrong password refused.
 
-use server::config::{Config, FlushConfig, KafkaConfig};
+use server::config::{Config, KafkaConfig};
 use server::kafka::{self, ReadingPublisher};
 use server::reading::Reading;
 use sqlx::PgPool;
 use std::collections::HashMap;
+
+mod support;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 fn test_env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -55,17 +56,7 @@ async fn readings_arrive(pool: PgPool, config: KafkaConfig) {
         .publish(&readings)
         .await
         .expect("published over the secured listener");
-    let shutdown = CancellationToken::new();
-    let flush = FlushConfig {
-        max_records: 100,
-        interval: Duration::from_millis(100),
-    };
-    let task = tokio::spawn(kafka::run_consumer(
-        pool.clone(),
-        config,
-        flush,
-        shutdown.clone(),
-    ));
+    let (shutdown, task) = support::start_consumer(&pool, &config);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let mut stored: i64 = 0;
     while stored < 50 && tokio::time::Instant::now() < deadline {

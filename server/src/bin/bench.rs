@@ -12,7 +12,7 @@ use server::config::{DatabaseConfig, FlushConfig, KafkaConfig};
 use server::consumer;
 use server::custom::{CustomBatch, CustomStream};
 use server::definitions;
-use server::kafka::{self, JsonPublisher, Outgoing, ReadingPublisher};
+use server::kafka::{self, JsonPublisher, ReadingPublisher};
 use server::operators::window::WindowSpec;
 use server::pgcopy::BinaryRows;
 use server::reading::Reading;
@@ -363,15 +363,7 @@ async fn produce_sales(bootstrap: &str, nonce: u32, count: usize) -> anyhow::Res
             }
         }
         messages += pending.len();
-        let outgoing: Vec<Outgoing> = pending
-            .iter()
-            .map(|(topic, key, payload)| Outgoing {
-                topic,
-                key,
-                payload: payload.clone(),
-            })
-            .collect();
-        publisher.publish(&outgoing).await?;
+        publisher.publish_all(&pending).await?;
         pending.clear();
     }
     Ok(SalesInput {

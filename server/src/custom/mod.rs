@@ -540,21 +540,7 @@ mod tests {
         CustomStream::plan(&parsed)
     }
 
-    const ORDERS: &str = r#"
-        name = "orders"
-        sources = { http_names = ["orders"] }
-        event_time = { field = "at", format = "epoch_millis" }
-        fields = [
-            { name = "at", type = "integer", role = "time" },
-            { name = "store", type = "string", role = "dimension" },
-            { name = "amount", type = "float", role = "metric" },
-        ]
-        [[rollups]]
-        name = "per_store"
-        grains = ["1m", "1h"]
-        group_by = ["store"]
-        measures = [{ fn = "count" }, { fn = "avg", field = "amount" }]
-    "#;
+    use crate::definitions::tests::MINIMAL as ORDERS;
 
     #[test]
     fn a_definition_plans_its_tables() {
@@ -566,7 +552,7 @@ mod tests {
             [("1m".to_string(), 60_000), ("1h".to_string(), 3_600_000)]
         );
         assert_eq!(stream.latency_key, Some(1));
-        assert!(stream.rollups[0].view_sql.contains("AS \"avg_amount\""));
+        assert!(stream.rollups[0].view_sql.contains("AS \"sum_amount\""));
     }
 
     #[test]

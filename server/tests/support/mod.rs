@@ -191,3 +191,25 @@ pub async fn wait_until_serving(port: u16) {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
+
+/// Runs the consumer group on the test's topic until the returned token is cancelled.
+pub fn start_consumer(
+    pool: &PgPool,
+    config: &server::config::KafkaConfig,
+) -> (
+    tokio_util::sync::CancellationToken,
+    tokio::task::JoinHandle<()>,
+) {
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let flush = server::config::FlushConfig {
+        max_records: 100,
+        interval: std::time::Duration::from_millis(100),
+    };
+    let task = tokio::spawn(server::kafka::run_consumer(
+        pool.clone(),
+        config.clone(),
+        flush,
+        shutdown.clone(),
+    ));
+    (shutdown, task)
+}
