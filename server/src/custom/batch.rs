@@ -5,6 +5,7 @@
 use super::{CustomStream, Row, Value, decode};
 use crate::consumer::Sink;
 use crate::operators::latency::Latencies;
+use crate::operators::stats::Stats;
 use crate::reading::epoch_micros;
 use crate::store::{self, DeadLetter};
 use sqlx::postgres::PgArguments;
@@ -138,7 +139,10 @@ impl CustomBatch {
                 group.records += 1;
                 for (m, &field) in plan.metrics.iter().enumerate() {
                     if let Some(x) = number(&row.values[field]) {
-                        group.metrics[m].add(x);
+                        match &mut group.metrics[m] {
+                            Some(stats) => stats.add(x),
+                            empty => *empty = Some(Stats::of(x)),
+                        }
                     }
                 }
             }
@@ -168,13 +172,12 @@ impl CustomBatch {
                 column.push(&part.value());
             }
             records.push(group.records);
-            for (m, metric) in group.metrics.iter().enumerate() {
-                let seen = metric.count > 0;
+            for (m, stats) in group.metrics.iter().enumerate() {
                 let columns = &mut measures[m];
-                columns.count.push(metric.count);
-                columns.sum.push(seen.then_some(metric.sum));
-                columns.min.push(seen.then_some(metric.min));
-                columns.max.push(seen.then_some(metric.max));
+                columns.count.push(stats.map_or(0, |s| s.count as i64));
+                columns.sum.push(stats.map(|s| s.sum));
+                columns.min.push(stats.map(|s| s.min));
+                columns.max.push(stats.map(|s| s.max));
             }
         }
         let mut query = sqlx::query(&plan.upsert_sql)
@@ -233,47 +236,19 @@ struct MeasureColumns {
     max: Vec<Option<f64>>,
 }
 
-/// Count, sum and extremes of one metric in one group.
-#[derive(Debug, Clone, Copy)]
-struct Metric {
-    count: i64,
-    sum: f64,
-    min: f64,
-    max: f64,
-}
-
-impl Metric {
-    fn add(&mut self, x: f64) {
-        if self.count == 0 {
-            self.min = x;
-            self.max = x;
-        }
-        self.count += 1;
-        self.sum += x;
-        self.min = self.min.min(x);
-        self.max = self.max.max(x);
-    }
-}
-
+/// One group's record count and, per measured field, its statistics (none
+/// while no record of the group had a value for the field).
 #[derive(Debug)]
 struct Group {
     records: i64,
-    metrics: Vec<Metric>,
+    metrics: Vec<Option<Stats>>,
 }
 
 impl Group {
     fn new(metrics: usize) -> Self {
         Group {
             records: 0,
-            metrics: vec![
-                Metric {
-                    count: 0,
-                    sum: 0.0,
-                    min: 0.0,
-                    max: 0.0
-                };
-                metrics
-            ],
+            metrics: vec![None; metrics],
         }
     }
 }
