@@ -23,9 +23,14 @@ pub trait Sink: Send + Sync {
     /// What staging produced that the sink keeps once the transaction commits.
     type Staged: Send;
 
-    /// Takes one record of `topic`; what cannot be used becomes a dead letter.
-    /// `position` is only called for a dead letter, off the hot path.
-    fn admit(&mut self, topic: &str, payload: &[u8], position: &dyn Fn() -> String);
+    /// Takes one record of `topic`'s `partition`; what cannot be used becomes
+    /// a dead letter. `position` is only called for a dead letter, off the
+    /// hot path.
+    fn admit(&mut self, topic: &str, partition: i32, payload: &[u8], position: &dyn Fn() -> String);
+
+    /// The partitions this consumer reads now, before each flush (for event
+    /// time: a partition not heard from yet holds the watermark back).
+    fn assigned(&mut self, _partitions: &[(String, i32)]) {}
 
     /// Records held for the next flush.
     fn len(&self) -> usize;
@@ -175,7 +180,7 @@ impl Session<'_> {
                             continue;
                         }
                         metrics::global().received(Source::Kafka, 1);
-                        sink.admit(topic, message.payload().unwrap_or_default(), &|| format!("{topic}/{partition}@{offset}"));
+                        sink.admit(topic, partition, message.payload().unwrap_or_default(), &|| format!("{topic}/{partition}@{offset}"));
                         progress.record(topic, partition, offset);
                         sink.len() >= flush.max_records
                     }
@@ -212,6 +217,14 @@ impl Session<'_> {
     /// Stores what the sink holds and the offsets together, then copies the
     /// offsets to Kafka. Returns how the session must end, if it must.
     async fn store<S: Sink>(&self, sink: &mut S, progress: &Progress) -> Option<SessionEnd> {
+        if let Ok(assignment) = self.consumer.assignment() {
+            let partitions: Vec<(String, i32)> = assignment
+                .elements()
+                .iter()
+                .map(|e| (e.topic().to_string(), e.partition()))
+                .collect();
+            sink.assigned(&partitions);
+        }
         let (pool, group) = (self.pool, self.group);
         let held: &S = sink;
         let attempt = move || async move {

@@ -223,7 +223,13 @@ pub(crate) fn admit(batch: &mut Batch, payload: &[u8], position: &dyn Fn() -> St
 impl Sink for Batch {
     type Staged = ();
 
-    fn admit(&mut self, _topic: &str, payload: &[u8], position: &dyn Fn() -> String) {
+    fn admit(
+        &mut self,
+        _topic: &str,
+        _partition: i32,
+        payload: &[u8],
+        position: &dyn Fn() -> String,
+    ) {
         admit(self, payload, position)
     }
 

@@ -126,6 +126,8 @@ pub async fn run<S: Sink>(
     consumer
         .assign(&assignment)
         .context("assigning the partitions")?;
+    let partitions: Vec<(String, i32)> = remaining.keys().cloned().collect();
+    sink.assigned(&partitions);
 
     while !remaining.is_empty() {
         let message = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
@@ -141,9 +143,12 @@ pub async fn run<S: Sink>(
             remaining.remove(&key);
             continue;
         }
-        sink.admit(topic, message.payload().unwrap_or_default(), &|| {
-            format!("{topic}/{partition}@{offset}")
-        });
+        sink.admit(
+            topic,
+            partition,
+            message.payload().unwrap_or_default(),
+            &|| format!("{topic}/{partition}@{offset}"),
+        );
         progress.done += 1;
         if offset + 1 >= end {
             remaining.remove(&key);

@@ -13,7 +13,7 @@ use crate::config::{FlushConfig, KafkaConfig};
 use crate::consumer::{Sink, Subscription};
 use crate::definitions::{self, Pipeline, StreamDefinition, WindowKind};
 use crate::kafka::JsonPublisher;
-use crate::operators::window::WindowSpec;
+use crate::operators::window::{SourceId, WindowSpec};
 use crate::reading::epoch_micros;
 use crate::sales::{
     Inventory, Product, ProductEvent, Purchase, SalesConfig, SalesGenerator, enrich,
@@ -134,12 +134,19 @@ impl SalesStreams {
     }
 }
 
+/// The window source of purchases that waited for their product: no
+/// partition's, so they neither hold back nor push the others' watermark
+/// for long (it goes idle).
+const PARKED: SourceId = SourceId::MAX;
+
 /// A purchase as read, before its product is known.
 #[derive(Debug, Clone)]
 struct ReadPurchase {
     purchase: Purchase,
     transaction_ms: i64,
     received_us: i64,
+    /// The partition it came from, for the windows' watermark.
+    source: SourceId,
     position: String,
     raw: Vec<u8>,
 }
@@ -154,6 +161,8 @@ pub struct SalesSink {
     windows: SalesWindows,
     /// Purchases may be waiting in Postgres (unknown at start, so assumed).
     maybe_waiting: bool,
+    /// The purchase partitions this consumer reads now.
+    assigned: Vec<SourceId>,
     outputs: Option<SalesOutputs>,
     unpublished: PendingMessages,
 }
@@ -176,6 +185,7 @@ impl SalesSink {
             restocks: Vec::new(),
             dead_letters: Vec::new(),
             maybe_waiting: true,
+            assigned: Vec::new(),
             outputs,
             unpublished: Vec::new(),
         }
@@ -189,6 +199,18 @@ impl SalesSink {
             payload: payload.to_vec(),
             reason,
         });
+    }
+
+    /// Purchase partitions as window sources: the topic's place in the
+    /// definition above the partition number.
+    fn source_of(&self, topic: &str, partition: i32) -> SourceId {
+        let topic_index = self
+            .streams
+            .purchases_topics
+            .iter()
+            .position(|t| t == topic)
+            .unwrap_or(0);
+        ((topic_index as SourceId) << 16) | (partition as SourceId & 0xffff)
     }
 
     fn clear(&mut self) {
@@ -222,7 +244,13 @@ fn decode_restock(payload: &[u8]) -> Result<Inventory, String> {
 impl Sink for SalesSink {
     type Staged = StagedSales;
 
-    fn admit(&mut self, topic: &str, payload: &[u8], position: &dyn Fn() -> String) {
+    fn admit(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        payload: &[u8],
+        position: &dyn Fn() -> String,
+    ) {
         let is = |topics: &[String]| topics.iter().any(|t| t == topic);
         if is(&self.streams.purchases_topics) {
             match decode_purchase(payload) {
@@ -230,6 +258,7 @@ impl Sink for SalesSink {
                     purchase,
                     transaction_ms,
                     received_us: epoch_micros(),
+                    source: self.source_of(topic, partition),
                     position: position(),
                     raw: payload.to_vec(),
                 }),
@@ -264,6 +293,14 @@ impl Sink for SalesSink {
         self.products.len() + self.purchases.len() + self.restocks.len() + self.dead_letters.len()
     }
 
+    fn assigned(&mut self, partitions: &[(String, i32)]) {
+        self.assigned = partitions
+            .iter()
+            .filter(|(topic, _)| self.streams.purchases_topics.contains(topic))
+            .map(|(topic, partition)| self.source_of(topic, *partition))
+            .collect();
+    }
+
     fn flush_due(&self) -> bool {
         self.maybe_waiting
     }
@@ -287,6 +324,10 @@ impl Sink for SalesSink {
             ..SalesBatch::default()
         };
         let mut windows = self.windows.clone();
+        let now_ms = epoch_micros() / 1000;
+        for source in &self.assigned {
+            windows.register_source(*source, now_ms);
+        }
         let mut unmatched = Vec::new();
         for read in candidates {
             match known.get(&read.purchase.product_id) {
@@ -296,7 +337,7 @@ impl Sink for SalesSink {
                         transaction_ms: read.transaction_ms,
                         received_us: read.received_us,
                     };
-                    if let Some(late) = windows.push(&stored) {
+                    if let Some(late) = windows.push_from(read.source, now_ms, &stored) {
                         batch.late.push(late);
                     }
                     batch.purchases.push(stored);
@@ -448,6 +489,7 @@ async fn claim_waiting(
                 purchase,
                 transaction_ms,
                 received_us,
+                source: PARKED,
                 position,
                 raw,
             })
@@ -593,20 +635,21 @@ mod tests {
         .expect("valid")
         .expect("shipped");
         let mut sink = SalesSink::new(sales, None);
-        sink.admit("demo.purchases", b"{not json", &|| {
+        sink.admit("demo.purchases", 0, b"{not json", &|| {
             "demo.purchases/0@1".into()
         });
         sink.admit(
             "demo.purchases",
+            0,
             br#"{"transaction_time":"yesterday","transaction_id":"1","product_id":"CS01","price":4.99,
                 "quantity":1,"is_member":false,"member_discount":0.0,"add_supplements":false,
                 "supplement_price":0.0,"total_purchase":4.99}"#,
             &|| "demo.purchases/0@2".into(),
         );
-        sink.admit("demo.products", br#"{"product_id":"CS01"}"#, &|| {
+        sink.admit("demo.products", 0, br#"{"product_id":"CS01"}"#, &|| {
             "demo.products/0@0".into()
         });
-        sink.admit("elsewhere", b"{}", &|| "elsewhere/0@0".into());
+        sink.admit("elsewhere", 0, b"{}", &|| "elsewhere/0@0".into());
         let reasons: Vec<&str> = sink
             .dead_letters
             .iter()

@@ -4,7 +4,9 @@
 //! the watermark passes their end, then final; purchases too late for every
 //! window they belong to are kept as late events instead.
 
-use crate::operators::window::{Admission, Phase, WindowSpec, WindowSpecError, WindowedAggregator};
+use crate::operators::window::{
+    Admission, Phase, SourceId, WindowSpec, WindowSpecError, WindowedAggregator,
+};
 use crate::sales_pipeline::StoredPurchase;
 use std::collections::HashMap;
 
@@ -62,15 +64,36 @@ impl SalesWindows {
 
     /// Counts the purchase into its windows, or hands it back as a late event.
     pub fn push(&mut self, purchase: &StoredPurchase) -> Option<LateEvent> {
+        self.push_from(0, 0, purchase)
+    }
+
+    /// Makes a source (a partition) known before its first purchase, so the
+    /// watermark waits for it.
+    pub fn register_source(&mut self, source: SourceId, now_ms: i64) {
+        self.drinks.register_source(source, now_ms);
+        self.sales.register_source(source, now_ms);
+    }
+
+    /// [`Self::push`] for a purchase from `source`, at processing time `now_ms`:
+    /// the watermark follows the slowest source that is not idle.
+    pub fn push_from(
+        &mut self,
+        source: SourceId,
+        now_ms: i64,
+        purchase: &StoredPurchase,
+    ) -> Option<LateEvent> {
         let key = purchase.enriched.product_id.clone();
         let at = purchase.transaction_ms;
         // Both aggregators see the same events, so their windows move together.
-        self.drinks.push(
+        self.drinks.push_from(
+            source,
+            now_ms,
             key.clone(),
             at,
             f64::from(purchase.enriched.purchase_quantity),
         );
-        let reason = match self.sales.push(key, at, purchase.enriched.total_purchase) {
+        let total = purchase.enriched.total_purchase;
+        let reason = match self.sales.push_from(source, now_ms, key, at, total) {
             Admission::Accepted { .. } | Admission::Partial { .. } => return None,
             Admission::TooLate { refused } => {
                 let starts: Vec<String> = refused

@@ -339,7 +339,13 @@ impl Column {
 impl Sink for CustomBatch {
     type Staged = ();
 
-    fn admit(&mut self, _topic: &str, payload: &[u8], position: &dyn Fn() -> String) {
+    fn admit(
+        &mut self,
+        _topic: &str,
+        _partition: i32,
+        payload: &[u8],
+        position: &dyn Fn() -> String,
+    ) {
         self.add("kafka", payload, position);
     }
 

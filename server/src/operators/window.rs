@@ -1,7 +1,9 @@
 //! Event-time windows as stream processors define them (Spark Structured
 //! Streaming, Flink). An event belongs to every window `[start, start + size)`
 //! whose start is a multiple of the slide; the watermark trails the largest
-//! event time seen by a fixed delay. A window is provisional until the
+//! event time seen by a fixed delay. With several sources (Kafka partitions),
+//! it trails the slowest source that is not idle, as Flink's does, so events
+//! of a partition read behind the others are not judged late. A window is provisional until the
 //! watermark reaches its end, then final; for an allowed lateness after that,
 //! late events still update it, and after that it is closed for good. Events
 //! that only reach closed windows are handed back to the caller as too late
@@ -260,11 +262,29 @@ struct WindowState<K> {
     reported_final: bool,
 }
 
+/// Where events come from, such as a Kafka partition.
+pub type SourceId = u32;
+
+/// A source silent this long (in processing time) stops holding the
+/// watermark back: a partition that moved to another consumer, or one
+/// without traffic.
+pub const IDLE_SOURCE_MS: i64 = 10_000;
+
+#[derive(Debug, Clone, Copy)]
+struct SourceClock {
+    /// `None` for a source known but not heard from yet: it holds the
+    /// watermark back until it delivers or goes idle.
+    max_event_ms: Option<i64>,
+    last_seen_ms: i64,
+}
+
 /// Windowed count/sum/min/max per group key, by event time.
 #[derive(Debug, Clone)]
 pub struct WindowedAggregator<K> {
     spec: WindowSpec,
-    max_event_ms: Option<i64>,
+    sources: BTreeMap<SourceId, SourceClock>,
+    /// Never decreases, whatever a new or slow source reports.
+    watermark_ms: Option<i64>,
     /// Windows in memory by start. All have the same size, so ordering by
     /// start orders them by end too.
     windows: BTreeMap<i64, WindowState<K>>,
@@ -274,7 +294,8 @@ impl<K: Ord + Clone> WindowedAggregator<K> {
     pub fn new(spec: WindowSpec) -> Self {
         WindowedAggregator {
             spec,
-            max_event_ms: None,
+            sources: BTreeMap::new(),
+            watermark_ms: None,
             windows: BTreeMap::new(),
         }
     }
@@ -283,16 +304,29 @@ impl<K: Ord + Clone> WindowedAggregator<K> {
         &self.spec
     }
 
-    /// The largest event time seen minus the watermark delay; `None` until
-    /// the first event. It never decreases.
+    /// The largest event time seen, of the slowest source that is not idle,
+    /// minus the watermark delay; `None` until the first event. It never
+    /// decreases.
     pub fn watermark(&self) -> Option<i64> {
-        self.max_event_ms
-            .map(|max| max.saturating_sub(self.spec.watermark_delay_ms))
+        self.watermark_ms
+    }
+
+    /// [`Self::push_from`] for a single source.
+    pub fn push(&mut self, key: K, event_ms: i64, value: f64) -> Admission {
+        self.push_from(0, 0, key, event_ms, value)
     }
 
     /// Adds `value` for `key` to every window of `event_ms` that is not closed
-    /// for good, and says which windows took it and which refused it.
-    pub fn push(&mut self, key: K, event_ms: i64, value: f64) -> Admission {
+    /// for good, and says which windows took it and which refused it. `now_ms`
+    /// is processing time, to tell idle sources.
+    pub fn push_from(
+        &mut self,
+        source: SourceId,
+        now_ms: i64,
+        key: K,
+        event_ms: i64,
+        value: f64,
+    ) -> Admission {
         let Some(windows) = self.spec.windows_of(event_ms) else {
             return Admission::OutOfRange;
         };
@@ -328,15 +362,53 @@ impl<K: Ord + Clone> WindowedAggregator<K> {
                     changed: true,
                 });
         }
-        // A too-late event is older than the watermark, so taking the maximum
-        // here changes nothing for it.
-        self.max_event_ms = Some(self.max_event_ms.map_or(event_ms, |max| max.max(event_ms)));
+        self.observe(source, now_ms, event_ms);
         match (accepted.is_empty(), refused.is_empty()) {
             (false, true) => Admission::Accepted { windows: accepted },
             (false, false) => Admission::Partial { accepted, refused },
             // windows_of never returns an empty list, so nothing accepted
             // means everything refused.
             (true, _) => Admission::TooLate { refused },
+        }
+    }
+
+    /// Makes a source known before its first event (a partition just
+    /// assigned), so the watermark waits for it rather than racing ahead on
+    /// the others; it stops waiting once the source is idle.
+    pub fn register_source(&mut self, source: SourceId, now_ms: i64) {
+        self.sources.entry(source).or_insert(SourceClock {
+            max_event_ms: None,
+            last_seen_ms: now_ms,
+        });
+    }
+
+    /// Moves the source's clock and, with it, the watermark.
+    fn observe(&mut self, source: SourceId, now_ms: i64, event_ms: i64) {
+        let clock = self.sources.entry(source).or_insert(SourceClock {
+            max_event_ms: None,
+            last_seen_ms: now_ms,
+        });
+        clock.max_event_ms = Some(clock.max_event_ms.map_or(event_ms, |m| m.max(event_ms)));
+        clock.last_seen_ms = clock.last_seen_ms.max(now_ms);
+        let idle_before = now_ms.saturating_sub(IDLE_SOURCE_MS);
+        let active: Vec<Option<i64>> = self
+            .sources
+            .values()
+            .filter(|c| c.last_seen_ms >= idle_before)
+            .map(|c| c.max_event_ms)
+            .collect();
+        let slowest = if active.is_empty() {
+            // Every source idle: the slowest of those heard from still counts.
+            self.sources.values().filter_map(|c| c.max_event_ms).min()
+        } else if active.contains(&None) {
+            // An active source not heard from yet: wait for it.
+            None
+        } else {
+            active.into_iter().flatten().min()
+        };
+        if let Some(slowest) = slowest {
+            let candidate = slowest.saturating_sub(self.spec.watermark_delay_ms);
+            self.watermark_ms = Some(self.watermark_ms.map_or(candidate, |w| w.max(candidate)));
         }
     }
 
@@ -1236,5 +1308,51 @@ mod tests {
         assert!(too_late > 1_000, "{too_late} too late");
         assert!(partial > 100, "{partial} partial");
         assert!(late_updates > 100, "{late_updates} late updates");
+    }
+
+    #[test]
+    fn a_partition_read_behind_the_others_is_not_late() {
+        // 10-minute tumbling windows, 10-minute watermark, no lateness.
+        let spec = WindowSpec::tumbling(10 * MIN, 10 * MIN, 0).expect("spec");
+        let mut agg: WindowedAggregator<&str> = WindowedAggregator::new(spec);
+        // Both partitions are assigned; partition 0 delivers five hours ahead.
+        agg.register_source(0, 1_000);
+        agg.register_source(1, 1_000);
+        agg.push_from(0, 1_000, "a", 300 * MIN, 1.0);
+        assert_eq!(agg.watermark(), None, "waits for partition 1");
+        assert!(matches!(
+            agg.push_from(1, 1_000, "a", 5 * MIN, 1.0),
+            Admission::Accepted { .. }
+        ));
+        assert_eq!(agg.watermark(), Some(-5 * MIN));
+        // Partition 1's next event is on time, though hours behind partition 0.
+        assert!(matches!(
+            agg.push_from(1, 1_100, "a", 6 * MIN, 1.0),
+            Admission::Accepted { .. }
+        ));
+        // A single source would have judged it too late.
+        let mut single: WindowedAggregator<&str> = WindowedAggregator::new(spec);
+        single.push("a", 300 * MIN, 1.0);
+        assert!(matches!(
+            single.push("a", 6 * MIN, 1.0),
+            Admission::TooLate { .. }
+        ));
+    }
+
+    #[test]
+    fn an_idle_source_stops_holding_the_watermark_back() {
+        let spec = WindowSpec::tumbling(10 * MIN, 10 * MIN, 0).expect("spec");
+        let mut agg: WindowedAggregator<&str> = WindowedAggregator::new(spec);
+        agg.register_source(0, 0);
+        agg.register_source(1, 0);
+        agg.push_from(0, 0, "a", 100 * MIN, 1.0);
+        agg.push_from(1, 0, "a", 20 * MIN, 1.0);
+        assert_eq!(agg.watermark(), Some(10 * MIN));
+        // Partition 1 falls silent; partition 0 goes on past the idle time.
+        agg.push_from(0, IDLE_SOURCE_MS + 1, "a", 101 * MIN, 1.0);
+        assert_eq!(agg.watermark(), Some(91 * MIN));
+        // Partition 1 comes back behind: the watermark does not go back.
+        agg.push_from(1, IDLE_SOURCE_MS + 2, "a", 21 * MIN, 1.0);
+        assert_eq!(agg.watermark(), Some(91 * MIN));
     }
 }
