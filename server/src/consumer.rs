@@ -167,11 +167,30 @@ impl Session<'_> {
                                 let Ok(floor) = store::retry(self.shutdown, "reading stored offsets", load).await else {
                                     return SessionEnd::Shutdown;
                                 };
-                                let floor = floor.unwrap_or(0);
-                                stored.entry(topic.to_string()).or_default().insert(partition, floor);
-                                floor
+                                let from = floor.unwrap_or(0);
+                                stored.entry(topic.to_string()).or_default().insert(partition, from);
+                                if offset > from {
+                                    // Kafka's position is past what Postgres holds (its
+                                    // offsets outlived the database, say): go back, so
+                                    // nothing in between is skipped.
+                                    let target = match floor {
+                                        Some(floor) => Offset::Offset(floor),
+                                        None => Offset::Beginning,
+                                    };
+                                    if let Err(error) = self.consumer.seek(topic, partition, target, Duration::from_secs(5)) {
+                                        tracing::error!(%error, topic, partition, "cannot rewind to the stored offset; rejoining");
+                                        return SessionEnd::Rewind;
+                                    }
+                                    continue;
+                                }
+                                from
                             }
                         };
+                        // A rebalance can deliver again what this session holds for
+                        // its next flush: take each offset once.
+                        if progress.next(topic, partition).is_some_and(|next| offset < next) {
+                            continue;
+                        }
                         if offset < floor {
                             // Already stored: skip ahead rather than read it all again.
                             if let Err(error) = self.consumer.seek(topic, partition, Offset::Offset(floor), Duration::from_secs(5)) {

@@ -515,6 +515,12 @@ fn check(d: &StreamDefinition, streams: &[&str], report: &mut impl FnMut(&str, S
             if let Err(e) = duration(grain) {
                 report(&format!("{path}.grains[{g}]"), e);
             }
+            if rollup.grains[..g].contains(grain) {
+                report(
+                    &format!("{path}.grains[{g}]"),
+                    format!("{grain:?} is listed twice"),
+                );
+            }
         }
         check_group_by(&path, &rollup.group_by, report);
         check_measures(&path, &rollup.measures, report);
@@ -725,6 +731,14 @@ pub(crate) mod tests {
         );
         let missing = MINIMAL.replace(r#"field = "at""#, r#"field = "when""#);
         assert!(problems(&missing)[0].contains("event_time.field: unknown field \"when\""));
+    }
+
+    #[test]
+    fn a_grain_listed_twice_is_refused() {
+        let twice = MINIMAL.replace(r#"grains = ["1m", "1h"]"#, r#"grains = ["1m", "1m"]"#);
+        let problems = problems(&twice);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("rollups[0].grains[1]"), "{problems:?}");
     }
 
     #[test]

@@ -42,6 +42,11 @@ impl Progress {
         self.0.is_empty()
     }
 
+    /// The offset after the last one read from the partition, if any was.
+    pub fn next(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.0.get(topic)?.get(&partition).map(|span| span.next)
+    }
+
     pub fn clear(&mut self) {
         self.0.clear();
     }

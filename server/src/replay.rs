@@ -161,6 +161,14 @@ pub async fn run<S: Sink>(
             report(progress);
         }
     }
+    // The last partition may end on a record past its end offset.
+    if !sink.is_empty() {
+        let mut tx = pool.begin().await?;
+        let staged = sink.stage(&mut tx).await.context("writing a batch")?;
+        tx.commit().await.context("committing a batch")?;
+        sink.committed(staged).await;
+        report(progress);
+    }
     Ok(progress)
 }
 

@@ -139,6 +139,9 @@ impl SalesStreams {
 /// for long (it goes idle).
 const PARKED: SourceId = SourceId::MAX;
 
+/// How often an instance looks at the waiting purchases even when it parked none.
+const WAITING_CHECK_EVERY: Duration = Duration::from_secs(5);
+
 /// A purchase as read, before its product is known.
 #[derive(Debug, Clone)]
 struct ReadPurchase {
@@ -161,6 +164,9 @@ pub struct SalesSink {
     windows: SalesWindows,
     /// Purchases may be waiting in Postgres (unknown at start, so assumed).
     maybe_waiting: bool,
+    /// When this instance last looked at the waiting purchases: another
+    /// instance may have parked some (and stopped), so it looks now and then.
+    checked_waiting_at: std::time::Instant,
     /// The purchase partitions this consumer reads now.
     assigned: Vec<SourceId>,
     outputs: Option<SalesOutputs>,
@@ -173,6 +179,7 @@ pub struct StagedSales {
     batch: SalesBatch,
     totals: Vec<crate::sales::RunningTotal>,
     still_waiting: bool,
+    checked_waiting: bool,
 }
 
 impl SalesSink {
@@ -185,6 +192,7 @@ impl SalesSink {
             restocks: Vec::new(),
             dead_letters: Vec::new(),
             maybe_waiting: true,
+            checked_waiting_at: std::time::Instant::now(),
             assigned: Vec::new(),
             outputs,
             unpublished: Vec::new(),
@@ -199,6 +207,11 @@ impl SalesSink {
             payload: payload.to_vec(),
             reason,
         });
+    }
+
+    /// Whether to look at the waiting purchases at the next flush.
+    fn pending_check_due(&self) -> bool {
+        self.maybe_waiting || self.checked_waiting_at.elapsed() >= WAITING_CHECK_EVERY
     }
 
     /// Purchase partitions as window sources: the topic's place in the
@@ -221,9 +234,60 @@ impl SalesSink {
     }
 }
 
+/// Text Postgres can store (no NUL), and money that fits `numeric(8,2)`.
+fn check_text(name: &str, value: &str) -> Result<(), String> {
+    if value.contains('\0') {
+        return Err(format!(
+            "{name} holds a NUL character, which text cannot store"
+        ));
+    }
+    Ok(())
+}
+
+fn check_amount(name: &str, value: f64, max: f64) -> Result<(), String> {
+    if !(0.0..=max).contains(&value) {
+        return Err(format!("{name} {value} is outside 0 to {max}"));
+    }
+    Ok(())
+}
+
+fn check_count(name: &str, value: i64) -> Result<(), String> {
+    if i32::try_from(value).is_err() {
+        return Err(format!("{name} {value} is too large"));
+    }
+    Ok(())
+}
+
+const MAX_PRICE: f64 = 999_999.99;
+
+fn check_purchase(p: &Purchase) -> Result<(), String> {
+    check_text("transaction_id", &p.transaction_id)?;
+    check_text("product_id", &p.product_id)?;
+    check_amount("price", p.price, MAX_PRICE)?;
+    check_amount("supplement_price", p.supplement_price, MAX_PRICE)?;
+    check_amount("member_discount", p.member_discount, 1.0)?;
+    check_amount("total_purchase", p.total_purchase, 99_999_999.99)?;
+    check_count("quantity", i64::from(p.quantity))
+}
+
+fn check_product(p: &Product) -> Result<(), String> {
+    for (name, value) in [
+        ("product_id", &p.product_id),
+        ("category", &p.category),
+        ("item", &p.item),
+        ("size", &p.size),
+    ] {
+        check_text(name, value)?;
+    }
+    check_amount("cogs", p.cogs, MAX_PRICE)?;
+    check_amount("price", p.price, MAX_PRICE)?;
+    check_count("inventory_level", p.inventory_level)
+}
+
 fn decode_purchase(payload: &[u8]) -> Result<(Purchase, i64), String> {
     let purchase: Purchase =
         serde_json::from_slice(payload).map_err(|e| format!("not a purchase: {e}"))?;
+    check_purchase(&purchase)?;
     let at = parse_timestamp(&purchase.transaction_time).ok_or_else(|| {
         format!(
             "transaction_time {:?} is not a time such as \"2022-09-25 01:58:11.714838\"",
@@ -236,6 +300,10 @@ fn decode_purchase(payload: &[u8]) -> Result<(Purchase, i64), String> {
 fn decode_restock(payload: &[u8]) -> Result<Inventory, String> {
     let restock: Inventory =
         serde_json::from_slice(payload).map_err(|e| format!("not a restocking event: {e}"))?;
+    check_text("product_id", &restock.product_id)?;
+    check_count("existing_level", restock.existing_level)?;
+    check_count("stock_quantity", restock.stock_quantity)?;
+    check_count("new_level", restock.new_level)?;
     parse_timestamp(&restock.event_time)
         .ok_or_else(|| format!("event_time {:?} is not a time", restock.event_time))?;
     Ok(restock)
@@ -265,14 +333,12 @@ impl Sink for SalesSink {
                 Err(reason) => self.refuse(Some(PURCHASES), payload, position(), reason),
             }
         } else if is(&self.streams.products_topics) {
-            match serde_json::from_slice::<ProductEvent>(payload) {
-                Ok(event) => self.products.push(event.product),
-                Err(e) => self.refuse(
-                    Some(PRODUCTS),
-                    payload,
-                    position(),
-                    format!("not a product: {e}"),
-                ),
+            let product = serde_json::from_slice::<ProductEvent>(payload)
+                .map_err(|e| format!("not a product: {e}"))
+                .and_then(|event| check_product(&event.product).map(|()| event.product));
+            match product {
+                Ok(product) => self.products.push(product),
+                Err(reason) => self.refuse(Some(PRODUCTS), payload, position(), reason),
             }
         } else if is(&self.streams.inventories_topics) {
             match decode_restock(payload) {
@@ -302,7 +368,7 @@ impl Sink for SalesSink {
     }
 
     fn flush_due(&self) -> bool {
-        self.maybe_waiting
+        self.pending_check_due()
     }
 
     async fn stage(
@@ -313,8 +379,11 @@ impl Sink for SalesSink {
         store::record_activity(tx, PRODUCTS, self.products.len(), None).await?;
         let mut dead_letters = self.dead_letters.clone();
         let mut claimed = Vec::new();
-        if self.maybe_waiting || !self.products.is_empty() {
-            claimed = claim_waiting(tx).await?;
+        let check_waiting = self.pending_check_due() || !self.products.is_empty();
+        if check_waiting {
+            let (taken, refused) = claim_waiting(tx).await?;
+            claimed = taken;
+            dead_letters.extend(refused);
             dead_letters.extend(expire_waiting(tx, self.streams.join_wait).await?);
         }
         let candidates: Vec<&ReadPurchase> = self.purchases.iter().chain(&claimed).collect();
@@ -358,12 +427,16 @@ impl Sink for SalesSink {
             batch,
             totals,
             still_waiting,
+            checked_waiting: check_waiting,
         })
     }
 
     async fn committed(&mut self, staged: StagedSales) {
         self.windows = staged.windows;
         self.maybe_waiting = staged.still_waiting;
+        if staged.checked_waiting {
+            self.checked_waiting_at = std::time::Instant::now();
+        }
         self.clear();
         if let Some(outputs) = &self.outputs {
             outputs
@@ -471,7 +544,7 @@ async fn park(
 /// Takes the waiting purchases whose product has arrived.
 async fn claim_waiting(
     tx: &mut Transaction<'static, Postgres>,
-) -> Result<Vec<ReadPurchase>, sqlx::Error> {
+) -> Result<(Vec<ReadPurchase>, Vec<DeadLetter>), sqlx::Error> {
     let rows: Vec<(Vec<u8>, String, i64)> = sqlx::query_as(
         "DELETE FROM pending_purchases p USING products pr
           WHERE p.product_id = pr.product_id
@@ -480,21 +553,29 @@ async fn claim_waiting(
     )
     .fetch_all(&mut **tx)
     .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(raw, position, received_us)| {
-            // Parked purchases were decoded once already.
-            let (purchase, transaction_ms) = decode_purchase(&raw).ok()?;
-            Some(ReadPurchase {
+    let (mut claimed, mut refused) = (Vec::new(), Vec::new());
+    for (raw, position, received_us) in rows {
+        // Parked purchases decoded once already; one that no longer does is
+        // kept, not lost.
+        match decode_purchase(&raw) {
+            Ok((purchase, transaction_ms)) => claimed.push(ReadPurchase {
                 purchase,
                 transaction_ms,
                 received_us,
                 source: PARKED,
                 position,
                 raw,
-            })
-        })
-        .collect())
+            }),
+            Err(reason) => refused.push(DeadLetter {
+                stream: Some(PURCHASES.into()),
+                source: "kafka".into(),
+                position: Some(position),
+                payload: raw,
+                reason,
+            }),
+        }
+    }
+    Ok((claimed, refused))
 }
 
 /// Turns purchases that waited too long for their product into dead letters.
@@ -650,16 +731,35 @@ mod tests {
             "demo.products/0@0".into()
         });
         sink.admit("elsewhere", 0, b"{}", &|| "elsewhere/0@0".into());
+        // Values Postgres could not store are refused here, not retried forever there.
+        let purchase = |field: &str, value: &str| {
+            let mut json = serde_json::json!({"transaction_time": "2023-11-14 22:13:20.000000",
+                "transaction_id": "1", "product_id": "CS01", "price": 4.99, "quantity": 1,
+                "is_member": false, "member_discount": 0.0, "add_supplements": false,
+                "supplement_price": 0.0, "total_purchase": 4.99});
+            json[field] = serde_json::from_str(value).expect("json value");
+            serde_json::to_vec(&json).expect("json")
+        };
+        for (field, value, reason) in [
+            ("product_id", r#""CS\u0000""#, "NUL character"),
+            ("price", "12345678.0", "price 12345678 is outside"),
+            ("quantity", "4000000000", "quantity 4000000000 is too large"),
+            ("member_discount", "1.5", "member_discount 1.5 is outside"),
+        ] {
+            sink.admit("demo.purchases", 0, &purchase(field, value), &|| "p".into());
+            let last = sink.dead_letters.last().expect("refused");
+            assert!(last.reason.contains(reason), "{field}: {}", last.reason);
+        }
         let reasons: Vec<&str> = sink
             .dead_letters
             .iter()
             .map(|d| d.reason.as_str())
             .collect();
-        assert_eq!(reasons.len(), 4, "{reasons:?}");
+        assert_eq!(reasons.len(), 8, "{reasons:?}");
         assert!(reasons[0].starts_with("not a purchase"), "{}", reasons[0]);
         assert!(reasons[1].contains("\"yesterday\""), "{}", reasons[1]);
         assert!(reasons[2].starts_with("not a product"), "{}", reasons[2]);
         assert!(reasons[3].contains("not a sales topic"), "{}", reasons[3]);
-        assert_eq!(sink.tally(), (0, 4));
+        assert_eq!(sink.tally(), (0, 8));
     }
 }

@@ -270,7 +270,12 @@ impl KeyPart {
             Value::Null => KeyPart::Null,
             Value::Text(t) => KeyPart::Text(t.clone()),
             Value::Int(i) => KeyPart::Int(*i),
-            Value::Float(x) => KeyPart::Float(x.to_bits()),
+            // -0.0 and 0.0 are one value to Postgres, so one group here.
+            Value::Float(x) => KeyPart::Float(if *x == 0.0 {
+                0.0_f64.to_bits()
+            } else {
+                x.to_bits()
+            }),
             Value::Bool(b) => KeyPart::Bool(*b),
             Value::Time(us) => KeyPart::Time(*us),
         }
@@ -367,5 +372,22 @@ impl Sink for CustomBatch {
 
     fn tally(&self) -> (usize, usize) {
         (self.rows.len(), self.dead_letters.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negative_zero_groups_with_zero() {
+        assert_eq!(
+            KeyPart::of(&Value::Float(-0.0)),
+            KeyPart::of(&Value::Float(0.0))
+        );
+        assert_ne!(
+            KeyPart::of(&Value::Float(1.0)),
+            KeyPart::of(&Value::Float(0.0))
+        );
     }
 }

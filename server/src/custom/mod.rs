@@ -49,6 +49,9 @@ pub struct RollupPlan {
     view_sql: String,
 }
 
+/// Pulseboard's own tables that a stream's table name could collide with.
+const RESERVED_TABLES: [&str; 1] = ["stream_activity"];
+
 /// The prefix of every custom stream's raw table.
 pub const TABLE_PREFIX: &str = "stream_";
 
@@ -111,6 +114,11 @@ impl CustomStream {
             );
         }
         let table = format!("{TABLE_PREFIX}{}", definition.name);
+        anyhow::ensure!(
+            !RESERVED_TABLES.contains(&table.as_str()),
+            "stream {:?}: its table {table} would be one Pulseboard keeps for itself; choose another name",
+            definition.name
+        );
         let mut rollups = Vec::new();
         for rollup in &definition.rollups {
             let group_by = rollup
@@ -199,11 +207,23 @@ impl CustomStream {
 
     /// Every stream in `definitions` without a built-in pipeline, planned.
     pub fn plan_all(definitions: &[StreamDefinition]) -> anyhow::Result<Vec<Self>> {
-        definitions
+        let streams: Vec<Self> = definitions
             .iter()
             .filter(|d| d.pipeline.is_none())
             .map(Self::plan)
-            .collect()
+            .collect::<anyhow::Result<_>>()?;
+        // Stream "a" with rollup "b_c" and stream "a_b" with rollup "c" would share a table.
+        let mut tables = BTreeSet::new();
+        for stream in &streams {
+            for rollup in &stream.rollups {
+                anyhow::ensure!(
+                    tables.insert(rollup.table.as_str()),
+                    "two rollups would share the table {}; rename one of them",
+                    rollup.table
+                );
+            }
+        }
+        Ok(streams)
     }
 
     pub fn subscription(&self, group: &str) -> Subscription {

@@ -18,6 +18,10 @@ pub enum Value {
     Time(i64),
 }
 
+/// The times Postgres can store: the years 1 to 9999, in epoch milliseconds.
+const MIN_TIME_MS: i64 = -62_135_596_800_000;
+const MAX_TIME_MS: i64 = 253_402_300_799_999;
+
 /// A decoded record: one value per field, in the definition's order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
@@ -44,6 +48,12 @@ pub fn decode(
     }
     let (index, format) = event_time;
     let event_ms = event_ms(&fields[index].name, &values[index], format)?;
+    if !(MIN_TIME_MS..=MAX_TIME_MS).contains(&event_ms) {
+        return Err(format!(
+            "event time {:?} is outside the years 1 to 9999",
+            fields[index].name
+        ));
+    }
     Ok(Row {
         values,
         event_ms,
@@ -64,6 +74,11 @@ fn value(field: &Field, json: Option<&serde_json::Value>) -> Result<Value, Strin
     match field.kind {
         FieldType::String => {
             let text = json.as_str().ok_or_else(wrong)?;
+            if text.contains('\0') {
+                return Err(format!(
+                    "{name:?} holds a NUL character, which text cannot store"
+                ));
+            }
             if let Some(limit) = field.max_length {
                 let length = text.chars().count();
                 if length > limit {
@@ -81,6 +96,7 @@ fn value(field: &Field, json: Option<&serde_json::Value>) -> Result<Value, Strin
             let text = json.as_str().ok_or_else(wrong)?;
             let ms = parse_rfc3339(text)
                 .or_else(|| parse_timestamp(text))
+                .filter(|ms| (MIN_TIME_MS..=MAX_TIME_MS).contains(ms))
                 .ok_or_else(wrong)?;
             Ok(Value::Time(ms * 1000))
         }
@@ -197,6 +213,11 @@ mod tests {
                 r#""paid" must be true or false"#,
             ),
             (r#"{"at": 1, "store": "northern"}"#, "at most 5 are allowed"),
+            (r#"{"at": 1, "store": "n\u0000"}"#, "NUL character"),
+            (
+                r#"{"at": 9000000000000000000, "store": "n"}"#,
+                "outside the years 1 to 9999",
+            ),
         ];
         for (json, reason) in cases {
             let error = read(json).expect_err(json);
