@@ -418,10 +418,13 @@ impl Sink for SalesSink {
         park(tx, &unmatched).await?;
         let totals = sales_pipeline::stage_sales(tx, &batch).await?;
         store::insert_dead_letters(tx, &dead_letters).await?;
+        // Asked only when the waiting purchases were looked at: otherwise the
+        // periodic look finds what other instances parked.
         let still_waiting = !unmatched.is_empty()
-            || sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pending_purchases)")
-                .fetch_one(&mut **tx)
-                .await?;
+            || (check_waiting
+                && sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pending_purchases)")
+                    .fetch_one(&mut **tx)
+                    .await?);
         Ok(StagedSales {
             windows,
             batch,
