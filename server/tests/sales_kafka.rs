@@ -11,6 +11,7 @@ use server::kafka::{JsonPublisher, Outgoing};
 use server::operators::window::WindowSpec;
 use server::sales::{SalesConfig, SalesGenerator};
 use server::sales_kafka::{SalesSink, SalesStreams};
+use server::sales_pipeline::SalesOutputs;
 use sqlx::PgPool;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -101,6 +102,14 @@ async fn wait_for(pool: &PgPool, sql: &str, expected: i64, limit: Duration) -> i
 }
 
 fn start_sink(pool: &PgPool, streams: &SalesStreams) -> CancellationToken {
+    start_sink_with(pool, streams, None)
+}
+
+fn start_sink_with(
+    pool: &PgPool,
+    streams: &SalesStreams,
+    outputs: Option<SalesOutputs>,
+) -> CancellationToken {
     let shutdown = CancellationToken::new();
     let flush = FlushConfig {
         max_records: 500,
@@ -112,7 +121,7 @@ fn start_sink(pool: &PgPool, streams: &SalesStreams) -> CancellationToken {
         pool.clone(),
         kafka_config(&group),
         streams.subscription(&group),
-        SalesSink::new(streams.clone(), None),
+        SalesSink::new(streams.clone(), outputs),
         flush,
         shutdown.clone(),
     ));
@@ -394,4 +403,74 @@ async fn replay_rebuilds_the_sales_figures_from_the_topics(pool: PgPool) {
         assert_eq!(scalar(&pool, windowed).await, 2 * PURCHASES as i64);
         assert_eq!(scalar(&pool, "SELECT count(*) FROM late_events").await, 0);
     }
+}
+
+#[sqlx::test(migrator = "server::MIGRATOR")]
+async fn results_are_produced_to_the_output_topics_after_each_commit(pool: PgPool) {
+    use rdkafka::Message;
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    const PURCHASES: usize = 300;
+    let mut streams = unique_streams("outputs", Duration::from_secs(30));
+    let enriched_topic = format!("{}.enriched", streams.purchases_topics[0]);
+    let totals_topic = format!("{}.totals", streams.purchases_topics[0]);
+    streams.enriched_topic = Some(enriched_topic.clone());
+    streams.running_totals_topic = Some(totals_topic.clone());
+    let mut generator = SalesGenerator::new(SalesConfig::default(), 31);
+    produce(&streams.products_topics[0], &product_messages(&generator)).await;
+    let purchases: Vec<(String, Vec<u8>)> = generator
+        .run(1_700_000_000_000, PURCHASES)
+        .iter()
+        .map(|e| {
+            let json = serde_json::to_vec(&e.purchase).expect("json");
+            (e.purchase.product_id.clone(), json)
+        })
+        .collect();
+    produce(&streams.purchases_topics[0], &purchases).await;
+    let outputs = streams.outputs(JsonPublisher::new(&kafka_config("")).expect("producer"));
+    let shutdown = start_sink_with(&pool, &streams, Some(outputs));
+
+    let stored = "SELECT count(*) FROM purchases_enriched";
+    let n = wait_for(&pool, stored, PURCHASES as i64, Duration::from_secs(60)).await;
+    assert_eq!(n, PURCHASES as i64);
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker())
+        .set(
+            "group.id",
+            format!("test-outputs-{}", rand::random::<u64>()),
+        )
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    consumer
+        .subscribe(&[enriched_topic.as_str(), totals_topic.as_str()])
+        .expect("subscribe");
+    let totals: BTreeMap<String, i64> =
+        sqlx::query_as::<_, (String, i64)>("SELECT product_id, transactions FROM running_totals")
+            .fetch_all(&pool)
+            .await
+            .expect("totals")
+            .into_iter()
+            .collect();
+    let (mut enriched, mut newest) = (0, BTreeMap::new());
+    while enriched < PURCHASES || newest != totals {
+        let message = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+            .await
+            .expect("results arrive")
+            .expect("message");
+        let json: serde_json::Value =
+            serde_json::from_slice(message.payload().unwrap_or_default()).expect("JSON");
+        if message.topic() == enriched_topic {
+            // The seed's enriched purchase, every field of it.
+            assert_eq!(json.as_object().map(|o| o.len()), Some(19), "{json}");
+            enriched += 1;
+        } else {
+            let product = json["product_id"].as_str().expect("product_id").to_string();
+            newest.insert(
+                product,
+                json["transactions"].as_i64().expect("transactions"),
+            );
+        }
+    }
+    assert_eq!(enriched, PURCHASES);
+    shutdown.cancel();
 }
