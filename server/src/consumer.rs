@@ -152,6 +152,9 @@ impl Session<'_> {
         let mut progress = Progress::default();
         // The next offset stored per topic and partition, as far as this session knows.
         let mut stored: HashMap<String, HashMap<i32, i64>> = HashMap::new();
+        // Partitions sought back, with the offset that made us: records past
+        // it were fetched before the seek and come again after it.
+        let mut rewinding: HashMap<(String, i32), i64> = HashMap::new();
         let mut ticker = tokio::time::interval(flush.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -159,6 +162,16 @@ impl Session<'_> {
                 received = self.consumer.recv() => match received {
                     Ok(message) => {
                         let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
+                        if !rewinding.is_empty() {
+                            let key = (topic.to_string(), partition);
+                            match rewinding.get(&key) {
+                                Some(trigger) if offset > *trigger => continue,
+                                Some(_) => {
+                                    rewinding.remove(&key);
+                                }
+                                None => {}
+                            }
+                        }
                         let known = stored.get(topic).and_then(|p| p.get(&partition)).copied();
                         let floor = match known {
                             Some(floor) => floor,
@@ -181,6 +194,8 @@ impl Session<'_> {
                                         tracing::error!(%error, topic, partition, "cannot rewind to the stored offset; rejoining");
                                         return SessionEnd::Rewind;
                                     }
+                                    tracing::warn!(topic, partition, from = offset, to = ?target, "Kafka's offset is past the one stored in Postgres; reading again from there");
+                                    rewinding.insert((topic.to_string(), partition), offset);
                                     continue;
                                 }
                                 from

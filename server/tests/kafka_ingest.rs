@@ -320,3 +320,44 @@ async fn replay_rebuilds_readings_and_statistics_from_the_topic(pool: PgPool) {
     // The live consumer group never moved.
     assert_eq!(committed_total(&config), 0);
 }
+
+#[sqlx::test(migrator = "server::MIGRATOR")]
+async fn records_are_read_again_when_kafka_remembers_more_than_postgres(pool: PgPool) {
+    let config = unique_config("restore");
+    let publisher = ReadingPublisher::new(&config).expect("producer");
+    for second in 0..2 {
+        publisher
+            .publish(&one_per_sensor(1_700_000_000 + second))
+            .await
+            .expect("published");
+    }
+    assert_eq!(consume_until(&pool, &config, 12).await, 12);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while committed_total(&config) < 12 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        committed_total(&config),
+        12,
+        "Kafka holds the group's offsets"
+    );
+
+    // As after restoring an empty database: Kafka still says 12 were read.
+    sqlx::query("DELETE FROM message")
+        .execute(&pool)
+        .await
+        .expect("emptied");
+    sqlx::query("DELETE FROM kafka_offsets")
+        .execute(&pool)
+        .await
+        .expect("offsets forgotten");
+    publisher
+        .publish(&one_per_sensor(1_700_000_002))
+        .await
+        .expect("published");
+    assert_eq!(
+        consume_until(&pool, &config, 18).await,
+        18,
+        "Postgres holds no offsets, so the topic is read from its start"
+    );
+}
