@@ -154,11 +154,7 @@ async fn readings_on_a_topic_reach_message_and_sensor_avg_temp(pool: PgPool) {
     // Offsets are committed only for what was stored: all 301 records. The
     // copy in Kafka is committed asynchronously, so give it a moment.
     let expected = readings.len() as i64 + 1;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while committed_total(&config) < expected && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(committed_total(&config), expected);
+    assert_eq!(committed_once_settled(&config, expected).await, expected);
 }
 
 /// Produces `{not json` to the test's topic: a record that is not a reading.
@@ -175,6 +171,16 @@ async fn send_junk(config: &KafkaConfig) {
     )
     .await
     .expect("junk sent");
+}
+
+/// The group's committed offsets in Kafka, once they reach `expected` or 10 s
+/// pass: Kafka's copy is committed asynchronously.
+async fn committed_once_settled(config: &KafkaConfig, expected: i64) -> i64 {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while committed_total(config) < expected && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    committed_total(config)
 }
 
 async fn scalar(pool: &PgPool, sql: &str) -> i64 {
@@ -332,12 +338,8 @@ async fn records_are_read_again_when_kafka_remembers_more_than_postgres(pool: Pg
             .expect("published");
     }
     assert_eq!(consume_until(&pool, &config, 12).await, 12);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while committed_total(&config) < 12 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     assert_eq!(
-        committed_total(&config),
+        committed_once_settled(&config, 12).await,
         12,
         "Kafka holds the group's offsets"
     );
