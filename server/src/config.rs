@@ -35,6 +35,16 @@ pub struct FlushConfig {
     pub interval: Duration,
 }
 
+impl FlushConfig {
+    /// A flush at least every 250 ms keeps data fresh at any rate; while a
+    /// backlog is read, 20,000 records per flush spread each transaction's
+    /// fixed costs and aggregate updates over many records (a few MB held).
+    pub const DEFAULT: FlushConfig = FlushConfig {
+        max_records: 20_000,
+        interval: Duration::from_millis(250),
+    };
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SimulatorSink {
     /// Straight into the in-process pipeline.
@@ -211,14 +221,14 @@ impl Config {
                     parse(
                         var("PULSEBOARD_FLUSH_MAX_RECORDS"),
                         "PULSEBOARD_FLUSH_MAX_RECORDS",
-                        1000,
+                        FlushConfig::DEFAULT.max_records,
                     )?,
                     "PULSEBOARD_FLUSH_MAX_RECORDS",
                 )?,
                 interval: duration(
                     var("PULSEBOARD_FLUSH_INTERVAL"),
                     "PULSEBOARD_FLUSH_INTERVAL",
-                    Duration::from_millis(250),
+                    FlushConfig::DEFAULT.interval,
                 )?,
             },
             simulator: SimulatorConfig {

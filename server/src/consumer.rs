@@ -23,10 +23,35 @@ pub trait Sink: Send + Sync {
     /// What staging produced that the sink keeps once the transaction commits.
     type Staged: Send;
 
-    /// Takes one record of `topic`'s `partition`; what cannot be used becomes
-    /// a dead letter. `position` is only called for a dead letter, off the
-    /// hot path.
-    fn admit(&mut self, topic: &str, partition: i32, payload: &[u8], position: &dyn Fn() -> String);
+    /// One record of a topic, decoded or refused, before the sink holds it.
+    type Record: Send;
+
+    /// Decodes one record of `topic`'s `partition`; what cannot be used
+    /// becomes a dead letter. Needs no `&mut`, so records keep being decoded
+    /// while a flush is in flight. `position` is only called for a dead
+    /// letter, off the hot path.
+    fn decode(
+        &self,
+        topic: &str,
+        partition: i32,
+        payload: &[u8],
+        position: &dyn Fn() -> String,
+    ) -> Self::Record;
+
+    /// Holds a decoded record for the next flush.
+    fn hold(&mut self, record: Self::Record);
+
+    /// Decodes and holds one record.
+    fn admit(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        payload: &[u8],
+        position: &dyn Fn() -> String,
+    ) {
+        let record = self.decode(topic, partition, payload, position);
+        self.hold(record);
+    }
 
     /// The partitions this consumer reads now, before each flush (for event
     /// time: a partition not heard from yet holds the watermark back).
@@ -147,100 +172,112 @@ struct Session<'a> {
     shutdown: &'a CancellationToken,
 }
 
+/// Where this session stands in each partition it reads.
+#[derive(Default)]
+struct Tracking {
+    /// Offsets read since the last flush.
+    progress: Progress,
+    /// The next offset stored per topic and partition, as far as this session knows.
+    stored: HashMap<String, HashMap<i32, i64>>,
+    /// Partitions sought back, with the offset that made us: records past
+    /// it were fetched before the seek and come again after it.
+    rewinding: HashMap<(String, i32), i64>,
+}
+
+impl Tracking {
+    /// The flush stored what was read: that is now the floor.
+    fn flushed(&mut self) {
+        for (topic, partition, span) in self.progress.iter() {
+            self.stored
+                .entry(topic.to_string())
+                .or_default()
+                .insert(partition, span.next);
+        }
+        self.progress.clear();
+    }
+}
+
+/// What to do with one record read from Kafka.
+enum Admission {
+    Take,
+    Skip,
+    End(SessionEnd),
+}
+
+/// A record read and decoded while a flush was in flight; it is admitted
+/// once the flush is over, as if it had just arrived.
+struct Early<R> {
+    topic: String,
+    partition: i32,
+    offset: i64,
+    record: R,
+}
+
+fn position(topic: &str, partition: i32, offset: i64) -> String {
+    format!("{topic}/{partition}@{offset}")
+}
+
 impl Session<'_> {
     async fn consume<S: Sink>(&self, sink: &mut S, flush: FlushConfig) -> SessionEnd {
-        let mut progress = Progress::default();
-        // The next offset stored per topic and partition, as far as this session knows.
-        let mut stored: HashMap<String, HashMap<i32, i64>> = HashMap::new();
-        // Partitions sought back, with the offset that made us: records past
-        // it were fetched before the seek and come again after it.
-        let mut rewinding: HashMap<(String, i32), i64> = HashMap::new();
+        let mut tracking = Tracking::default();
+        let mut early: Vec<Early<S::Record>> = Vec::new();
         let mut ticker = tokio::time::interval(flush.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let flush_now = tokio::select! {
-                received = self.consumer.recv() => match received {
-                    Ok(message) => {
-                        let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
-                        if !rewinding.is_empty() {
-                            let key = (topic.to_string(), partition);
-                            match rewinding.get(&key) {
-                                Some(trigger) if offset > *trigger => continue,
-                                Some(_) => {
-                                    rewinding.remove(&key);
-                                }
-                                None => {}
-                            }
-                        }
-                        let known = stored.get(topic).and_then(|p| p.get(&partition)).copied();
-                        let floor = match known {
-                            Some(floor) => floor,
-                            None => {
-                                let load = || offsets::stored(self.pool, self.group, topic, partition);
-                                let Ok(floor) = store::retry(self.shutdown, "reading stored offsets", load).await else {
-                                    return SessionEnd::Shutdown;
-                                };
-                                let from = floor.unwrap_or(0);
-                                stored.entry(topic.to_string()).or_default().insert(partition, from);
-                                if offset > from {
-                                    // Kafka's position is past what Postgres holds (its
-                                    // offsets outlived the database, say): go back, so
-                                    // nothing in between is skipped.
-                                    let target = match floor {
-                                        Some(floor) => Offset::Offset(floor),
-                                        None => Offset::Beginning,
-                                    };
-                                    if let Err(error) = self.consumer.seek(topic, partition, target, Duration::from_secs(5)) {
-                                        tracing::error!(%error, topic, partition, "cannot rewind to the stored offset; rejoining");
-                                        return SessionEnd::Rewind;
-                                    }
-                                    tracing::warn!(topic, partition, from = offset, to = ?target, "Kafka's offset is past the one stored in Postgres; reading again from there");
-                                    rewinding.insert((topic.to_string(), partition), offset);
-                                    continue;
-                                }
-                                from
-                            }
-                        };
-                        // A rebalance can deliver again what this session holds for
-                        // its next flush: take each offset once.
-                        if progress.next(topic, partition).is_some_and(|next| offset < next) {
-                            continue;
-                        }
-                        if offset < floor {
-                            // Already stored: skip ahead rather than read it all again.
-                            if let Err(error) = self.consumer.seek(topic, partition, Offset::Offset(floor), Duration::from_secs(5)) {
-                                tracing::debug!(%error, topic, partition, "seek failed; skipping one by one");
-                            }
-                            continue;
-                        }
+            for Early {
+                topic,
+                partition,
+                offset,
+                record,
+            } in std::mem::take(&mut early)
+            {
+                match self
+                    .admission(&mut tracking, &topic, partition, offset)
+                    .await
+                {
+                    Admission::Take => {
                         metrics::global().received(Source::Kafka, 1);
-                        sink.admit(topic, partition, message.payload().unwrap_or_default(), &|| format!("{topic}/{partition}@{offset}"));
-                        progress.record(topic, partition, offset);
-                        sink.len() >= flush.max_records
+                        sink.hold(record);
+                        tracking.progress.record(&topic, partition, offset);
                     }
-                    Err(error) => {
-                        tracing::warn!(%error, "kafka receive failed");
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                        false
-                    }
-                },
-                _ = ticker.tick() => !sink.is_empty() || sink.flush_due(),
-                _ = self.shutdown.cancelled() => {
-                    if !sink.is_empty() {
-                        self.store(sink, &progress).await;
-                    }
-                    return SessionEnd::Shutdown;
+                    Admission::Skip => {}
+                    Admission::End(end) => return end,
                 }
-            };
+            }
+            let flush_now = sink.len() >= flush.max_records
+                || tokio::select! {
+                    received = self.consumer.recv() => match received {
+                        Ok(message) => {
+                            let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
+                            match self.admission(&mut tracking, topic, partition, offset).await {
+                                Admission::Take => {}
+                                Admission::Skip => continue,
+                                Admission::End(end) => return end,
+                            }
+                            metrics::global().received(Source::Kafka, 1);
+                            sink.admit(topic, partition, message.payload().unwrap_or_default(), &|| position(topic, partition, offset));
+                            tracking.progress.record(topic, partition, offset);
+                            sink.len() >= flush.max_records
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "kafka receive failed");
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                            false
+                        }
+                    },
+                    _ = ticker.tick() => !sink.is_empty() || sink.flush_due(),
+                    _ = self.shutdown.cancelled() => {
+                        if !sink.is_empty() {
+                            self.flush(sink, &tracking.progress, &mut early, 0).await;
+                        }
+                        return SessionEnd::Shutdown;
+                    }
+                };
             if flush_now {
-                let end = self.store(sink, &progress).await;
-                for (topic, partition, span) in progress.iter() {
-                    stored
-                        .entry(topic.to_string())
-                        .or_default()
-                        .insert(partition, span.next);
-                }
-                progress.clear();
+                let end = self
+                    .flush(sink, &tracking.progress, &mut early, flush.max_records)
+                    .await;
+                tracking.flushed();
                 if let Some(end) = end {
                     return end;
                 }
@@ -248,9 +285,105 @@ impl Session<'_> {
         }
     }
 
+    /// Whether to take the record at `offset`: not if this session or an
+    /// earlier one already holds or stored it. Seeks where Kafka's position
+    /// and what Postgres stored disagree.
+    async fn admission(
+        &self,
+        tracking: &mut Tracking,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+    ) -> Admission {
+        if !tracking.rewinding.is_empty() {
+            let key = (topic.to_string(), partition);
+            match tracking.rewinding.get(&key) {
+                Some(trigger) if offset > *trigger => return Admission::Skip,
+                Some(_) => {
+                    tracking.rewinding.remove(&key);
+                }
+                None => {}
+            }
+        }
+        let known = tracking
+            .stored
+            .get(topic)
+            .and_then(|p| p.get(&partition))
+            .copied();
+        let floor = match known {
+            Some(floor) => floor,
+            None => {
+                let load = || offsets::stored(self.pool, self.group, topic, partition);
+                let Ok(floor) = store::retry(self.shutdown, "reading stored offsets", load).await
+                else {
+                    return Admission::End(SessionEnd::Shutdown);
+                };
+                let from = floor.unwrap_or(0);
+                tracking
+                    .stored
+                    .entry(topic.to_string())
+                    .or_default()
+                    .insert(partition, from);
+                if offset > from {
+                    // Kafka's position is past what Postgres holds (its
+                    // offsets outlived the database, say): go back, so
+                    // nothing in between is skipped.
+                    let target = match floor {
+                        Some(floor) => Offset::Offset(floor),
+                        None => Offset::Beginning,
+                    };
+                    if let Err(error) =
+                        self.consumer
+                            .seek(topic, partition, target, Duration::from_secs(5))
+                    {
+                        tracing::error!(%error, topic, partition, "cannot rewind to the stored offset; rejoining");
+                        return Admission::End(SessionEnd::Rewind);
+                    }
+                    tracing::warn!(topic, partition, from = offset, to = ?target, "Kafka's offset is past the one stored in Postgres; reading again from there");
+                    tracking
+                        .rewinding
+                        .insert((topic.to_string(), partition), offset);
+                    return Admission::Skip;
+                }
+                from
+            }
+        };
+        // A rebalance can deliver again what this session holds for its
+        // next flush: take each offset once.
+        if tracking
+            .progress
+            .next(topic, partition)
+            .is_some_and(|next| offset < next)
+        {
+            return Admission::Skip;
+        }
+        if offset < floor {
+            // Already stored: skip ahead rather than read it all again.
+            if let Err(error) = self.consumer.seek(
+                topic,
+                partition,
+                Offset::Offset(floor),
+                Duration::from_secs(5),
+            ) {
+                tracing::debug!(%error, topic, partition, "seek failed; skipping one by one");
+            }
+            return Admission::Skip;
+        }
+        Admission::Take
+    }
+
     /// Stores what the sink holds and the offsets together, then copies the
-    /// offsets to Kafka. Returns how the session must end, if it must.
-    async fn store<S: Sink>(&self, sink: &mut S, progress: &Progress) -> Option<SessionEnd> {
+    /// offsets to Kafka. While the transaction is in flight it reads and
+    /// decodes up to `read_ahead` further records into `early`, so Postgres
+    /// and decoding work at the same time. Returns how the session must end,
+    /// if it must.
+    async fn flush<S: Sink>(
+        &self,
+        sink: &mut S,
+        progress: &Progress,
+        early: &mut Vec<Early<S::Record>>,
+        read_ahead: usize,
+    ) -> Option<SessionEnd> {
         if let Ok(assignment) = self.consumer.assignment() {
             let partitions: Vec<(String, i32)> = assignment
                 .elements()
@@ -259,21 +392,31 @@ impl Session<'_> {
                 .collect();
             sink.assigned(&partitions);
         }
-        let (pool, group) = (self.pool, self.group);
-        let held: &S = sink;
-        let attempt = move || async move {
-            let mut tx = pool.begin().await?;
-            let staged = held.stage(&mut tx).await?;
-            let fence = offsets::store(&mut tx, group, progress).await?;
-            if fence == Fence::Stored {
-                tx.commit().await?;
-                Ok(Ok(staged))
-            } else {
-                Ok(Err(fence))
+        let started = Instant::now();
+        let outcome = {
+            let held: &S = sink;
+            let write = self.write(held, progress);
+            tokio::pin!(write);
+            let mut reading = read_ahead > 0;
+            loop {
+                tokio::select! {
+                    biased;
+                    outcome = &mut write => break outcome,
+                    received = self.consumer.recv(), if reading && early.len() < read_ahead => match received {
+                        Ok(message) => {
+                            let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
+                            let record = held.decode(topic, partition, message.payload().unwrap_or_default(), &|| position(topic, partition, offset));
+                            early.push(Early { topic: topic.to_string(), partition, offset, record });
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "kafka receive failed");
+                            reading = false;
+                        }
+                    },
+                }
             }
         };
-        let started = Instant::now();
-        match store::retry(self.shutdown, "flush", attempt).await {
+        match outcome {
             Ok(Ok(staged)) => {
                 let (records, dead_letters) = sink.tally();
                 metrics::global().flushed(Source::Kafka, records, dead_letters, started.elapsed());
@@ -299,6 +442,27 @@ impl Session<'_> {
                 Some(SessionEnd::Shutdown)
             }
         }
+    }
+
+    /// One transaction: the sink's rows and the offsets they cover, fenced.
+    async fn write<S: Sink>(
+        &self,
+        held: &S,
+        progress: &Progress,
+    ) -> Result<Result<S::Staged, Fence>, store::Abandoned> {
+        let (pool, group) = (self.pool, self.group);
+        let attempt = move || async move {
+            let mut tx = pool.begin().await?;
+            let staged = held.stage(&mut tx).await?;
+            let fence = offsets::store(&mut tx, group, progress).await?;
+            if fence == Fence::Stored {
+                tx.commit().await?;
+                Ok(Ok(staged))
+            } else {
+                Ok(Err(fence))
+            }
+        };
+        store::retry(self.shutdown, "flush", attempt).await
     }
 
     fn commit_to_kafka(&self, progress: &Progress) -> Result<(), KafkaError> {

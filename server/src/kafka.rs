@@ -207,10 +207,10 @@ pub async fn run_consumer(
 
 /// A payload becomes a reading, or a dead letter with the reason it was refused.
 /// `position` is only formatted for a dead letter, off the hot path.
-pub(crate) fn admit(batch: &mut Batch, payload: &[u8], position: &dyn Fn() -> String) {
+pub(crate) fn decode(payload: &[u8], position: &dyn Fn() -> String) -> Result<Reading, DeadLetter> {
     match Reading::decode_json(payload) {
-        Ok(reading) => batch.readings.push(reading.received_now()),
-        Err(error) => batch.dead_letters.push(DeadLetter {
+        Ok(reading) => Ok(reading.received_now()),
+        Err(error) => Err(DeadLetter {
             stream: Some(store::SENSOR_STREAM.into()),
             source: "kafka".into(),
             position: Some(position()),
@@ -222,15 +222,23 @@ pub(crate) fn admit(batch: &mut Batch, payload: &[u8], position: &dyn Fn() -> St
 
 impl Sink for Batch {
     type Staged = ();
+    type Record = Result<Reading, DeadLetter>;
 
-    fn admit(
-        &mut self,
+    fn decode(
+        &self,
         _topic: &str,
         _partition: i32,
         payload: &[u8],
         position: &dyn Fn() -> String,
-    ) {
-        admit(self, payload, position)
+    ) -> Self::Record {
+        decode(payload, position)
+    }
+
+    fn hold(&mut self, record: Self::Record) {
+        match record {
+            Ok(reading) => self.readings.push(reading),
+            Err(dead_letter) => self.dead_letters.push(dead_letter),
+        }
     }
 
     fn len(&self) -> usize {
@@ -310,10 +318,10 @@ mod tests {
     #[test]
     fn undecodable_payloads_become_dead_letters() {
         let mut batch = Batch::default();
-        admit(&mut batch, br#"{"guid":"g","ts":1,"temp":70.5}"#, &|| {
+        batch.admit("t", 0, br#"{"guid":"g","ts":1,"temp":70.5}"#, &|| {
             "t/0@0".into()
         });
-        admit(&mut batch, b"{broken", &|| "t/0@1".into());
+        batch.admit("t", 0, b"{broken", &|| "t/0@1".into());
         assert_eq!(batch.readings.len(), 1);
         assert_eq!(batch.dead_letters.len(), 1);
         assert_eq!(batch.dead_letters[0].position.as_deref(), Some("t/0@1"));

@@ -1,5 +1,7 @@
 //! Postgres' binary COPY format, for writing many rows in one stream.
 
+use sqlx::PgConnection;
+
 /// Rows encoded for `COPY ... FROM STDIN (FORMAT binary)`.
 pub struct BinaryRows {
     data: Vec<u8>,
@@ -49,11 +51,19 @@ impl BinaryRows {
 
     /// A `numeric` with two decimals, given in hundredths.
     pub fn numeric2(&mut self, hundredths: i64) -> &mut Self {
-        let encoded = numeric2(hundredths);
-        self.data
-            .extend_from_slice(&(encoded.len() as i32).to_be_bytes());
-        self.data.extend_from_slice(&encoded);
+        let length_at = self.data.len();
+        self.data.extend_from_slice(&0_i32.to_be_bytes());
+        encode_numeric2(&mut self.data, hundredths);
+        let length = (self.data.len() - length_at - 4) as i32;
+        self.data[length_at..length_at + 4].copy_from_slice(&length.to_be_bytes());
         self
+    }
+
+    /// The rows encoded since the last call (after the header, the first
+    /// time), to send while more are encoded.
+    fn take(&mut self) -> Vec<u8> {
+        let capacity = self.data.capacity();
+        std::mem::replace(&mut self.data, Vec::with_capacity(capacity))
     }
 
     /// A `timestamptz` given in Unix epoch microseconds, or NULL.
@@ -76,30 +86,58 @@ impl BinaryRows {
     }
 }
 
+/// Rows per COPY message: Postgres stores one part while the next is encoded.
+const ROWS_PER_SEND: usize = 1_000;
+
+/// Writes `rows` with `statement` (a `COPY ... FROM STDIN (FORMAT binary)`),
+/// encoding each with `encode`, and returns how many rows Postgres stored.
+pub async fn copy_rows<T>(
+    conn: &mut PgConnection,
+    statement: &str,
+    rows: &[T],
+    encode: impl Fn(&mut BinaryRows, &T),
+) -> Result<u64, sqlx::Error> {
+    let mut copy = conn.copy_in_raw(statement).await?;
+    let mut encoded = BinaryRows::with_capacity(ROWS_PER_SEND.min(rows.len()));
+    for part in rows.chunks(ROWS_PER_SEND) {
+        for row in part {
+            encode(&mut encoded, row);
+        }
+        copy.send(encoded.take()).await?;
+    }
+    copy.send(encoded.finish()).await?;
+    copy.finish().await
+}
+
 /// Postgres' binary `numeric` for a value with two decimals given in hundredths.
 pub fn numeric2(hundredths: i64) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_numeric2(&mut out, hundredths);
+    out
+}
+
+fn encode_numeric2(out: &mut Vec<u8>, hundredths: i64) {
     let negative = hundredths < 0;
     let mut magnitude = hundredths.unsigned_abs();
-    // Base-10000 digits of the value: the last one holds the two decimals.
-    let fraction = (magnitude % 100) as i16 * 100;
+    // Base-10000 digits of the value, least significant first: the first
+    // holds the two decimals. An i64 needs at most six.
+    let mut digits = [0_i16; 6];
+    digits[0] = (magnitude % 100) as i16 * 100;
     magnitude /= 100;
-    let mut digits = Vec::new();
+    let mut count = 1;
     while magnitude > 0 {
-        digits.push((magnitude % 10_000) as i16);
+        digits[count] = (magnitude % 10_000) as i16;
         magnitude /= 10_000;
+        count += 1;
     }
-    let weight = digits.len() as i16 - 1;
-    digits.reverse();
-    digits.push(fraction);
-    let mut out = Vec::with_capacity(8 + digits.len() * 2);
-    out.extend_from_slice(&(digits.len() as i16).to_be_bytes());
+    let weight = count as i16 - 2;
+    out.extend_from_slice(&(count as i16).to_be_bytes());
     out.extend_from_slice(&weight.to_be_bytes());
     out.extend_from_slice(&(if negative { 0x4000_u16 } else { 0 }).to_be_bytes());
     out.extend_from_slice(&2_i16.to_be_bytes()); // display scale
-    for digit in digits {
+    for digit in digits[..count].iter().rev() {
         out.extend_from_slice(&digit.to_be_bytes());
     }
-    out
 }
 
 #[cfg(test)]
@@ -119,6 +157,16 @@ mod tests {
             numeric2(1_234_567),
             [0, 3, 0, 1, 0, 0, 0, 2, 0, 1, 9, 41, 26, 44]
         );
+    }
+
+    #[test]
+    fn numerics_carry_their_length_in_a_row() {
+        let mut rows = BinaryRows::with_capacity(1);
+        rows.row(1).numeric2(-i64::MAX);
+        let data = rows.finish();
+        let encoded = numeric2(-i64::MAX);
+        assert_eq!(&data[21..25], (encoded.len() as i32).to_be_bytes());
+        assert_eq!(&data[25..data.len() - 2], encoded);
     }
 
     #[test]

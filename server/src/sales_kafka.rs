@@ -144,7 +144,7 @@ const WAITING_CHECK_EVERY: Duration = Duration::from_secs(5);
 
 /// A purchase as read, before its product is known.
 #[derive(Debug, Clone)]
-struct ReadPurchase {
+pub struct ReadPurchase {
     purchase: Purchase,
     transaction_ms: i64,
     received_us: i64,
@@ -199,14 +199,19 @@ impl SalesSink {
         }
     }
 
-    fn refuse(&mut self, stream: Option<&str>, payload: &[u8], position: String, reason: String) {
-        self.dead_letters.push(DeadLetter {
+    fn refused(
+        stream: Option<&str>,
+        payload: &[u8],
+        position: String,
+        reason: String,
+    ) -> SalesRecord {
+        SalesRecord::Refused(DeadLetter {
             stream: stream.map(str::to_string),
             source: "kafka".into(),
             position: Some(position),
             payload: payload.to_vec(),
             reason,
-        });
+        })
     }
 
     /// Whether to look at the waiting purchases at the next flush.
@@ -309,20 +314,29 @@ fn decode_restock(payload: &[u8]) -> Result<Inventory, String> {
     Ok(restock)
 }
 
+/// One record of a sales topic, decoded or refused.
+pub enum SalesRecord {
+    Product(Product),
+    Purchase(ReadPurchase),
+    Restock(Inventory),
+    Refused(DeadLetter),
+}
+
 impl Sink for SalesSink {
     type Staged = StagedSales;
+    type Record = SalesRecord;
 
-    fn admit(
-        &mut self,
+    fn decode(
+        &self,
         topic: &str,
         partition: i32,
         payload: &[u8],
         position: &dyn Fn() -> String,
-    ) {
+    ) -> SalesRecord {
         let is = |topics: &[String]| topics.iter().any(|t| t == topic);
         if is(&self.streams.purchases_topics) {
             match decode_purchase(payload) {
-                Ok((purchase, transaction_ms)) => self.purchases.push(ReadPurchase {
+                Ok((purchase, transaction_ms)) => SalesRecord::Purchase(ReadPurchase {
                     purchase,
                     transaction_ms,
                     received_us: epoch_micros(),
@@ -330,28 +344,37 @@ impl Sink for SalesSink {
                     position: position(),
                     raw: payload.to_vec(),
                 }),
-                Err(reason) => self.refuse(Some(PURCHASES), payload, position(), reason),
+                Err(reason) => Self::refused(Some(PURCHASES), payload, position(), reason),
             }
         } else if is(&self.streams.products_topics) {
             let product = serde_json::from_slice::<ProductEvent>(payload)
                 .map_err(|e| format!("not a product: {e}"))
                 .and_then(|event| check_product(&event.product).map(|()| event.product));
             match product {
-                Ok(product) => self.products.push(product),
-                Err(reason) => self.refuse(Some(PRODUCTS), payload, position(), reason),
+                Ok(product) => SalesRecord::Product(product),
+                Err(reason) => Self::refused(Some(PRODUCTS), payload, position(), reason),
             }
         } else if is(&self.streams.inventories_topics) {
             match decode_restock(payload) {
-                Ok(restock) => self.restocks.push(restock),
-                Err(reason) => self.refuse(Some(INVENTORIES), payload, position(), reason),
+                Ok(restock) => SalesRecord::Restock(restock),
+                Err(reason) => Self::refused(Some(INVENTORIES), payload, position(), reason),
             }
         } else {
-            self.refuse(
+            Self::refused(
                 None,
                 payload,
                 position(),
                 format!("topic {topic:?} is not a sales topic"),
-            );
+            )
+        }
+    }
+
+    fn hold(&mut self, record: SalesRecord) {
+        match record {
+            SalesRecord::Product(product) => self.products.push(product),
+            SalesRecord::Purchase(purchase) => self.purchases.push(purchase),
+            SalesRecord::Restock(restock) => self.restocks.push(restock),
+            SalesRecord::Refused(dead_letter) => self.dead_letters.push(dead_letter),
         }
     }
 

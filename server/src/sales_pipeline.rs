@@ -5,7 +5,7 @@
 use crate::config::FlushConfig;
 use crate::kafka::JsonPublisher;
 use crate::operators::latency::Latencies;
-use crate::pgcopy::BinaryRows;
+use crate::pgcopy::{BinaryRows, copy_rows};
 use crate::reading::epoch_micros;
 use crate::sales::{
     EnrichedPurchase, Inventory, Product, RunningTotal, SaleEvent, SalesConfig, SalesGenerator,
@@ -160,33 +160,37 @@ pub const COPY_PURCHASES: &str = "COPY purchases_enriched (transaction_time, tra
 
 /// Enriched purchases in Postgres' binary COPY format, for [`COPY_PURCHASES`].
 pub fn encode_purchases(purchases: &[StoredPurchase]) -> Vec<u8> {
-    let cents = |dollars: f64| (dollars * 100.0).round() as i64;
     let mut rows = BinaryRows::with_capacity(purchases.len());
     for row in purchases {
-        let p = &row.enriched;
-        rows.row(20)
-            .timestamptz(Some(row.transaction_ms * 1000))
-            .text(&p.transaction_id)
-            .text(&p.product_id)
-            .text(&p.product_category)
-            .text(&p.product_name)
-            .text(&p.product_size)
-            .numeric2(cents(p.product_cogs))
-            .numeric2(cents(p.product_price))
-            .bool(p.contains_fruit)
-            .bool(p.contains_veggies)
-            .bool(p.contains_nuts)
-            .bool(p.contains_caffeine)
-            .numeric2(cents(p.purchase_price))
-            .int4(p.purchase_quantity as i32)
-            .bool(p.is_member)
-            .numeric2(cents(p.member_discount))
-            .bool(p.add_supplements)
-            .numeric2(cents(p.supplement_price))
-            .numeric2(cents(p.total_purchase))
-            .timestamptz(Some(row.received_us));
+        encode_purchase(&mut rows, row);
     }
     rows.finish()
+}
+
+fn encode_purchase(rows: &mut BinaryRows, row: &StoredPurchase) {
+    let cents = |dollars: f64| (dollars * 100.0).round() as i64;
+    let p = &row.enriched;
+    rows.row(20)
+        .timestamptz(Some(row.transaction_ms * 1000))
+        .text(&p.transaction_id)
+        .text(&p.product_id)
+        .text(&p.product_category)
+        .text(&p.product_name)
+        .text(&p.product_size)
+        .numeric2(cents(p.product_cogs))
+        .numeric2(cents(p.product_price))
+        .bool(p.contains_fruit)
+        .bool(p.contains_veggies)
+        .bool(p.contains_nuts)
+        .bool(p.contains_caffeine)
+        .numeric2(cents(p.purchase_price))
+        .int4(p.purchase_quantity as i32)
+        .bool(p.is_member)
+        .numeric2(cents(p.member_discount))
+        .bool(p.add_supplements)
+        .numeric2(cents(p.supplement_price))
+        .numeric2(cents(p.total_purchase))
+        .timestamptz(Some(row.received_us));
 }
 
 /// Enriched rows by binary COPY: the fastest way into the table.
@@ -197,9 +201,7 @@ async fn insert_purchases(
     if purchases.is_empty() {
         return Ok(());
     }
-    let mut copy = tx.copy_in_raw(COPY_PURCHASES).await?;
-    copy.send(encode_purchases(purchases)).await?;
-    copy.finish().await?;
+    copy_rows(tx, COPY_PURCHASES, purchases, encode_purchase).await?;
     Ok(())
 }
 

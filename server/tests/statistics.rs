@@ -42,8 +42,9 @@ async fn sensor_statistics_match_the_raw_rows(pool: PgPool) {
         "SELECT guid::text, msg_count::int8, avg_temp::float8, min_temp::float8, max_temp::float8,
                            median_temp::float8
                       FROM sensor_stats ORDER BY guid";
+    // The all-time median is kept per tenth of a degree: the exact median, rounded.
     let from_rows = "SELECT guid::text, count(*)::int8, round(avg(temp), 2)::float8, min(temp)::float8,
-                            max(temp)::float8, (percentile_disc(0.5) WITHIN GROUP (ORDER BY temp))::float8
+                            max(temp)::float8, round(percentile_disc(0.5) WITHIN GROUP (ORDER BY temp), 1)::float8
                        FROM message GROUP BY guid ORDER BY guid";
     let kept: Vec<SensorFigures> = sqlx::query_as(all_time)
         .fetch_all(&pool)

@@ -129,11 +129,8 @@ async fn copy_into(
     Ok(started.elapsed())
 }
 
-/// The flush settings every Kafka path runs with.
-const BENCH_FLUSH: FlushConfig = FlushConfig {
-    max_records: 5_000,
-    interval: Duration::from_millis(250),
-};
+/// Every Kafka path runs with the service's default flush settings.
+const BENCH_FLUSH: FlushConfig = FlushConfig::DEFAULT;
 
 /// Starts a consumer with `start` and waits until the group's stored offsets
 /// reach `records`: every record is in Postgres, with its aggregates.
@@ -310,7 +307,15 @@ async fn produce_sales(bootstrap: &str, nonce: u32, count: usize) -> anyhow::Res
         enriched_topic: None,
         running_totals_topic: None,
     };
-    let mut generator = SalesGenerator::new(SalesConfig::default(), u64::from(nonce));
+    // A busy chain rather than the seed's one shop (a sale every 2 to 5 s):
+    // about a thousand sales per second of event time, as a live stream at
+    // these rates has. Spread thinner, each flush touches many more windows.
+    let config = SalesConfig {
+        min_gap_ms: 0,
+        max_gap_ms: 2,
+        ..SalesConfig::default()
+    };
+    let mut generator = SalesGenerator::new(config, u64::from(nonce));
     let start_ms = 1_700_000_000_000;
     let publisher = JsonPublisher::new(&KafkaConfig {
         bootstrap_servers: bootstrap.to_string(),
@@ -332,10 +337,7 @@ async fn produce_sales(bootstrap: &str, nonce: u32, count: usize) -> anyhow::Res
     let mut enriched = Vec::with_capacity(count);
     let mut produced = 0;
     while produced < count {
-        let events = generator.run(
-            start_ms + produced as i64 * 3_500,
-            (count - produced).min(50_000),
-        );
+        let events = generator.run(start_ms + produced as i64, (count - produced).min(50_000));
         produced += events.len();
         for event in events {
             let purchase = &event.purchase;

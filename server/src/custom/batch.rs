@@ -39,23 +39,29 @@ impl CustomBatch {
         payload: &[u8],
         position: &dyn Fn() -> String,
     ) -> Option<String> {
+        let record = self.decode_from(source, payload, position);
+        let reason = record.as_ref().err().map(|d| d.reason.clone());
+        Sink::hold(self, record);
+        reason
+    }
+
+    /// One record as a row of the stream, or a dead letter with the reason.
+    fn decode_from(
+        &self,
+        source: &str,
+        payload: &[u8],
+        position: &dyn Fn() -> String,
+    ) -> Result<Row, DeadLetter> {
         let stream = &self.stream;
-        match decode(&stream.fields, stream.event_time, payload, epoch_micros()) {
-            Ok(row) => {
-                self.rows.push(row);
-                None
+        decode(&stream.fields, stream.event_time, payload, epoch_micros()).map_err(|reason| {
+            DeadLetter {
+                stream: Some(stream.name.clone()),
+                source: source.into(),
+                position: Some(position()),
+                payload: payload.to_vec(),
+                reason,
             }
-            Err(reason) => {
-                self.dead_letters.push(DeadLetter {
-                    stream: Some(self.stream.name.clone()),
-                    source: source.into(),
-                    position: Some(position()),
-                    payload: payload.to_vec(),
-                    reason: reason.clone(),
-                });
-                Some(reason)
-            }
-        }
+        })
     }
 
     pub fn clear(&mut self) {
@@ -343,15 +349,23 @@ impl Column {
 
 impl Sink for CustomBatch {
     type Staged = ();
+    type Record = Result<Row, DeadLetter>;
 
-    fn admit(
-        &mut self,
+    fn decode(
+        &self,
         _topic: &str,
         _partition: i32,
         payload: &[u8],
         position: &dyn Fn() -> String,
-    ) {
-        self.add("kafka", payload, position);
+    ) -> Self::Record {
+        self.decode_from("kafka", payload, position)
+    }
+
+    fn hold(&mut self, record: Self::Record) {
+        match record {
+            Ok(row) => self.rows.push(row),
+            Err(dead_letter) => self.dead_letters.push(dead_letter),
+        }
     }
 
     fn len(&self) -> usize {
