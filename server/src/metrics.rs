@@ -81,6 +81,11 @@ impl Metrics {
             .fetch_add(records as u64, Ordering::Relaxed);
     }
 
+    /// Records received from `source` so far.
+    pub fn received_total(&self, source: Source) -> u64 {
+        self.source(source).received.load(Ordering::Relaxed)
+    }
+
     /// A committed flush: how many rows and dead letters it stored, and how long it took.
     pub fn flushed(&self, source: Source, stored: usize, dead_letters: usize, took: Duration) {
         let counters = self.source(source);

@@ -13,6 +13,7 @@ use server::consumer;
 use server::custom::{CustomBatch, CustomStream};
 use server::definitions;
 use server::kafka::{self, JsonPublisher, ReadingPublisher};
+use server::metrics::{self, Source};
 use server::operators::window::WindowSpec;
 use server::pgcopy::BinaryRows;
 use server::reading::Reading;
@@ -133,7 +134,9 @@ async fn copy_into(
 const BENCH_FLUSH: FlushConfig = FlushConfig::DEFAULT;
 
 /// Starts a consumer with `start` and waits until the group's stored offsets
-/// reach `records`: every record is in Postgres, with its aggregates.
+/// reach `records`: every record is in Postgres, with its aggregates. Timed
+/// from the first record received, as the counting baseline is, so joining
+/// the consumer group counts in neither.
 async fn until_stored<F>(
     pool: &PgPool,
     group: &str,
@@ -144,8 +147,22 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     let shutdown = CancellationToken::new();
-    let started = Instant::now();
+    let received = || metrics::global().received_total(Source::Kafka);
+    let before = received();
+    let launched = Instant::now();
     let task = tokio::spawn(start(shutdown.clone()));
+    let too_long = |since: Instant| {
+        anyhow::ensure!(
+            since.elapsed() < Duration::from_secs(900),
+            "ingest did not finish in 15 minutes"
+        );
+        Ok(())
+    };
+    while received() == before {
+        too_long(launched)?;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let started = Instant::now();
     loop {
         // The stored offsets say how many records are in, without counting rows.
         let stored: Option<i64> = sqlx::query_scalar(
@@ -157,10 +174,7 @@ where
         if stored.unwrap_or(0) as usize >= records {
             break;
         }
-        anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(900),
-            "ingest did not finish in 15 minutes"
-        );
+        too_long(started)?;
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let took = started.elapsed();
@@ -488,7 +502,8 @@ fn firehose_bodies(rows: &[Reading]) -> Vec<String> {
         .collect()
 }
 
-/// A plain rdkafka consumer that only counts messages: the ceiling for any consumer.
+/// A plain rdkafka consumer that only counts messages: the ceiling for any
+/// consumer. Timed from the first message, so the group join is not counted.
 async fn consume_only(bootstrap: &str, topic: &str, records: usize) -> anyhow::Result<Duration> {
     let consumer: StreamConsumer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
@@ -500,8 +515,9 @@ async fn consume_only(bootstrap: &str, topic: &str, records: usize) -> anyhow::R
         .set("auto.offset.reset", "earliest")
         .create()?;
     consumer.subscribe(&[topic])?;
+    tokio::time::timeout(Duration::from_secs(30), consumer.recv()).await??;
     let started = Instant::now();
-    let mut seen = 0;
+    let mut seen = 1;
     while seen < records {
         tokio::time::timeout(Duration::from_secs(30), consumer.recv()).await??;
         seen += 1;

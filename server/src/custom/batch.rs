@@ -126,21 +126,26 @@ impl CustomBatch {
     ) -> Result<(), sqlx::Error> {
         let plan = &self.stream.rollups[index];
         let fields = &self.stream.fields;
-        let mut groups: BTreeMap<(usize, i64, Vec<KeyPart>), Group> = BTreeMap::new();
+        // Grouped by dimension values, then by grain and bucket. The order is
+        // the same in every instance, so concurrent batches lock rows in the
+        // same order. One key buffer serves every row: no allocation per row.
+        let mut groups: BTreeMap<Vec<KeyPart<'_>>, BTreeMap<(usize, i64), Group>> = BTreeMap::new();
+        let mut dims: Vec<KeyPart<'_>> = Vec::with_capacity(plan.group_by.len());
         for row in &self.rows {
-            let dims: Vec<KeyPart> = plan
-                .group_by
-                .iter()
-                .map(|&i| KeyPart::of(&row.values[i]))
-                .collect();
+            dims.clear();
+            dims.extend(plan.group_by.iter().map(|&i| KeyPart::of(&row.values[i])));
+            let buckets = match groups.get_mut(dims.as_slice()) {
+                Some(buckets) => buckets,
+                None => groups.entry(dims.clone()).or_default(),
+            };
             for (g, (_, width)) in plan.grains.iter().enumerate() {
                 let start = if *width == 0 {
                     0
                 } else {
                     row.event_ms - row.event_ms.rem_euclid(*width)
                 };
-                let group = groups
-                    .entry((g, start, dims.clone()))
+                let group = buckets
+                    .entry((g, start))
                     .or_insert_with(|| Group::new(plan.metrics.len()));
                 group.records += 1;
                 for (m, &field) in plan.metrics.iter().enumerate() {
@@ -153,6 +158,14 @@ impl CustomBatch {
                 }
             }
         }
+        let groups: Vec<(&[KeyPart<'_>], (usize, i64), &Group)> = groups
+            .iter()
+            .flat_map(|(key, buckets)| {
+                buckets
+                    .iter()
+                    .map(move |(bucket, group)| (key.as_slice(), *bucket, group))
+            })
+            .collect();
         let n = groups.len();
         let mut grain = Vec::with_capacity(n);
         let mut starts: Vec<Option<i64>> = Vec::with_capacity(n);
@@ -168,11 +181,11 @@ impl CustomBatch {
             .iter()
             .map(|_| MeasureColumns::default())
             .collect();
-        for ((g, start, key), group) in &groups {
-            let (label, width) = &plan.grains[*g];
+        for &(key, (g, start), group) in &groups {
+            let (label, width) = &plan.grains[g];
             grain.push(label.as_str());
             let bounded = *width > 0;
-            starts.push(bounded.then_some(*start));
+            starts.push(bounded.then_some(start));
             ends.push(bounded.then_some(start + width));
             for (column, part) in dims.iter_mut().zip(key) {
                 column.push(&part.value());
@@ -260,21 +273,21 @@ impl Group {
 }
 
 /// A group-by value that can key a map (floats by their bits).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum KeyPart {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum KeyPart<'a> {
     Null,
-    Text(String),
+    Text(&'a str),
     Int(i64),
     Float(u64),
     Bool(bool),
     Time(i64),
 }
 
-impl KeyPart {
-    fn of(value: &Value) -> Self {
+impl<'a> KeyPart<'a> {
+    fn of(value: &'a Value) -> Self {
         match value {
             Value::Null => KeyPart::Null,
-            Value::Text(t) => KeyPart::Text(t.clone()),
+            Value::Text(t) => KeyPart::Text(t),
             Value::Int(i) => KeyPart::Int(*i),
             // -0.0 and 0.0 are one value to Postgres, so one group here.
             Value::Float(x) => KeyPart::Float(if *x == 0.0 {
@@ -290,7 +303,7 @@ impl KeyPart {
     fn value(&self) -> Value {
         match self {
             KeyPart::Null => Value::Null,
-            KeyPart::Text(t) => Value::Text(t.clone()),
+            KeyPart::Text(t) => Value::Text(t.to_string()),
             KeyPart::Int(i) => Value::Int(*i),
             KeyPart::Float(bits) => Value::Float(f64::from_bits(*bits)),
             KeyPart::Bool(b) => Value::Bool(*b),

@@ -4,7 +4,7 @@
 
 use crate::definitions::{Field, FieldType, TimeFormat};
 use crate::sales::parse_timestamp;
-use serde_json::Map;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 /// One field's value, typed.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,14 +37,27 @@ pub fn decode(
     payload: &[u8],
     received_us: i64,
 ) -> Result<Row, String> {
-    let object: Map<String, serde_json::Value> = match serde_json::from_slice(payload) {
-        Ok(serde_json::Value::Object(object)) => object,
-        Ok(_) => return Err("a record must be a JSON object".into()),
-        Err(e) => return Err(format!("not JSON: {e}")),
-    };
+    let mut found: Vec<Option<serde_json::Value>> = vec![None; fields.len()];
+    let mut reader = serde_json::Deserializer::from_slice(payload);
+    let read = DeserializeSeed::deserialize(
+        Named {
+            fields,
+            found: &mut found,
+        },
+        &mut reader,
+    )
+    .and_then(|()| reader.end());
+    if let Err(error) = read {
+        // Read again, as a whole, only to say what is wrong.
+        return Err(match serde_json::from_slice::<serde_json::Value>(payload) {
+            Ok(serde_json::Value::Object(_)) => format!("not a record: {error}"),
+            Ok(_) => "a record must be a JSON object".into(),
+            Err(e) => format!("not JSON: {e}"),
+        });
+    }
     let mut values = Vec::with_capacity(fields.len());
-    for field in fields {
-        values.push(value(field, object.get(&field.name))?);
+    for (field, json) in fields.iter().zip(found) {
+        values.push(value(field, json.as_ref())?);
     }
     let (index, format) = event_time;
     let event_ms = event_ms(&fields[index].name, &values[index], format)?;
@@ -59,6 +72,64 @@ pub fn decode(
         event_ms,
         received_us,
     })
+}
+
+/// Reads a JSON object keeping only the values of the named fields (the last
+/// one when a key repeats), and skipping the rest without building them.
+struct Named<'a> {
+    fields: &'a [Field],
+    found: &'a mut [Option<serde_json::Value>],
+}
+
+impl<'de> DeserializeSeed<'de> for Named<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Named<'_> {
+    type Value = ();
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(index) = map.next_key_seed(FieldIndex(self.fields))? {
+            match index {
+                Some(i) => self.found[i] = Some(map.next_value()?),
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A key of the object: the index of the field it names, if any.
+struct FieldIndex<'a>(&'a [Field]);
+
+impl<'de> DeserializeSeed<'de> for FieldIndex<'_> {
+    type Value = Option<usize>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Option<usize>, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FieldIndex<'_> {
+    type Value = Option<usize>;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("a field name")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Option<usize>, E> {
+        Ok(self.0.iter().position(|field| field.name == key))
+    }
 }
 
 fn value(field: &Field, json: Option<&serde_json::Value>) -> Result<Value, String> {
@@ -189,6 +260,30 @@ mod tests {
         );
         assert_eq!(row.event_ms, 1_700_000_000_123);
         assert_eq!(row.received_us, 7);
+    }
+
+    #[test]
+    fn unnamed_keys_are_skipped_whatever_they_hold_and_a_repeated_key_keeps_its_last_value() {
+        let row = read(
+            r#"{"nested": {"at": 1, "deep": [{"store": "x"}]}, "at": 5, "store": "a\"b",
+                "at": 6, "note": "\u00e9", "paid": true}"#,
+        )
+        .expect("valid");
+        assert_eq!(
+            row.values,
+            [
+                Value::Int(6),
+                Value::Text("a\"b".into()),
+                Value::Null,
+                Value::Bool(true)
+            ]
+        );
+        // Escaped key names still name their field.
+        let row = read(r#"{"\u0061t": 9, "store": "s"}"#).expect("valid");
+        assert_eq!(row.values[0], Value::Int(9));
+        // Anything after the object is not a record.
+        let error = read(r#"{"at": 1, "store": "s"} {}"#).expect_err("trailing");
+        assert!(error.contains("not JSON"), "{error}");
     }
 
     #[test]
