@@ -2,8 +2,8 @@
 //! in Firehose's JSON protocol, so AWS SDKs and the AWS CLI work with an
 //! endpoint override) and a plain NDJSON endpoint per stream.
 //!
-//! A request is acknowledged only after its records are committed to Postgres,
-//! in one transaction per request.
+//! A request is acknowledged only after its records are committed to Postgres;
+//! requests arriving together share a transaction (see [`crate::group_commit`]).
 
 use crate::custom::{self, CustomBatch};
 use crate::metrics::{self, Source};
@@ -120,19 +120,6 @@ impl Intake {
         self.batch.readings.len() + self.custom.as_ref().map_or(0, |c| c.rows.len())
     }
 
-    fn len(&self) -> usize {
-        self.accepted() + self.batch.dead_letters.len()
-    }
-
-    async fn write(&self, state: &AppState) -> Result<(), sqlx::Error> {
-        let mut tx = state.pool.begin().await?;
-        if let Some(custom) = &self.custom {
-            custom.stage(&mut tx).await?;
-        }
-        store::stage_into(&mut tx, &self.batch).await?;
-        tx.commit().await
-    }
-
     /// Keeps refused bytes with where they came from (`what`, within this request) and why.
     fn refuse(&mut self, what: Option<String>, payload: Vec<u8>, reason: String) {
         let position = match what {
@@ -148,26 +135,28 @@ impl Intake {
         });
     }
 
-    /// Commits the readings and dead letters in one transaction.
-    async fn commit(&self, state: &AppState) -> Result<(), ApiError> {
-        if self.len() == 0 {
+    /// Stores the readings, rows and dead letters, and returns once they are
+    /// committed (with other requests' records, in one transaction).
+    async fn commit(&mut self, state: &AppState) -> Result<(), ApiError> {
+        let (accepted, dead_letters) = (self.accepted(), self.batch.dead_letters.len());
+        if accepted + dead_letters == 0 {
             return Ok(());
         }
         let started = Instant::now();
-        metrics::global().received(self.source, self.len());
-        match self.write(state).await {
+        metrics::global().received(self.source, accepted + dead_letters);
+        let batch = std::mem::take(&mut self.batch);
+        let custom = self.custom.as_mut().map(|c| {
+            let mut taken = CustomBatch::new(c.stream.clone());
+            std::mem::swap(&mut taken, c);
+            taken
+        });
+        match state.writer.store(batch, custom).await {
             Ok(()) => {
-                let dead_letters = self.batch.dead_letters.len();
-                metrics::global().flushed(
-                    self.source,
-                    self.accepted(),
-                    dead_letters,
-                    started.elapsed(),
-                );
+                metrics::global().flushed(self.source, accepted, dead_letters, started.elapsed());
                 Ok(())
             }
             Err(error) => {
-                tracing::warn!(%error, records = self.len(), "HTTP ingest could not store its records");
+                tracing::warn!(%error, records = accepted + dead_letters, "HTTP ingest could not store its records");
                 Err(ApiError::unavailable())
             }
         }
@@ -474,9 +463,7 @@ async fn ndjson(
             });
         }
     }
+    let accepted = intake.accepted();
     intake.commit(state).await?;
-    Ok(NdjsonOutcome {
-        accepted: intake.accepted(),
-        rejected,
-    })
+    Ok(NdjsonOutcome { accepted, rejected })
 }

@@ -6,6 +6,7 @@ pub mod consumer;
 pub mod custom;
 pub mod definitions;
 pub mod firehose;
+pub mod group_commit;
 pub mod health;
 pub mod kafka;
 pub mod metrics;

@@ -2,6 +2,7 @@
 
 use crate::config::{Config, DatabaseConfig, SimulatorSink};
 use crate::custom::{CustomBatch, CustomStream};
+use crate::group_commit::GroupCommit;
 use crate::sales_kafka::{self, SalesSink, SalesStreams};
 use crate::state::AppState;
 use crate::{MIGRATOR, consumer, definitions, kafka, pipeline, sales_pipeline, simulator};
@@ -206,6 +207,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                 })
                 .collect(),
         ),
+        writer: GroupCommit::start(pool.clone(), config.flush.max_records),
         pool,
         leptos_options,
         kafka: config.kafka.clone(),
@@ -214,9 +216,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .await
         .with_context(|| format!("listening on {} (PULSEBOARD_ADDR)", config.http.addr))?;
     tracing::info!("Pulseboard is serving http://{}", config.http.addr);
-    let served = axum::serve(listener, crate::router::router(state))
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await;
+    let served = axum::serve(
+        crate::router::without_delay(listener),
+        crate::router::router(state),
+    )
+    .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+    .await;
 
     // Whatever ended serving, stop the ingest tasks and let them flush.
     shutdown.cancel();

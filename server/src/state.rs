@@ -2,6 +2,7 @@
 
 use crate::config::KafkaConfig;
 use crate::custom::CustomStream;
+use crate::group_commit::GroupCommit;
 use app::streams::StreamCatalog;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
@@ -21,6 +22,8 @@ pub struct AppState {
     pub catalog: StreamCatalog,
     /// Custom streams by their HTTP names.
     pub custom_streams: Arc<HashMap<String, Arc<CustomStream>>>,
+    /// Stores what HTTP ingest requests accepted, several requests per transaction.
+    pub writer: GroupCommit,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -12,6 +12,7 @@ use server::config::{DatabaseConfig, FlushConfig, KafkaConfig};
 use server::consumer;
 use server::custom::{CustomBatch, CustomStream};
 use server::definitions;
+use server::group_commit::GroupCommit;
 use server::kafka::{self, JsonPublisher, ReadingPublisher};
 use server::metrics::{self, Source};
 use server::operators::window::WindowSpec;
@@ -404,6 +405,7 @@ async fn firehose_ingest(
     connections: usize,
 ) -> anyhow::Result<Duration> {
     let state = server::state::AppState {
+        writer: GroupCommit::start(pool.clone(), BENCH_FLUSH.max_records),
         pool: pool.clone(),
         leptos_options: leptos::config::LeptosOptions::builder()
             .output_name("pulseboard")
@@ -415,15 +417,19 @@ async fn firehose_ingest(
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let server =
-        tokio::spawn(async move { axum::serve(listener, server::router::router(state)).await });
+    let server = tokio::spawn(async move {
+        let listener = server::router::without_delay(listener);
+        axum::serve(listener, server::router::router(state)).await
+    });
     let started = Instant::now();
     let mut clients = tokio::task::JoinSet::new();
     for share in bodies.chunks(bodies.len().div_ceil(connections)) {
         let share = share.to_vec();
         clients.spawn(async move {
-            let mut connection =
-                tokio::io::BufStream::new(tokio::net::TcpStream::connect(addr).await?);
+            // As HTTP clients such as the AWS SDKs' do.
+            let socket = tokio::net::TcpStream::connect(addr).await?;
+            socket.set_nodelay(true)?;
+            let mut connection = tokio::io::BufStream::new(socket);
             for body in share {
                 let (status, reply) = put_record_batch(&mut connection, &body).await?;
                 anyhow::ensure!(

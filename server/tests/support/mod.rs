@@ -7,7 +7,8 @@ use app::streams::{CatalogEntry, StreamCatalog};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use leptos::config::LeptosOptions;
-use server::config::KafkaConfig;
+use server::config::{FlushConfig, KafkaConfig};
+use server::group_commit::GroupCommit;
 use server::state::AppState;
 use sqlx::PgPool;
 use tower::ServiceExt;
@@ -18,6 +19,7 @@ pub fn state(pool: PgPool, kafka: Option<KafkaConfig>) -> AppState {
         .site_root("target/site")
         .build();
     AppState {
+        writer: GroupCommit::start(pool.clone(), FlushConfig::DEFAULT.max_records),
         pool,
         leptos_options,
         kafka,

@@ -1,0 +1,144 @@
+//! One writer for every HTTP ingest request: requests that arrive while a
+//! transaction is in flight are stored together in the next one, and each is
+//! answered once the transaction holding its records has committed.
+//!
+//! Concurrent requests then cost one transaction instead of one each, and no
+//! longer wait on each other's locks on the same statistics rows.
+
+use crate::custom::CustomBatch;
+use crate::store::{self, Batch};
+use sqlx::PgPool;
+use std::collections::BTreeMap;
+use tokio::sync::{mpsc, oneshot};
+
+/// Requests queued for the writer; a full queue makes requests wait.
+const QUEUED_REQUESTS: usize = 64;
+
+/// The records of one request, waiting to be stored.
+struct Submission {
+    batch: Batch,
+    custom: Option<CustomBatch>,
+    stored: oneshot::Sender<Result<(), String>>,
+}
+
+impl Submission {
+    fn len(&self) -> usize {
+        self.batch.len() + self.custom.as_ref().map_or(0, |c| c.rows.len())
+    }
+}
+
+/// The records could not be stored; the request may be sent again.
+#[derive(Debug, thiserror::Error)]
+#[error("storing the records failed: {0}")]
+pub struct NotStored(pub String);
+
+/// A handle on the writer; clones share it.
+#[derive(Clone)]
+pub struct GroupCommit {
+    queue: mpsc::Sender<Submission>,
+}
+
+impl GroupCommit {
+    /// Starts the writer. A transaction takes whole requests until it holds
+    /// `max_records` records (always at least one request).
+    pub fn start(pool: PgPool, max_records: usize) -> Self {
+        let (queue, requests) = mpsc::channel(QUEUED_REQUESTS);
+        tokio::spawn(write_groups(pool, requests, max_records));
+        GroupCommit { queue }
+    }
+
+    /// Stores a request's readings, dead letters and custom-stream rows, and
+    /// returns once they are committed.
+    pub async fn store(&self, batch: Batch, custom: Option<CustomBatch>) -> Result<(), NotStored> {
+        let (stored, outcome) = oneshot::channel();
+        let submission = Submission {
+            batch,
+            custom,
+            stored,
+        };
+        let gone = || NotStored("the writer has stopped".into());
+        self.queue.send(submission).await.map_err(|_| gone())?;
+        outcome.await.map_err(|_| gone())?.map_err(NotStored)
+    }
+}
+
+async fn write_groups(pool: PgPool, mut requests: mpsc::Receiver<Submission>, max_records: usize) {
+    while let Some(first) = requests.recv().await {
+        let mut records = first.len();
+        let mut group = vec![first];
+        while records < max_records {
+            match requests.try_recv() {
+                Ok(next) => {
+                    records += next.len();
+                    group.push(next);
+                }
+                Err(_) => break,
+            }
+        }
+        match write(&pool, &group).await {
+            Ok(()) => answer(group, Ok(())),
+            Err(error) if group.len() == 1 => answer(group, Err(error.to_string())),
+            Err(error) => {
+                // Perhaps one request's records are what Postgres refused:
+                // store each alone, so only that one fails.
+                tracing::warn!(%error, requests = group.len(), "a group of HTTP requests failed; storing each alone");
+                for submission in group {
+                    let alone = vec![submission];
+                    let outcome = write(&pool, &alone).await.map_err(|e| e.to_string());
+                    answer(alone, outcome);
+                }
+            }
+        }
+    }
+}
+
+fn answer(group: Vec<Submission>, outcome: Result<(), String>) {
+    for submission in group {
+        // A request that gave up waiting is gone; its records stand.
+        let _ = submission.stored.send(outcome.clone());
+    }
+}
+
+/// Stores the group's records in one transaction. The submissions keep their
+/// records (a group writes merged copies), so a failed group can be retried
+/// request by request.
+async fn write(pool: &PgPool, group: &[Submission]) -> Result<(), sqlx::Error> {
+    if let [only] = group {
+        return write_one(pool, &only.batch, only.custom.iter().collect()).await;
+    }
+    let mut batch = Batch::default();
+    let mut custom: BTreeMap<&str, CustomBatch> = BTreeMap::new();
+    for submission in group {
+        batch
+            .readings
+            .extend(submission.batch.readings.iter().cloned());
+        batch
+            .dead_letters
+            .extend(submission.batch.dead_letters.iter().cloned());
+        if let Some(rows) = &submission.custom {
+            let merged = custom
+                .entry(rows.stream.name.as_str())
+                .or_insert_with(|| CustomBatch::new(rows.stream.clone()));
+            merged.rows.extend(rows.rows.iter().cloned());
+            merged
+                .dead_letters
+                .extend(rows.dead_letters.iter().cloned());
+        }
+    }
+    write_one(pool, &batch, custom.values().collect()).await
+}
+
+/// One transaction: custom streams in name order (so concurrent writers lock
+/// rows in the same order), then readings and dead letters.
+async fn write_one(
+    pool: &PgPool,
+    batch: &Batch,
+    custom: Vec<&CustomBatch>,
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    for rows in custom {
+        rows.stage(&mut tx).await?;
+    }
+    store::stage_into(&mut tx, batch).await?;
+    tx.commit().await
+}
