@@ -231,17 +231,9 @@ impl Session<'_> {
                 record,
             } in std::mem::take(&mut early)
             {
-                match self
-                    .admission(&mut tracking, &topic, partition, offset)
-                    .await
-                {
-                    Admission::Take => {
-                        metrics::global().received(Source::Kafka, 1);
-                        sink.hold(record);
-                        tracking.progress.record(&topic, partition, offset);
-                    }
-                    Admission::Skip => {}
-                    Admission::End(end) => return end,
+                let taken = self.take(&mut tracking, sink, &topic, partition, offset, record);
+                if let Some(end) = taken.await {
+                    return end;
                 }
             }
             let flush_now = sink.len() >= flush.max_records
@@ -249,14 +241,10 @@ impl Session<'_> {
                     received = self.consumer.recv() => match received {
                         Ok(message) => {
                             let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
-                            match self.admission(&mut tracking, topic, partition, offset).await {
-                                Admission::Take => {}
-                                Admission::Skip => continue,
-                                Admission::End(end) => return end,
+                            let record = sink.decode(topic, partition, message.payload().unwrap_or_default(), &|| position(topic, partition, offset));
+                            if let Some(end) = self.take(&mut tracking, sink, topic, partition, offset, record).await {
+                                return end;
                             }
-                            metrics::global().received(Source::Kafka, 1);
-                            sink.admit(topic, partition, message.payload().unwrap_or_default(), &|| position(topic, partition, offset));
-                            tracking.progress.record(topic, partition, offset);
                             sink.len() >= flush.max_records
                         }
                         Err(error) => {
@@ -282,6 +270,29 @@ impl Session<'_> {
                     return end;
                 }
             }
+        }
+    }
+
+    /// Holds a decoded record for the next flush, unless [`Self::admission`]
+    /// says otherwise. Returns how the session must end, if it must.
+    async fn take<S: Sink>(
+        &self,
+        tracking: &mut Tracking,
+        sink: &mut S,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        record: S::Record,
+    ) -> Option<SessionEnd> {
+        match self.admission(tracking, topic, partition, offset).await {
+            Admission::Take => {
+                metrics::global().received(Source::Kafka, 1);
+                sink.hold(record);
+                tracking.progress.record(topic, partition, offset);
+                None
+            }
+            Admission::Skip => None,
+            Admission::End(end) => Some(end),
         }
     }
 

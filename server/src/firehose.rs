@@ -145,12 +145,7 @@ impl Intake {
         let started = Instant::now();
         metrics::global().received(self.source, accepted + dead_letters);
         let batch = std::mem::take(&mut self.batch);
-        let custom = self.custom.as_mut().map(|c| {
-            let mut taken = CustomBatch::new(c.stream.clone());
-            std::mem::swap(&mut taken, c);
-            taken
-        });
-        match state.writer.store(batch, custom).await {
+        match state.writer.store(batch, self.custom.take()).await {
             Ok(()) => {
                 metrics::global().flushed(self.source, accepted, dead_letters, started.elapsed());
                 Ok(())

@@ -77,9 +77,12 @@ async fn write_groups(pool: PgPool, mut requests: mpsc::Receiver<Submission>, ma
         }
         match write(&pool, &group).await {
             Ok(()) => answer(group, Ok(())),
-            Err(error) if group.len() == 1 => answer(group, Err(error.to_string())),
+            // One request, or Postgres unreachable: every request fails alike.
+            Err(error) if group.len() == 1 || !matches!(error, sqlx::Error::Database(_)) => {
+                answer(group, Err(error.to_string()))
+            }
             Err(error) => {
-                // Perhaps one request's records are what Postgres refused:
+                // Postgres refused something, perhaps one request's records:
                 // store each alone, so only that one fails.
                 tracing::warn!(%error, requests = group.len(), "a group of HTTP requests failed; storing each alone");
                 for submission in group {
