@@ -45,7 +45,7 @@ pub async fn reset_readings(pool: &PgPool) -> Result<(), sqlx::Error> {
 pub async fn reset_sales(pool: &PgPool) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query(
-        "TRUNCATE purchases_enriched, inventories, running_totals, sales_windows, late_events, pending_purchases",
+        "TRUNCATE purchases_enriched, inventories, running_totals, sales_windows, pending_purchases",
     )
     .execute(&mut *tx)
     .await?;
@@ -54,12 +54,18 @@ pub async fn reset_sales(pool: &PgPool) -> Result<(), sqlx::Error> {
 }
 
 /// Deletes the streams' rows from the tables all streams share: latency,
-/// activity and the dead letters read from Kafka.
+/// activity, late events, window watermarks and the dead letters read from Kafka.
 pub(crate) async fn forget_streams(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     streams: &[&str],
 ) -> Result<(), sqlx::Error> {
-    for table in ["latency_stats", "latency_histogram", "stream_activity"] {
+    for table in [
+        "latency_stats",
+        "latency_histogram",
+        "stream_activity",
+        "late_events",
+        "window_watermarks",
+    ] {
         sqlx::query(&format!("DELETE FROM {table} WHERE stream = ANY($1)"))
             .bind(streams)
             .execute(&mut **tx)

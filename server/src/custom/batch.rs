@@ -1,11 +1,13 @@
 //! A custom stream's records waiting for the next flush, and how a flush
-//! writes them: raw rows by `UNNEST`, rollup deltas pre-aggregated in memory
-//! and added to the stored rows, latency, and dead letters, in one transaction.
+//! writes them: raw rows by `UNNEST`, rollup and window deltas pre-aggregated
+//! in memory and added to the stored rows, window watermarks, late events,
+//! latency, and dead letters, in one transaction.
 
-use super::{CustomStream, Row, Value, decode};
+use super::{CustomStream, RollupPlan, Row, Value, decode};
 use crate::consumer::Sink;
 use crate::operators::latency::Latencies;
 use crate::operators::stats::Stats;
+use crate::operators::window::{Admission, Window, WindowSpec, WindowedAggregator};
 use crate::reading::epoch_micros;
 use crate::store::{self, DeadLetter};
 use sqlx::postgres::PgArguments;
@@ -76,11 +78,24 @@ impl CustomBatch {
                 sqlx::query_scalar("SELECT (extract(epoch FROM now()) * 1000000)::int8")
                     .fetch_one(&mut **tx)
                     .await?;
+            // Every window's watermark is locked first, in the definition's
+            // order, so concurrent flushes of the stream cannot deadlock.
+            let mut admitted = Vec::with_capacity(self.stream.rollups.len());
+            for plan in &self.stream.rollups {
+                admitted.push(match plan.window {
+                    Some(spec) => Some(self.admit(tx, plan, spec).await?),
+                    None => None,
+                });
+            }
             if self.stream.raw_rows {
                 self.insert_rows(tx).await?;
             }
-            for rollup in 0..self.stream.rollups.len() {
-                self.upsert_rollup(tx, rollup).await?;
+            for (index, admitted) in admitted.iter().enumerate() {
+                self.upsert_rollup(tx, index, admitted.as_ref()).await?;
+                if let Some(admitted) = admitted {
+                    self.close_windows(tx, &self.stream.rollups[index], admitted)
+                        .await?;
+                }
             }
             self.store_latency(tx, stored_at_us).await?;
             let newest_ms = self.rows.iter().map(|r| r.event_ms).max();
@@ -119,10 +134,113 @@ impl CustomBatch {
         Ok(())
     }
 
+    /// Runs the rows, in the order they arrived, past the window's watermark
+    /// as stored, and says which windows took each one.
+    async fn admit(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        plan: &RollupPlan,
+        spec: WindowSpec,
+    ) -> Result<Admitted, sqlx::Error> {
+        // Locks the watermark until the commit: one flush of the stream at a time moves it.
+        let stored: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO window_watermarks (stream, window_name) VALUES ($1, $2)
+             ON CONFLICT (stream, window_name) DO UPDATE SET stream = excluded.stream
+             RETURNING watermark_ms",
+        )
+        .bind(&self.stream.name)
+        .bind(&plan.name)
+        .fetch_one(&mut **tx)
+        .await?;
+        // One clock for the stream: the watermark trails its latest event time.
+        let mut clock = WindowedAggregator::resuming(spec, stored);
+        let mut windows = Vec::with_capacity(self.rows.len());
+        let mut late = Vec::new();
+        for (i, row) in self.rows.iter().enumerate() {
+            windows.push(match clock.push((), row.event_ms, 0.0) {
+                Admission::Accepted { windows } => windows,
+                Admission::Partial { accepted, .. } => accepted,
+                Admission::TooLate { refused } => {
+                    let starts: Vec<String> = refused
+                        .iter()
+                        .map(|w| crate::sales::format_timestamp(w.start))
+                        .collect();
+                    late.push((
+                        i,
+                        format!(
+                            "too late for window {:?}: windows starting {} are closed",
+                            plan.name,
+                            starts.join(", ")
+                        ),
+                    ));
+                    Vec::new()
+                }
+                Admission::OutOfRange => {
+                    late.push((
+                        i,
+                        format!("no window {:?} can hold this event time", plan.name),
+                    ));
+                    Vec::new()
+                }
+            });
+        }
+        Ok(Admitted {
+            windows,
+            late,
+            watermark: clock.watermark(),
+        })
+    }
+
+    /// Stores where the window's watermark got to, marks the windows it
+    /// passed as final, and keeps the events too late for any window.
+    async fn close_windows(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        plan: &RollupPlan,
+        admitted: &Admitted,
+    ) -> Result<(), sqlx::Error> {
+        if let Some(watermark) = admitted.watermark {
+            sqlx::query(
+                "UPDATE window_watermarks SET watermark_ms = $3 WHERE stream = $1 AND window_name = $2",
+            )
+            .bind(&self.stream.name)
+            .bind(&plan.name)
+            .bind(watermark)
+            .execute(&mut **tx)
+            .await?;
+            sqlx::query(&plan.finalize_sql())
+                .bind(watermark)
+                .execute(&mut **tx)
+                .await?;
+        }
+        if admitted.late.is_empty() {
+            return Ok(());
+        }
+        let rows = admitted.late.iter().map(|(i, _)| &self.rows[*i]);
+        let event_ms: Vec<i64> = rows.clone().map(|row| row.event_ms).collect();
+        let payloads: Vec<String> = rows.map(|row| self.stream.to_json(row)).collect();
+        let reasons: Vec<&str> = admitted.late.iter().map(|(_, r)| r.as_str()).collect();
+        sqlx::query(
+            "INSERT INTO late_events (stream, event_time, payload, reason)
+             SELECT $1, to_timestamp(t_ms / 1000.0), payload::jsonb, reason
+               FROM unnest($2::int8[], $3::text[], $4::text[]) AS r(t_ms, payload, reason)",
+        )
+        .bind(&self.stream.name)
+        .bind(event_ms)
+        .bind(payloads)
+        .bind(reasons)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Adds the rows' deltas to a rollup's buckets, or to the windows
+    /// `admitted` took them into.
     async fn upsert_rollup(
         &self,
         tx: &mut Transaction<'static, Postgres>,
         index: usize,
+        admitted: Option<&Admitted>,
     ) -> Result<(), sqlx::Error> {
         let plan = &self.stream.rollups[index];
         let fields = &self.stream.fields;
@@ -131,19 +249,34 @@ impl CustomBatch {
         // same order. One key buffer serves every row: no allocation per row.
         let mut groups: BTreeMap<Vec<KeyPart<'_>>, BTreeMap<(usize, i64), Group>> = BTreeMap::new();
         let mut dims: Vec<KeyPart<'_>> = Vec::with_capacity(plan.group_by.len());
-        for row in &self.rows {
+        let mut row_buckets: Vec<(usize, i64)> = Vec::new();
+        for (r, row) in self.rows.iter().enumerate() {
+            row_buckets.clear();
+            match admitted {
+                Some(admitted) => {
+                    row_buckets.extend(admitted.windows[r].iter().map(|w| (0, w.start)))
+                }
+                None => {
+                    row_buckets.extend(plan.grains.iter().enumerate().map(|(g, (_, width))| {
+                        let start = if *width == 0 {
+                            0
+                        } else {
+                            row.event_ms - row.event_ms.rem_euclid(*width)
+                        };
+                        (g, start)
+                    }))
+                }
+            }
+            if row_buckets.is_empty() {
+                continue;
+            }
             dims.clear();
             dims.extend(plan.group_by.iter().map(|&i| KeyPart::of(&row.values[i])));
             let buckets = match groups.get_mut(dims.as_slice()) {
                 Some(buckets) => buckets,
                 None => groups.entry(dims.clone()).or_default(),
             };
-            for (g, (_, width)) in plan.grains.iter().enumerate() {
-                let start = if *width == 0 {
-                    0
-                } else {
-                    row.event_ms - row.event_ms.rem_euclid(*width)
-                };
+            for &(g, start) in &row_buckets {
                 let group = buckets
                     .entry((g, start))
                     .or_insert_with(|| Group::new(plan.metrics.len()));
@@ -236,6 +369,17 @@ impl CustomBatch {
         }
         store::store_latencies(tx, &self.stream.name, &per_key).await
     }
+}
+
+/// Which windows of one window plan each row was admitted to.
+#[derive(Debug)]
+struct Admitted {
+    /// Per row, in order; empty for a row too late for every window.
+    windows: Vec<Vec<Window>>,
+    /// Rows too late for every window, with the reason.
+    late: Vec<(usize, String)>,
+    /// Where the watermark stands after these rows.
+    watermark: Option<i64>,
 }
 
 fn number(value: &Value) -> Option<f64> {

@@ -4,6 +4,12 @@
 //! deltas in the same transaction as the rows, and a view
 //! `rollup_<name>_<rollup>_view` that reads each declared measure by name.
 //!
+//! An event-time window is kept the same way, in `window_<name>_<window>`:
+//! its buckets are the windows an event is admitted to by the watermark, and
+//! its rows turn final once the watermark passes their end. The watermark is
+//! kept in Postgres beside the rows, so a restart or another instance carries
+//! on from it; events too late for every window go to `late_events`.
+//!
 //! Tables are created, and new fields added as columns, at start.
 
 mod batch;
@@ -13,7 +19,10 @@ pub use batch::CustomBatch;
 pub use record::{Row, Value, decode};
 
 use crate::consumer::Subscription;
-use crate::definitions::{Aggregate, Field, FieldType, Role, StreamDefinition, TimeFormat};
+use crate::definitions::{
+    Aggregate, Field, FieldType, Measure, Role, StreamDefinition, TimeFormat, WindowKind,
+};
+use crate::operators::window::WindowSpec;
 use sqlx::PgPool;
 use std::collections::BTreeSet;
 
@@ -35,18 +44,23 @@ pub struct CustomStream {
     insert_sql: String,
 }
 
-/// One rollup: its table, the grains it keeps and what it measures.
+/// One rollup or window: its table, the buckets it keeps and what it measures.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RollupPlan {
+    pub name: String,
     pub table: String,
-    /// `(label, width in ms)`; width 0 is all time.
+    /// `(label, width in ms)`; width 0 is all time. A window has one: its name and size.
     pub grains: Vec<(String, i64)>,
+    /// For a window: which windows an event belongs to, and when they close.
+    pub window: Option<WindowSpec>,
     /// Indices of the group-by fields.
     pub group_by: Vec<usize>,
     /// Indices of the fields measured (count, sum, min and max are kept for each).
     pub metrics: Vec<usize>,
     upsert_sql: String,
     view_sql: String,
+    /// A window's `<table>_top` view: the best groups of each window.
+    top_view_sql: Option<String>,
 }
 
 /// Pulseboard's own tables that a stream's table name could collide with.
@@ -93,6 +107,111 @@ fn measure_columns(field: &str) -> [String; 4] {
     ["count", "sum", "min", "max"].map(|m| format!("{field}_{m}"))
 }
 
+/// The columns every rollup and window table has besides its dimensions and measures.
+const BOOKKEEPING_COLUMNS: [&str; 6] = [
+    "grain",
+    "bucket_start",
+    "bucket_end",
+    "records",
+    "is_final",
+    "updated_at",
+];
+
+/// The name a measure reads by in a rollup's or window's view: `count`, `avg_<field>`, …
+fn measure_name(measure: &Measure) -> String {
+    let function = match measure.function {
+        Aggregate::Count => return "count".into(),
+        Aggregate::Sum => "sum",
+        Aggregate::Avg => "avg",
+        Aggregate::Min => "min",
+        Aggregate::Max => "max",
+        Aggregate::Median => "median",
+        Aggregate::P90 => "p90",
+        Aggregate::P95 => "p95",
+        Aggregate::P99 => "p99",
+    };
+    format!(
+        "{function}_{}",
+        measure.field.as_deref().unwrap_or_default()
+    )
+}
+
+/// What a rollup and a window have in common: grouping and measures.
+struct Shape<'a> {
+    kind: &'static str,
+    name: &'a str,
+    group_by: &'a [String],
+    measures: &'a [Measure],
+}
+
+impl Shape<'_> {
+    fn plan(
+        &self,
+        definition: &StreamDefinition,
+        raw_table: &str,
+        grains: Vec<(String, i64)>,
+        window: Option<WindowSpec>,
+        top: Option<(usize, String)>,
+    ) -> anyhow::Result<RollupPlan> {
+        let (stream, kind, name) = (&definition.name, self.kind, self.name);
+        let fields = &definition.fields;
+        let index = |field: &str| {
+            fields.iter().position(|f| f.name == field).ok_or_else(|| {
+                anyhow::anyhow!("stream {stream:?}: {kind} {name:?}: no field {field:?}")
+            })
+        };
+        let group_by = self
+            .group_by
+            .iter()
+            .map(|g| index(g))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let mut metrics: Vec<usize> = Vec::new();
+        for measure in self.measures {
+            if let Some(field) = &measure.field {
+                let i = index(field)?;
+                if !metrics.contains(&i) {
+                    metrics.push(i);
+                }
+            }
+        }
+        let table = format!("{kind}_{stream}_{name}");
+        anyhow::ensure!(
+            table.len() + "_view".len() <= 63,
+            "stream {stream:?}: {kind} {name:?}: the names are too long for Postgres ({table}_view is over 63 characters)"
+        );
+        let dims: BTreeSet<&str> = group_by.iter().map(|&i| fields[i].name.as_str()).collect();
+        for dim in &dims {
+            anyhow::ensure!(
+                !BOOKKEEPING_COLUMNS.contains(dim),
+                "stream {stream:?}: {kind} {name:?}: the group-by field {dim:?} has the name of a column Pulseboard keeps; rename the field"
+            );
+        }
+        for &m in &metrics {
+            for column in measure_columns(&fields[m].name) {
+                anyhow::ensure!(
+                    !dims.contains(column.as_str()),
+                    "stream {stream:?}: {kind} {name:?}: the measure column {column:?} clashes with a group-by field"
+                );
+            }
+        }
+        let mut plan = RollupPlan {
+            name: name.to_string(),
+            table,
+            grains,
+            window,
+            group_by,
+            metrics,
+            upsert_sql: String::new(),
+            view_sql: String::new(),
+            top_view_sql: None,
+        };
+        plan.upsert_sql = plan.upsert_sql(fields);
+        plan.view_sql = plan.view_sql(fields, raw_table, self.measures);
+        plan.top_view_sql = top.map(|(n, by)| plan.top_view_sql(n, &by));
+        Ok(plan)
+    }
+}
+
 impl CustomStream {
     /// Plans a stream from its checked definition.
     pub fn plan(definition: &StreamDefinition) -> anyhow::Result<Self> {
@@ -103,13 +222,10 @@ impl CustomStream {
                 .position(|f| f.name == name)
                 .ok_or_else(|| anyhow::anyhow!("stream {:?}: no field {name:?}", definition.name))
         };
-        if !definition.windows.is_empty()
-            || !definition.joins.is_empty()
-            || !definition.outputs.is_empty()
-        {
+        if !definition.joins.is_empty() || !definition.outputs.is_empty() {
             anyhow::bail!(
-                "stream {:?}: windows, joins and outputs run only in the built-in pipelines so far; \
-                 a stream of your own can have rollups",
+                "stream {:?}: joins and outputs run only in the built-in pipelines so far; \
+                 a stream of your own can have rollups and windows",
                 definition.name
             );
         }
@@ -121,20 +237,6 @@ impl CustomStream {
         );
         let mut rollups = Vec::new();
         for rollup in &definition.rollups {
-            let group_by = rollup
-                .group_by
-                .iter()
-                .map(|g| index(g))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            let mut metrics: Vec<usize> = Vec::new();
-            for measure in &rollup.measures {
-                if let Some(field) = &measure.field {
-                    let i = index(field)?;
-                    if !metrics.contains(&i) {
-                        metrics.push(i);
-                    }
-                }
-            }
             let grains = if rollup.grains.is_empty() {
                 vec![("all".to_string(), 0)]
             } else {
@@ -153,35 +255,62 @@ impl CustomStream {
                     })
                     .collect::<anyhow::Result<Vec<_>>>()?
             };
-            let rollup_table = format!("rollup_{}_{}", definition.name, rollup.name);
-            anyhow::ensure!(
-                rollup_table.len() + "_view".len() <= 63,
-                "stream {:?}: rollup {:?}: the names are too long for Postgres ({rollup_table}_view is over 63 characters)",
-                definition.name,
-                rollup.name
-            );
-            let dims: BTreeSet<&str> = group_by.iter().map(|&i| fields[i].name.as_str()).collect();
-            for &m in &metrics {
-                for column in measure_columns(&fields[m].name) {
-                    anyhow::ensure!(
-                        !dims.contains(column.as_str()) && column != "records",
-                        "stream {:?}: rollup {:?}: the measure column {column:?} clashes with a group-by field",
-                        definition.name,
-                        rollup.name
-                    );
-                }
-            }
-            let mut plan = RollupPlan {
-                table: rollup_table,
-                grains,
-                group_by,
-                metrics,
-                upsert_sql: String::new(),
-                view_sql: String::new(),
+            let shape = Shape {
+                kind: "rollup",
+                name: &rollup.name,
+                group_by: &rollup.group_by,
+                measures: &rollup.measures,
             };
-            plan.upsert_sql = plan.upsert_sql(&fields);
-            plan.view_sql = plan.view_sql(&fields, &table, &rollup.measures);
-            rollups.push(plan);
+            rollups.push(shape.plan(definition, &table, grains, None, None)?);
+        }
+        for window in &definition.windows {
+            let shape = Shape {
+                kind: "window",
+                name: &window.name,
+                group_by: &window.group_by,
+                measures: &window.measures,
+            };
+            let context = |e: String| {
+                anyhow::anyhow!(
+                    "stream {:?}: window {:?}: {e}",
+                    definition.name,
+                    window.name
+                )
+            };
+            let millis = |text: &str| -> anyhow::Result<i64> {
+                let d = crate::definitions::duration(text).map_err(context)?;
+                Ok(i64::try_from(d.as_millis())?)
+            };
+            let size = millis(&window.size)?;
+            let slide = match (window.kind, &window.slide) {
+                (WindowKind::Hopping, Some(slide)) => millis(slide)?,
+                _ => size,
+            };
+            let spec = WindowSpec::new(
+                size,
+                slide,
+                millis(&window.watermark)?,
+                millis(&window.allowed_lateness)?,
+            )
+            .map_err(|e| context(e.to_string()))?;
+            if let Some(m) = window.measures.iter().find(|m| {
+                matches!(
+                    m.function,
+                    Aggregate::Median | Aggregate::P90 | Aggregate::P95 | Aggregate::P99
+                )
+            }) {
+                return Err(context(format!(
+                    "{} is not kept for windows (count, sum, avg, min and max are); \
+                     a rollup keeps medians and percentiles",
+                    measure_name(m)
+                )));
+            }
+            let top = window.top.as_ref().map(|top| {
+                let by = measure_name(&window.measures[top.by_measure]);
+                (top.n, by)
+            });
+            let grains = vec![(window.name.clone(), size)];
+            rollups.push(shape.plan(definition, &table, grains, Some(spec), top)?);
         }
         let latency_key = fields
             .iter()
@@ -203,6 +332,27 @@ impl CustomStream {
         };
         stream.insert_sql = stream.insert_sql();
         Ok(stream)
+    }
+
+    /// A decoded row as a JSON object of its fields (times in UTC).
+    pub fn to_json(&self, row: &Row) -> String {
+        let object: serde_json::Map<String, serde_json::Value> = self
+            .fields
+            .iter()
+            .zip(&row.values)
+            .map(|(field, value)| {
+                let json = match value {
+                    Value::Null => serde_json::Value::Null,
+                    Value::Text(t) => t.as_str().into(),
+                    Value::Int(i) => (*i).into(),
+                    Value::Float(x) => (*x).into(),
+                    Value::Bool(b) => (*b).into(),
+                    Value::Time(us) => crate::sales::format_timestamp(us.div_euclid(1000)).into(),
+                };
+                (field.name.clone(), json)
+            })
+            .collect();
+        serde_json::Value::Object(object).to_string()
     }
 
     /// Every stream in `definitions` without a built-in pipeline, planned.
@@ -432,11 +582,19 @@ impl RollupPlan {
         measures: &[crate::definitions::Measure],
     ) -> String {
         let dims = self.dimension_columns(fields);
-        let mut selects = vec![
-            "r.grain".to_string(),
-            "r.bucket_start".into(),
-            "r.bucket_end".into(),
-        ];
+        let mut selects = if self.window.is_some() {
+            vec![
+                "r.bucket_start AS window_start".to_string(),
+                "r.bucket_end AS window_end".into(),
+                "r.is_final".into(),
+            ]
+        } else {
+            vec![
+                "r.grain".to_string(),
+                "r.bucket_start".into(),
+                "r.bucket_end".into(),
+            ]
+        };
         selects.extend(dims.iter().map(|d| format!("r.{}", quoted(&d.name))));
         let same_group: String = dims
             .iter()
@@ -456,26 +614,46 @@ impl RollupPlan {
                     f = quoted(field)
                 )
             };
-            let (name, expression) = match measure.function {
+            let expression = match measure.function {
                 Aggregate::Count => continue,
-                Aggregate::Sum => ("sum", sum),
-                Aggregate::Avg => ("avg", format!("{sum} / nullif({count}, 0)")),
-                Aggregate::Min => ("min", min),
-                Aggregate::Max => ("max", max),
-                Aggregate::Median => ("median", percentile(0.5)),
-                Aggregate::P90 => ("p90", percentile(0.9)),
-                Aggregate::P95 => ("p95", percentile(0.95)),
-                Aggregate::P99 => ("p99", percentile(0.99)),
+                Aggregate::Sum => sum,
+                Aggregate::Avg => format!("{sum} / nullif({count}, 0)"),
+                Aggregate::Min => min,
+                Aggregate::Max => max,
+                Aggregate::Median => percentile(0.5),
+                Aggregate::P90 => percentile(0.9),
+                Aggregate::P95 => percentile(0.95),
+                Aggregate::P99 => percentile(0.99),
             };
             selects.push(format!(
                 "{expression} AS {}",
-                quoted(&format!("{name}_{field}"))
+                quoted(&measure_name(measure))
             ));
         }
         format!(
             "CREATE OR REPLACE VIEW {0}_view AS SELECT {1} FROM {0} r",
             self.table,
             selects.join(", ")
+        )
+    }
+
+    /// The `n` groups of each window with the largest `by` measure (ties share a rank).
+    fn top_view_sql(&self, n: usize, by: &str) -> String {
+        format!(
+            "CREATE OR REPLACE VIEW {0}_top AS SELECT * FROM (SELECT v.*, rank() OVER \
+             (PARTITION BY v.window_start ORDER BY v.{1} DESC NULLS LAST) AS rank FROM {0}_view v) ranked \
+             WHERE rank <= {n}",
+            self.table,
+            quoted(by)
+        )
+    }
+
+    /// Marks the rows of windows the watermark (`$1`, epoch ms) has passed as final.
+    pub(crate) fn finalize_sql(&self) -> String {
+        format!(
+            "UPDATE {} SET is_final = true, updated_at = now() \
+             WHERE NOT is_final AND bucket_end <= to_timestamp($1 / 1000.0)",
+            self.table
         )
     }
 
@@ -501,6 +679,10 @@ impl RollupPlan {
             for c in [sum, min, max] {
                 columns.push(format!("{} double precision", quoted(&c)));
             }
+        }
+        if self.window.is_some() {
+            // False while the watermark has not passed bucket_end: the row may still change.
+            columns.push("is_final boolean NOT NULL DEFAULT false".into());
         }
         columns.push("updated_at timestamptz NOT NULL DEFAULT now()".into());
         let mut key = vec!["grain".to_string(), "bucket_start".into()];
@@ -541,10 +723,24 @@ impl RollupPlan {
             existing.iter().cloned().collect::<Vec<_>>().join(", "),
             wanted.iter().cloned().collect::<Vec<_>>().join(", ")
         );
-        sqlx::query(&format!("DROP VIEW IF EXISTS {}_view", self.table))
+        for view in ["top", "view"] {
+            sqlx::query(&format!("DROP VIEW IF EXISTS {}_{view}", self.table))
+                .execute(&mut **tx)
+                .await?;
+        }
+        sqlx::query(&self.view_sql).execute(&mut **tx).await?;
+        if let Some(top) = &self.top_view_sql {
+            sqlx::query(top).execute(&mut **tx).await?;
+        }
+        if self.window.is_some() {
+            // Finalizing looks only at rows not final yet.
+            sqlx::query(&format!(
+                "CREATE INDEX IF NOT EXISTS {0}_open ON {0} (bucket_end) WHERE NOT is_final",
+                self.table
+            ))
             .execute(&mut **tx)
             .await?;
-        sqlx::query(&self.view_sql).execute(&mut **tx).await?;
+        }
         Ok(())
     }
 }
@@ -577,10 +773,33 @@ mod tests {
 
     #[test]
     fn what_a_custom_stream_cannot_do_yet_is_refused_clearly() {
-        let windowed = format!(
-            "{ORDERS}\n[[windows]]\nname = \"w\"\nkind = \"tumbling\"\nsize = \"1m\"\nwatermark = \"1m\"\nmeasures = [{{ fn = \"count\" }}]\n"
+        let windowed = |measures: &str| {
+            format!(
+                "{ORDERS}\n[[windows]]\nname = \"w\"\nkind = \"hopping\"\nsize = \"2m\"\nslide = \"1m\"\nwatermark = \"1m\"\nmeasures = [{measures}]\n"
+            )
+        };
+        let stream = plan(&windowed(
+            r#"{ fn = "count" }, { fn = "max", field = "amount" }"#,
+        ))
+        .expect("windows are planned");
+        let window = &stream.rollups[1];
+        assert_eq!(window.table, "window_orders_w");
+        assert_eq!(window.grains, [("w".to_string(), 120_000)]);
+        assert_eq!(window.window.map(|w| w.slide_ms()), Some(60_000));
+        assert!(window.view_sql.contains("AS \"max_amount\""));
+
+        let error = plan(&windowed(r#"{ fn = "median", field = "amount" }"#))
+            .expect_err("medians refused")
+            .to_string();
+        assert!(
+            error.contains("median_amount is not kept for windows"),
+            "{error}"
         );
-        let error = plan(&windowed).expect_err("windows refused").to_string();
+
+        let joined = format!(
+            "{ORDERS}\n[[joins]]\nname = \"j\"\nstream = \"orders\"\non = \"store\"\nwait = \"1s\"\n"
+        );
+        let error = plan(&joined).expect_err("joins refused").to_string();
         assert!(error.contains("built-in pipelines"), "{error}");
 
         let clashing = ORDERS

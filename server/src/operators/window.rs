@@ -300,6 +300,15 @@ impl<K: Ord + Clone> WindowedAggregator<K> {
         }
     }
 
+    /// An aggregator that carries on from a watermark kept elsewhere (after a
+    /// restart, or by another instance): windows it had closed stay closed.
+    pub fn resuming(spec: WindowSpec, watermark_ms: Option<i64>) -> Self {
+        WindowedAggregator {
+            watermark_ms,
+            ..Self::new(spec)
+        }
+    }
+
     pub fn spec(&self) -> &WindowSpec {
         &self.spec
     }
@@ -812,6 +821,30 @@ mod tests {
                 evicted: vec![]
             }
         );
+    }
+
+    #[test]
+    fn a_resumed_aggregator_keeps_closed_windows_closed() {
+        // Tumbling 10 ms, watermark 5 ms behind, no lateness; the watermark
+        // reached 20 before a restart, so [0, 10) and [10, 20) are closed.
+        let mut resumed = WindowedAggregator::resuming(spec(10, 10, 5, 0), Some(20));
+        assert_eq!(
+            resumed.push("k", 15, 1.0),
+            Admission::TooLate {
+                refused: vec![w(10, 20)]
+            }
+        );
+        // An older event does not move the watermark back.
+        assert_eq!(resumed.watermark(), Some(20));
+        assert_eq!(
+            resumed.push("k", 21, 1.0),
+            Admission::Accepted {
+                windows: vec![w(20, 30)]
+            }
+        );
+        assert_eq!(resumed.watermark(), Some(20));
+        resumed.push("k", 31, 1.0);
+        assert_eq!(resumed.watermark(), Some(26));
     }
 
     #[test]
