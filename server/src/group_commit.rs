@@ -6,9 +6,11 @@
 //! longer wait on each other's locks on the same statistics rows.
 
 use crate::custom::CustomBatch;
+use crate::kafka::{JsonPublisher, PendingMessages};
 use crate::store::{self, Batch};
 use sqlx::PgPool;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 /// Requests queued for the writer; a full queue makes requests wait.
@@ -40,10 +42,11 @@ pub struct GroupCommit {
 
 impl GroupCommit {
     /// Starts the writer. A transaction takes whole requests until it holds
-    /// `max_records` records (always at least one request).
-    pub fn start(pool: PgPool, max_records: usize) -> Self {
+    /// `max_records` records (always at least one request). Custom streams'
+    /// outputs go to `publisher` after each commit, in commit order.
+    pub fn start(pool: PgPool, max_records: usize, publisher: Option<Arc<JsonPublisher>>) -> Self {
         let (queue, requests) = mpsc::channel(QUEUED_REQUESTS);
-        tokio::spawn(write_groups(pool, requests, max_records));
+        tokio::spawn(write_groups(pool, requests, max_records, publisher));
         GroupCommit { queue }
     }
 
@@ -62,7 +65,13 @@ impl GroupCommit {
     }
 }
 
-async fn write_groups(pool: PgPool, mut requests: mpsc::Receiver<Submission>, max_records: usize) {
+async fn write_groups(
+    pool: PgPool,
+    mut requests: mpsc::Receiver<Submission>,
+    max_records: usize,
+    publisher: Option<Arc<JsonPublisher>>,
+) {
+    let mut unpublished = PendingMessages::new();
     while let Some(first) = requests.recv().await {
         let mut records = first.len();
         let mut group = vec![first];
@@ -76,7 +85,10 @@ async fn write_groups(pool: PgPool, mut requests: mpsc::Receiver<Submission>, ma
             }
         }
         match write(&pool, &group).await {
-            Ok(()) => answer(group, Ok(())),
+            Ok(outputs) => {
+                answer(group, Ok(()));
+                unpublished.extend(outputs);
+            }
             // One request, or Postgres unreachable: every request fails alike.
             Err(error) if group.len() == 1 || !matches!(error, sqlx::Error::Database(_)) => {
                 answer(group, Err(error.to_string()))
@@ -87,10 +99,23 @@ async fn write_groups(pool: PgPool, mut requests: mpsc::Receiver<Submission>, ma
                 tracing::warn!(%error, requests = group.len(), "a group of HTTP requests failed; storing each alone");
                 for submission in group {
                     let alone = vec![submission];
-                    let outcome = write(&pool, &alone).await.map_err(|e| e.to_string());
-                    answer(alone, outcome);
+                    match write(&pool, &alone).await {
+                        Ok(outputs) => {
+                            answer(alone, Ok(()));
+                            unpublished.extend(outputs);
+                        }
+                        Err(error) => answer(alone, Err(error.to_string())),
+                    }
                 }
             }
+        }
+        match &publisher {
+            Some(publisher) => {
+                publisher
+                    .publish_pending(&mut unpublished, "stream outputs")
+                    .await
+            }
+            None => unpublished.clear(),
         }
     }
 }
@@ -105,7 +130,7 @@ fn answer(group: Vec<Submission>, outcome: Result<(), String>) {
 /// Stores the group's records in one transaction. The submissions keep their
 /// records (a group writes merged copies), so a failed group can be retried
 /// request by request.
-async fn write(pool: &PgPool, group: &[Submission]) -> Result<(), sqlx::Error> {
+async fn write(pool: &PgPool, group: &[Submission]) -> Result<PendingMessages, sqlx::Error> {
     if let [only] = group {
         return write_one(pool, &only.batch, only.custom.iter().collect()).await;
     }
@@ -137,11 +162,13 @@ async fn write_one(
     pool: &PgPool,
     batch: &Batch,
     custom: Vec<&CustomBatch>,
-) -> Result<(), sqlx::Error> {
+) -> Result<PendingMessages, sqlx::Error> {
     let mut tx = pool.begin().await?;
+    let mut outputs = PendingMessages::new();
     for rows in custom {
-        rows.stage(&mut tx).await?;
+        outputs.extend(rows.stage(&mut tx).await?);
     }
     store::stage_into(&mut tx, batch).await?;
-    tx.commit().await
+    tx.commit().await?;
+    Ok(outputs)
 }

@@ -72,6 +72,28 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             .with_context(|| format!("preparing the tables of stream {:?}", stream.name))?;
     }
 
+    // One producer serves every stream of your own that declares output topics.
+    let outputs_publisher = match custom.iter().find(|s| s.output_topics().next().is_some()) {
+        None => None,
+        Some(stream) => {
+            let kafka_config = config.kafka.as_ref().with_context(|| {
+                format!(
+                    "stream {:?} produces to Kafka topics, but no broker is configured (PULSEBOARD_KAFKA_BOOTSTRAP)",
+                    stream.name
+                )
+            })?;
+            let topics: Vec<String> = custom
+                .iter()
+                .flat_map(|s| s.output_topics())
+                .cloned()
+                .collect();
+            kafka::ensure_topics(kafka_config, &topics).await;
+            Some(Arc::new(
+                kafka::JsonPublisher::new(kafka_config).context("creating the Kafka producer")?,
+            ))
+        }
+    };
+
     let mut tasks = JoinSet::new();
     if let Some(kafka_config) = &config.kafka {
         kafka::ensure_topics(
@@ -140,7 +162,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                 pool.clone(),
                 kafka_config.clone(),
                 subscription,
-                CustomBatch::new(stream.clone()),
+                CustomBatch::new(stream.clone()).publishing(outputs_publisher.clone()),
                 config.flush,
                 shutdown.clone(),
             ));
@@ -207,7 +229,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                 })
                 .collect(),
         ),
-        writer: GroupCommit::start(pool.clone(), config.flush.max_records),
+        writer: GroupCommit::start(pool.clone(), config.flush.max_records, outputs_publisher),
         pool,
         leptos_options,
         kafka: config.kafka.clone(),

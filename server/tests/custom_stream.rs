@@ -1,7 +1,8 @@
 //! A stream of the user's own, neither sensors nor sales: a definition file
 //! alone makes the unchanged `pulseboard` binary consume its Kafka topic and
 //! accept it over the Firehose-compatible and NDJSON endpoints, store typed
-//! rows, and keep rollups that equal figures computed from the input.
+//! rows, keep rollups and windows that equal figures computed from the input,
+//! and produce their changes to the declared output topics.
 
 mod support;
 
@@ -76,6 +77,25 @@ measures = [
 name = "per_city"
 group_by = ["city"]
 measures = [{ fn = "count" }, { fn = "sum", field = "distance_km" }]
+
+# Rides arrive over Kafka and HTTP at once, in no order of time: the lateness
+# lets every one count, and the watermark still passes the first window.
+[[windows]]
+name = "city_5m"
+kind = "tumbling"
+size = "5m"
+watermark = "4m"
+allowed_lateness = "10m"
+group_by = ["city"]
+measures = [{ fn = "count" }, { fn = "avg", field = "duration_s" }]
+
+[[outputs]]
+topic = "TOPIC.per_city"
+from = "per_city"
+
+[[outputs]]
+topic = "TOPIC.city_5m"
+from = "city_5m"
 "#;
 
 #[derive(Debug, Clone)]
@@ -307,6 +327,62 @@ async fn a_definition_alone_makes_a_new_stream_with_tables_and_rollups(pool: PgP
         ]
     );
 
+    // The five-minute windows per city: the first is final, the second not yet.
+    let mut per_window: BTreeMap<(i64, String), i64> = BTreeMap::new();
+    for ride in &all {
+        *per_window
+            .entry((ride.minute / 5 * 5, ride.city.clone()))
+            .or_default() += 1;
+    }
+    let windows: Vec<(i64, String, i64, bool)> = sqlx::query_as(
+        "SELECT extract(minute FROM window_start)::int8, city, count, is_final
+           FROM window_rides_city_5m_view ORDER BY 1, 2",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("window view");
+    let want: Vec<(i64, String, i64, bool)> = per_window
+        .iter()
+        .map(|((minute, city), n)| (*minute, city.clone(), *n, *minute == 0))
+        .collect();
+    assert_eq!(windows, want);
+
+    // Each output topic's newest message per group is the row as stored.
+    let newest = newest_messages(&bootstrap, &format!("{topic}.city_5m"), |json| {
+        let start = json["window_start"].as_str().unwrap_or_default();
+        format!("{start} {}", json["city"])
+    })
+    .await;
+    let published: Vec<(i64, String, i64, bool)> = newest
+        .values()
+        .map(|json| {
+            let start = json["window_start"].as_str().expect("window_start");
+            let minute: i64 = start[14..16].parse().expect("minute");
+            let city = json["city"].as_str().expect("city").to_string();
+            (
+                minute,
+                city,
+                json["count"].as_i64().expect("count"),
+                json["is_final"] == true,
+            )
+        })
+        .collect();
+    assert_eq!(published, want);
+    let newest = newest_messages(&bootstrap, &format!("{topic}.per_city"), |json| {
+        json["city"].to_string()
+    })
+    .await;
+    let published: Vec<(String, i64)> = newest
+        .values()
+        .map(|json| {
+            (
+                json["city"].as_str().expect("city").to_string(),
+                json["count"].as_i64().expect("count"),
+            )
+        })
+        .collect();
+    assert_eq!(published, per_city);
+
     // Bad input from both paths is kept with its reason; latency is kept for the stream.
     let reasons: Vec<(String, String)> =
         sqlx::query_as("SELECT source, reason FROM dead_letters ORDER BY source")
@@ -334,6 +410,39 @@ async fn a_definition_alone_makes_a_new_stream_with_tables_and_rollups(pool: PgP
     let dead = "SELECT count(*) FROM dead_letters WHERE stream = 'rides'";
     assert_eq!(scalar(&pool, dead).await, 2);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Reads `topic` from the start until it has been quiet for 3 s, and keeps
+/// the newest message per `group` (messages of one group share a key, so
+/// they arrive in the order they were produced).
+async fn newest_messages(
+    bootstrap: &str,
+    topic: &str,
+    group: impl Fn(&serde_json::Value) -> String,
+) -> BTreeMap<String, serde_json::Value> {
+    use rdkafka::Message;
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set(
+            "group.id",
+            format!("test-outputs-{:x}", rand::random::<u64>()),
+        )
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let mut newest = BTreeMap::new();
+    let mut quiet = Duration::from_secs(30);
+    while let Ok(message) = tokio::time::timeout(quiet, consumer.recv()).await {
+        let message = message.expect("message");
+        let json: serde_json::Value =
+            serde_json::from_slice(message.payload().unwrap_or_default()).expect("JSON");
+        newest.insert(group(&json), json);
+        quiet = Duration::from_secs(3);
+    }
+    assert!(!newest.is_empty(), "nothing was produced to {topic}");
+    newest
 }
 
 fn plan(definition: &str) -> server::custom::CustomStream {

@@ -20,7 +20,7 @@ fn readings(request: usize, count: usize, temp: f64) -> Batch {
 
 #[sqlx::test(migrator = "server::MIGRATOR")]
 async fn concurrent_requests_are_all_stored_and_a_refused_one_fails_alone(pool: PgPool) {
-    let writer = GroupCommit::start(pool.clone(), 20_000);
+    let writer = GroupCommit::start(pool.clone(), 20_000, None);
     // 40 requests at once: they queue while the first is written, and the
     // rest share transactions. One holds a temperature `numeric(5,2)` cannot.
     let refused = 17;

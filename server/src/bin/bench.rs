@@ -405,7 +405,7 @@ async fn firehose_ingest(
     connections: usize,
 ) -> anyhow::Result<Duration> {
     let state = server::state::AppState {
-        writer: GroupCommit::start(pool.clone(), BENCH_FLUSH.max_records),
+        writer: GroupCommit::start(pool.clone(), BENCH_FLUSH.max_records, None),
         pool: pool.clone(),
         leptos_options: leptos::config::LeptosOptions::builder()
             .output_name("pulseboard")

@@ -5,6 +5,7 @@
 
 use super::{CustomStream, RollupPlan, Row, Value, decode};
 use crate::consumer::Sink;
+use crate::kafka::{JsonPublisher, PendingMessages};
 use crate::operators::latency::Latencies;
 use crate::operators::stats::Stats;
 use crate::operators::window::{Admission, Window, WindowSpec, WindowedAggregator};
@@ -12,16 +13,18 @@ use crate::reading::epoch_micros;
 use crate::store::{self, DeadLetter};
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
-use sqlx::{Postgres, Transaction};
+use sqlx::{Postgres, Row as _, Transaction};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Records of one custom stream held for the next flush.
-#[derive(Debug)]
 pub struct CustomBatch {
     pub stream: Arc<CustomStream>,
     pub rows: Vec<Row>,
     pub dead_letters: Vec<DeadLetter>,
+    /// Where a Kafka consumer produces the stream's outputs after each commit.
+    publisher: Option<Arc<JsonPublisher>>,
+    unpublished: PendingMessages,
 }
 
 impl CustomBatch {
@@ -30,7 +33,15 @@ impl CustomBatch {
             stream,
             rows: Vec::new(),
             dead_letters: Vec::new(),
+            publisher: None,
+            unpublished: PendingMessages::new(),
         }
+    }
+
+    /// A batch that, as a consumer's sink, produces the stream's outputs
+    /// once each flush has committed.
+    pub fn publishing(self, publisher: Option<Arc<JsonPublisher>>) -> Self {
+        CustomBatch { publisher, ..self }
     }
 
     /// Decodes one record into the batch, or keeps it as a dead letter.
@@ -71,8 +82,13 @@ impl CustomBatch {
         self.dead_letters.clear();
     }
 
-    /// Writes the batch in `tx`.
-    pub async fn stage(&self, tx: &mut Transaction<'static, Postgres>) -> Result<(), sqlx::Error> {
+    /// Writes the batch in `tx`. Returns what is to be produced to the
+    /// stream's output topics once `tx` has committed.
+    pub async fn stage(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+    ) -> Result<PendingMessages, sqlx::Error> {
+        let mut outputs = PendingMessages::new();
         if !self.rows.is_empty() {
             let stored_at_us: i64 =
                 sqlx::query_scalar("SELECT (extract(epoch FROM now()) * 1000000)::int8")
@@ -91,17 +107,19 @@ impl CustomBatch {
                 self.insert_rows(tx).await?;
             }
             for (index, admitted) in admitted.iter().enumerate() {
-                self.upsert_rollup(tx, index, admitted.as_ref()).await?;
+                let plan = &self.stream.rollups[index];
+                self.upsert_rollup(tx, plan, admitted.as_ref(), &mut outputs)
+                    .await?;
                 if let Some(admitted) = admitted {
-                    self.close_windows(tx, &self.stream.rollups[index], admitted)
-                        .await?;
+                    self.close_windows(tx, plan, admitted, &mut outputs).await?;
                 }
             }
             self.store_latency(tx, stored_at_us).await?;
             let newest_ms = self.rows.iter().map(|r| r.event_ms).max();
             store::record_activity(tx, &self.stream.name, self.rows.len(), newest_ms).await?;
         }
-        store::insert_dead_letters(tx, &self.dead_letters).await
+        store::insert_dead_letters(tx, &self.dead_letters).await?;
+        Ok(outputs)
     }
 
     async fn insert_rows(
@@ -198,6 +216,7 @@ impl CustomBatch {
         tx: &mut Transaction<'static, Postgres>,
         plan: &RollupPlan,
         admitted: &Admitted,
+        outputs: &mut PendingMessages,
     ) -> Result<(), sqlx::Error> {
         if let Some(watermark) = admitted.watermark {
             sqlx::query(
@@ -208,10 +227,10 @@ impl CustomBatch {
             .bind(watermark)
             .execute(&mut **tx)
             .await?;
-            sqlx::query(&plan.finalize_sql())
-                .bind(watermark)
-                .execute(&mut **tx)
-                .await?;
+            let finalize = plan.output_sql.as_ref().map(|o| o.finalize.clone());
+            let statement = finalize.unwrap_or_else(|| plan.finalize_sql());
+            let query = sqlx::query(&statement).bind(watermark);
+            changed_rows(tx, plan, query, outputs).await?;
         }
         if admitted.late.is_empty() {
             return Ok(());
@@ -239,10 +258,10 @@ impl CustomBatch {
     async fn upsert_rollup(
         &self,
         tx: &mut Transaction<'static, Postgres>,
-        index: usize,
+        plan: &RollupPlan,
         admitted: Option<&Admitted>,
+        outputs: &mut PendingMessages,
     ) -> Result<(), sqlx::Error> {
-        let plan = &self.stream.rollups[index];
         let fields = &self.stream.fields;
         // Grouped by dimension values, then by grain and bucket. The order is
         // the same in every instance, so concurrent batches lock rows in the
@@ -332,10 +351,11 @@ impl CustomBatch {
                 columns.max.push(stats.map(|s| s.max));
             }
         }
-        let mut query = sqlx::query(&plan.upsert_sql)
-            .bind(grain)
-            .bind(starts)
-            .bind(ends);
+        let statement = plan
+            .output_sql
+            .as_ref()
+            .map_or(&plan.upsert_sql, |o| &o.upsert);
+        let mut query = sqlx::query(statement).bind(grain).bind(starts).bind(ends);
         for column in dims {
             query = column.bind(query);
         }
@@ -347,8 +367,7 @@ impl CustomBatch {
                 .bind(columns.min)
                 .bind(columns.max);
         }
-        query.execute(&mut **tx).await?;
-        Ok(())
+        changed_rows(tx, plan, query, outputs).await
     }
 
     async fn store_latency(
@@ -369,6 +388,29 @@ impl CustomBatch {
         }
         store::store_latencies(tx, &self.stream.name, &per_key).await
     }
+}
+
+/// Runs a statement on a rollup's or window's table. When the table has
+/// output topics, the statement returns each row it changed as `(key, JSON)`,
+/// and each becomes a message to every topic.
+async fn changed_rows(
+    tx: &mut Transaction<'static, Postgres>,
+    plan: &RollupPlan,
+    query: Query<'_, Postgres, PgArguments>,
+    outputs: &mut PendingMessages,
+) -> Result<(), sqlx::Error> {
+    if plan.topics.is_empty() {
+        query.execute(&mut **tx).await?;
+        return Ok(());
+    }
+    for row in query.fetch_all(&mut **tx).await? {
+        let key: String = row.try_get(0)?;
+        let json: String = row.try_get(1)?;
+        for topic in &plan.topics {
+            outputs.push((topic.clone(), key.clone(), json.clone().into_bytes()));
+        }
+    }
+    Ok(())
 }
 
 /// Which windows of one window plan each row was admitted to.
@@ -505,7 +547,7 @@ impl Column {
 }
 
 impl Sink for CustomBatch {
-    type Staged = ();
+    type Staged = PendingMessages;
     type Record = Result<Row, DeadLetter>;
 
     fn decode(
@@ -529,12 +571,21 @@ impl Sink for CustomBatch {
         self.rows.len() + self.dead_letters.len()
     }
 
-    async fn stage(&self, tx: &mut Transaction<'static, Postgres>) -> Result<(), sqlx::Error> {
+    async fn stage(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+    ) -> Result<PendingMessages, sqlx::Error> {
         CustomBatch::stage(self, tx).await
     }
 
-    async fn committed(&mut self, (): ()) {
+    async fn committed(&mut self, outputs: PendingMessages) {
         self.clear();
+        if let Some(publisher) = &self.publisher {
+            self.unpublished.extend(outputs);
+            publisher
+                .publish_pending(&mut self.unpublished, "stream outputs")
+                .await;
+        }
     }
 
     fn discard(&mut self) {

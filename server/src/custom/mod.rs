@@ -58,9 +58,22 @@ pub struct RollupPlan {
     /// Indices of the fields measured (count, sum, min and max are kept for each).
     pub metrics: Vec<usize>,
     upsert_sql: String,
+    /// The view's columns, read from a row `r` of the table.
+    columns_sql: String,
     view_sql: String,
     /// A window's `<table>_top` view: the best groups of each window.
     top_view_sql: Option<String>,
+    /// Kafka topics each changed row is produced to, as its view reads it.
+    pub topics: Vec<String>,
+    /// With topics: the upsert, and a window's finalize, returning
+    /// `(key, JSON row)` for every row they changed.
+    output_sql: Option<OutputSql>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct OutputSql {
+    pub upsert: String,
+    pub finalize: String,
 }
 
 /// Pulseboard's own tables that a stream's table name could collide with.
@@ -202,11 +215,18 @@ impl Shape<'_> {
             group_by,
             metrics,
             upsert_sql: String::new(),
+            columns_sql: String::new(),
             view_sql: String::new(),
             top_view_sql: None,
+            topics: Vec::new(),
+            output_sql: None,
         };
         plan.upsert_sql = plan.upsert_sql(fields);
-        plan.view_sql = plan.view_sql(fields, raw_table, self.measures);
+        plan.columns_sql = plan.named_columns(fields, raw_table, self.measures);
+        plan.view_sql = format!(
+            "CREATE OR REPLACE VIEW {0}_view AS SELECT {1} FROM {0} r",
+            plan.table, plan.columns_sql
+        );
         plan.top_view_sql = top.map(|(n, by)| plan.top_view_sql(n, &by));
         Ok(plan)
     }
@@ -222,10 +242,10 @@ impl CustomStream {
                 .position(|f| f.name == name)
                 .ok_or_else(|| anyhow::anyhow!("stream {:?}: no field {name:?}", definition.name))
         };
-        if !definition.joins.is_empty() || !definition.outputs.is_empty() {
+        if !definition.joins.is_empty() {
             anyhow::bail!(
-                "stream {:?}: joins and outputs run only in the built-in pipelines so far; \
-                 a stream of your own can have rollups and windows",
+                "stream {:?}: joins run only in the built-in pipelines so far; \
+                 a stream of your own can have rollups, windows and outputs from them",
                 definition.name
             );
         }
@@ -312,6 +332,28 @@ impl CustomStream {
             let grains = vec![(window.name.clone(), size)];
             rollups.push(shape.plan(definition, &table, grains, Some(spec), top)?);
         }
+        for output in &definition.outputs {
+            let mut named = rollups.iter_mut().filter(|p| p.name == output.from);
+            let plan = named.next().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "stream {:?}: output {:?}: no rollup or window named {:?}",
+                    definition.name,
+                    output.topic,
+                    output.from
+                )
+            })?;
+            plan.topics.push(output.topic.clone());
+            anyhow::ensure!(
+                named.next().is_none(),
+                "stream {:?}: output {:?}: a rollup and a window are both named {:?}; rename one",
+                definition.name,
+                output.topic,
+                output.from
+            );
+        }
+        for plan in rollups.iter_mut().filter(|p| !p.topics.is_empty()) {
+            plan.output_sql = Some(plan.output_sql(&fields));
+        }
         let latency_key = fields
             .iter()
             .position(|f| f.role == Role::Dimension && f.kind == FieldType::String);
@@ -332,6 +374,11 @@ impl CustomStream {
         };
         stream.insert_sql = stream.insert_sql();
         Ok(stream)
+    }
+
+    /// The Kafka topics the stream's rollups and windows are produced to.
+    pub fn output_topics(&self) -> impl Iterator<Item = &String> {
+        self.rollups.iter().flat_map(|plan| &plan.topics)
     }
 
     /// A decoded row as a JSON object of its fields (times in UTC).
@@ -571,16 +618,37 @@ impl RollupPlan {
         )
     }
 
-    /// The view that names each declared measure: `count`, `avg_<field>`,
+    /// Statements that also say what they changed, as the view reads each
+    /// row, keyed by its group-by values (a JSON array).
+    fn output_sql(&self, fields: &[Field]) -> OutputSql {
+        let dims = self.dimension_columns(fields);
+        let key = if dims.is_empty() {
+            "''::text".to_string()
+        } else {
+            let values: Vec<String> = dims
+                .iter()
+                .map(|d| format!("r.{}", quoted(&d.name)))
+                .collect();
+            format!("json_build_array({})::text", values.join(", "))
+        };
+        let returning = |statement: &str| {
+            format!(
+                "WITH changed AS ({statement} RETURNING *) SELECT {key}, row_to_json(v)::text \
+                 FROM changed r CROSS JOIN LATERAL (SELECT {}) v",
+                self.columns_sql
+            )
+        };
+        OutputSql {
+            upsert: returning(&self.upsert_sql),
+            finalize: returning(&self.finalize_sql()),
+        }
+    }
+
+    /// The view's columns, naming each declared measure: `count`, `avg_<field>`,
     /// `median_<field>`, … Sums, extremes and averages come from the rollup
     /// table; median and percentiles are read from the raw rows of the bucket
     /// (exact, `percentile_disc`: always a value that occurred).
-    fn view_sql(
-        &self,
-        fields: &[Field],
-        raw_table: &str,
-        measures: &[crate::definitions::Measure],
-    ) -> String {
+    fn named_columns(&self, fields: &[Field], raw_table: &str, measures: &[Measure]) -> String {
         let dims = self.dimension_columns(fields);
         let mut selects = if self.window.is_some() {
             vec![
@@ -630,11 +698,7 @@ impl RollupPlan {
                 quoted(&measure_name(measure))
             ));
         }
-        format!(
-            "CREATE OR REPLACE VIEW {0}_view AS SELECT {1} FROM {0} r",
-            self.table,
-            selects.join(", ")
-        )
+        selects.join(", ")
     }
 
     /// The `n` groups of each window with the largest `by` measure (ties share a rank).

@@ -19,7 +19,7 @@ pub fn state(pool: PgPool, kafka: Option<KafkaConfig>) -> AppState {
         .site_root("target/site")
         .build();
     AppState {
-        writer: GroupCommit::start(pool.clone(), FlushConfig::DEFAULT.max_records),
+        writer: GroupCommit::start(pool.clone(), FlushConfig::DEFAULT.max_records, None),
         pool,
         leptos_options,
         kafka,
