@@ -103,7 +103,11 @@ async fn replay(
             replay::run(&pool, kafka, &topics, &mut sink, progress).await?
         }
         None => {
-            let stream = CustomStream::plan(definition)?;
+            // Planned among all definitions, so its joins know the streams they read.
+            let stream = CustomStream::plan_all(&definitions)?
+                .into_iter()
+                .find(|s| s.name == definition.name)
+                .context("the stream was not planned")?;
             stream.prepare(&pool).await?;
             let topics = topic.map_or_else(|| stream.kafka_topics.clone(), |t| vec![t]);
             if reset {

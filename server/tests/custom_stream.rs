@@ -89,14 +89,41 @@ allowed_lateness = "10m"
 group_by = ["city"]
 measures = [{ fn = "count" }, { fn = "avg", field = "duration_s" }]
 
+# Each ride joined with its station's latest record.
+[[joins]]
+name = "with_station"
+stream = "stations"
+on = "station"
+wait = "60s"
+
 [[outputs]]
 topic = "TOPIC.per_city"
 from = "per_city"
 
 [[outputs]]
+topic = "TOPIC.with_station"
+from = "with_station"
+
+[[outputs]]
 topic = "TOPIC.city_5m"
 from = "city_5m"
 "#;
+
+/// The docks, a second stream of one's own that rides are joined with.
+const STATIONS: &str = r#"
+name = "stations"
+sources = { http_names = ["stations"] }
+event_time = { field = "since", format = "rfc3339" }
+fields = [
+    { name = "since", type = "string", role = "time" },
+    { name = "station", type = "string", role = "dimension" },
+    { name = "docks", type = "integer", role = "metric" },
+]
+"#;
+
+fn docks(station: &str) -> i64 {
+    station.len() as i64 * 4
+}
 
 #[derive(Debug, Clone)]
 struct Ride {
@@ -186,6 +213,7 @@ async fn a_definition_alone_makes_a_new_stream_with_tables_and_rollups(pool: PgP
     std::fs::copy(shipped, dir.join("sensors.toml")).expect("sensors definition");
     std::fs::write(dir.join("rides.toml"), DEFINITION.replace("TOPIC", &topic))
         .expect("definition written");
+    std::fs::write(dir.join("stations.toml"), STATIONS).expect("definition written");
 
     let all = rides(RIDES);
     let (by_kafka, by_http) = all.split_at(RIDES / 2);
@@ -213,6 +241,16 @@ async fn a_definition_alone_makes_a_new_stream_with_tables_and_rollups(pool: PgP
         ],
     );
     support::wait_until_serving(port).await;
+    // The stations arrive while rides already flow: rides read before them wait.
+    let stations: Vec<u8> = ["north", "south", "harbour"]
+        .iter()
+        .flat_map(|s| {
+            let json = serde_json::json!({ "since": "2024-01-01T00:00:00Z", "station": s, "docks": docks(s) });
+            format!("{json}\n").into_bytes()
+        })
+        .collect();
+    let (status, answer) = support::post(port, "/ingest/stations", &[], &stations).await;
+    assert_eq!(status, 200, "{answer}");
 
     for chunk in by_firehose.chunks(500) {
         let records: Vec<serde_json::Value> = chunk
@@ -383,6 +421,50 @@ async fn a_definition_alone_makes_a_new_stream_with_tables_and_rollups(pool: PgP
         .collect();
     assert_eq!(published, per_city);
 
+    // Every ride joined once with its station, and produced to the join's topic.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let joined = "SELECT count(*) FROM join_rides_with_station WHERE _matched";
+    while scalar(&pool, joined).await < RIDES as i64 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "rides never all joined"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let wrong = "SELECT count(*) FROM join_rides_with_station
+                  WHERE stations_docks IS DISTINCT FROM length(station) * 4";
+    assert_eq!(scalar(&pool, wrong).await, 0);
+    assert_eq!(
+        scalar(&pool, "SELECT count(*) FROM join_rides_with_station").await,
+        RIDES as i64
+    );
+    let produced = newest_messages(&bootstrap, &format!("{topic}.with_station"), |json| {
+        format!(
+            "{} {} {}",
+            json["started_at"], json["station"], json["duration_s"]
+        )
+    })
+    .await;
+    let distinct: std::collections::BTreeSet<String> = all
+        .iter()
+        .map(|r| {
+            let json: serde_json::Value = serde_json::from_slice(&r.json).expect("json");
+            format!(
+                "{} {} {}",
+                json["started_at"], json["station"], json["duration_s"]
+            )
+        })
+        .collect();
+    assert_eq!(produced.len(), distinct.len());
+    for json in produced.values() {
+        let station = json["station"].as_str().expect("station");
+        assert_eq!(
+            json["stations_docks"].as_i64(),
+            Some(docks(station)),
+            "{json}"
+        );
+    }
+
     // Bad input from both paths is kept with its reason; latency is kept for the stream.
     let reasons: Vec<(String, String)> =
         sqlx::query_as("SELECT source, reason FROM dead_letters ORDER BY source")
@@ -445,16 +527,35 @@ async fn newest_messages(
     newest
 }
 
+/// The rides stream as `definition` plans it, beside the stations it joins.
 fn plan(definition: &str) -> server::custom::CustomStream {
-    let parsed = server::definitions::parse_all(&[("rides.toml".into(), definition.into())])
-        .expect("valid definition")
-        .remove(0);
-    server::custom::CustomStream::plan(&parsed).expect("planned")
+    let parsed = server::definitions::parse_all(&[
+        ("rides.toml".into(), definition.into()),
+        ("stations.toml".into(), STATIONS.into()),
+    ])
+    .expect("valid definitions");
+    server::custom::CustomStream::plan_all(&parsed)
+        .expect("planned")
+        .into_iter()
+        .find(|s| s.name == "rides")
+        .expect("rides planned")
+}
+
+/// The stations stream's tables, which the rides' join reads.
+async fn prepare_stations(pool: &PgPool) {
+    let parsed = server::definitions::parse_all(&[("stations.toml".into(), STATIONS.into())])
+        .expect("valid definition");
+    server::custom::CustomStream::plan(&parsed[0])
+        .expect("planned")
+        .prepare(pool)
+        .await
+        .expect("stations tables");
 }
 
 #[sqlx::test(migrator = "server::MIGRATOR")]
 async fn a_new_field_becomes_a_column_and_a_changed_type_is_refused(pool: PgPool) {
     let first = DEFINITION.replace("TOPIC", "t");
+    prepare_stations(&pool).await;
     plan(&first).prepare(&pool).await.expect("tables created");
     plan(&first)
         .prepare(&pool)
@@ -497,6 +598,7 @@ async fn replay_rebuilds_a_custom_stream_from_its_topic(pool: PgPool) {
         .expect("PULSEBOARD_TEST_KAFKA_BOOTSTRAP must name a running Kafka broker (./scripts/test starts one)");
     let topic = format!("test.rides.replay.{:x}", rand::random::<u64>());
     let stream = plan(&DEFINITION.replace("TOPIC", &topic));
+    prepare_stations(&pool).await;
     stream.prepare(&pool).await.expect("tables");
     let kafka = KafkaConfig {
         bootstrap_servers: bootstrap,

@@ -104,7 +104,7 @@ impl CustomBatch {
                 });
             }
             if self.stream.raw_rows {
-                self.insert_rows(tx).await?;
+                self.insert_rows(tx, &self.stream.insert_sql).await?;
             }
             for (index, admitted) in admitted.iter().enumerate() {
                 let plan = &self.stream.rollups[index];
@@ -114,17 +114,28 @@ impl CustomBatch {
                     self.close_windows(tx, plan, admitted, &mut outputs).await?;
                 }
             }
+            // Every record queues for each join, and what can be joined moves on.
+            for (join, queue) in &self.stream.joins {
+                self.insert_rows(tx, queue).await?;
+                changed_rows(tx, &join.topics, sqlx::query(join.resolve()), &mut outputs).await?;
+            }
             self.store_latency(tx, stored_at_us).await?;
             let newest_ms = self.rows.iter().map(|r| r.event_ms).max();
             store::record_activity(tx, &self.stream.name, self.rows.len(), newest_ms).await?;
+            // These records may be the match that other streams' records wait for.
+            for join in &self.stream.joined_by {
+                changed_rows(tx, &join.topics, sqlx::query(join.resolve()), &mut outputs).await?;
+            }
         }
         store::insert_dead_letters(tx, &self.dead_letters).await?;
         Ok(outputs)
     }
 
+    /// Inserts the rows with `statement` (into the raw table, or a join's queue).
     async fn insert_rows(
         &self,
         tx: &mut Transaction<'static, Postgres>,
+        statement: &str,
     ) -> Result<(), sqlx::Error> {
         let fields = &self.stream.fields;
         let mut columns: Vec<Column> = fields
@@ -140,7 +151,7 @@ impl CustomBatch {
             event_ms.push(row.event_ms);
             received_us.push(row.received_us);
         }
-        let mut query = sqlx::query(&self.stream.insert_sql);
+        let mut query = sqlx::query(statement);
         for column in columns {
             query = column.bind(query);
         }
@@ -230,7 +241,7 @@ impl CustomBatch {
             let finalize = plan.output_sql.as_ref().map(|o| o.finalize.clone());
             let statement = finalize.unwrap_or_else(|| plan.finalize_sql());
             let query = sqlx::query(&statement).bind(watermark);
-            changed_rows(tx, plan, query, outputs).await?;
+            changed_rows(tx, &plan.topics, query, outputs).await?;
         }
         if admitted.late.is_empty() {
             return Ok(());
@@ -367,7 +378,7 @@ impl CustomBatch {
                 .bind(columns.min)
                 .bind(columns.max);
         }
-        changed_rows(tx, plan, query, outputs).await
+        changed_rows(tx, &plan.topics, query, outputs).await
     }
 
     async fn store_latency(
@@ -390,23 +401,23 @@ impl CustomBatch {
     }
 }
 
-/// Runs a statement on a rollup's or window's table. When the table has
-/// output topics, the statement returns each row it changed as `(key, JSON)`,
-/// and each becomes a message to every topic.
+/// Runs a statement on a rollup's, window's or join's table. When the table
+/// has output topics, the statement returns each row it changed as
+/// `(key, JSON)`, and each becomes a message to every topic.
 async fn changed_rows(
     tx: &mut Transaction<'static, Postgres>,
-    plan: &RollupPlan,
+    topics: &[String],
     query: Query<'_, Postgres, PgArguments>,
     outputs: &mut PendingMessages,
 ) -> Result<(), sqlx::Error> {
-    if plan.topics.is_empty() {
+    if topics.is_empty() {
         query.execute(&mut **tx).await?;
         return Ok(());
     }
     for row in query.fetch_all(&mut **tx).await? {
         let key: String = row.try_get(0)?;
         let json: String = row.try_get(1)?;
-        for topic in &plan.topics {
+        for topic in topics {
             outputs.push((topic.clone(), key.clone(), json.clone().into_bytes()));
         }
     }

@@ -13,9 +13,11 @@
 //! Tables are created, and new fields added as columns, at start.
 
 mod batch;
+mod join;
 mod record;
 
 pub use batch::CustomBatch;
+pub use join::JoinPlan;
 pub use record::{Row, Value, decode};
 
 use crate::consumer::Subscription;
@@ -41,6 +43,11 @@ pub struct CustomStream {
     pub raw_rows: bool,
     pub table: String,
     pub rollups: Vec<RollupPlan>,
+    /// This stream's joins, each with the statement that queues records for it.
+    pub joins: Vec<(JoinPlan, String)>,
+    /// Joins of other streams that read this one: a flush of this stream may
+    /// bring the match their waiting records need.
+    pub joined_by: Vec<JoinPlan>,
     insert_sql: String,
 }
 
@@ -233,8 +240,16 @@ impl Shape<'_> {
 }
 
 impl CustomStream {
-    /// Plans a stream from its checked definition.
+    /// Plans a stream from its checked definition, alone: it may join only itself.
     pub fn plan(definition: &StreamDefinition) -> anyhow::Result<Self> {
+        Self::plan_among(definition, std::slice::from_ref(definition))
+    }
+
+    /// Plans a stream whose joins read streams among `definitions`.
+    fn plan_among(
+        definition: &StreamDefinition,
+        definitions: &[StreamDefinition],
+    ) -> anyhow::Result<Self> {
         let fields = definition.fields.clone();
         let index = |name: &str| {
             fields
@@ -242,13 +257,6 @@ impl CustomStream {
                 .position(|f| f.name == name)
                 .ok_or_else(|| anyhow::anyhow!("stream {:?}: no field {name:?}", definition.name))
         };
-        if !definition.joins.is_empty() {
-            anyhow::bail!(
-                "stream {:?}: joins run only in the built-in pipelines so far; \
-                 a stream of your own can have rollups, windows and outputs from them",
-                definition.name
-            );
-        }
         let table = format!("{TABLE_PREFIX}{}", definition.name);
         anyhow::ensure!(
             !RESERVED_TABLES.contains(&table.as_str()),
@@ -332,11 +340,17 @@ impl CustomStream {
             let grains = vec![(window.name.clone(), size)];
             rollups.push(shape.plan(definition, &table, grains, Some(spec), top)?);
         }
-        for output in &definition.outputs {
+        let joins = definition
+            .joins
+            .iter()
+            .map(|join| JoinPlan::plan(definition, join, definitions))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let joined = |name: &str| joins.iter().any(|j| j.name == name);
+        for output in definition.outputs.iter().filter(|o| !joined(&o.from)) {
             let mut named = rollups.iter_mut().filter(|p| p.name == output.from);
             let plan = named.next().ok_or_else(|| {
                 anyhow::anyhow!(
-                    "stream {:?}: output {:?}: no rollup or window named {:?}",
+                    "stream {:?}: output {:?}: no rollup, window or join named {:?}",
                     definition.name,
                     output.topic,
                     output.from
@@ -369,16 +383,29 @@ impl CustomStream {
             raw_rows: definition.raw_rows,
             table,
             rollups,
+            joins: Vec::new(),
+            joined_by: Vec::new(),
             insert_sql: String::new(),
             fields,
         };
-        stream.insert_sql = stream.insert_sql();
+        stream.insert_sql = stream.insert_sql_into(&stream.table);
+        stream.joins = joins
+            .into_iter()
+            .map(|join| {
+                let queue = stream.insert_sql_into(&join.pending_table);
+                (join, queue)
+            })
+            .collect();
         Ok(stream)
     }
 
-    /// The Kafka topics the stream's rollups and windows are produced to.
+    /// The Kafka topics the stream's rollups, windows and joins are produced to.
     pub fn output_topics(&self) -> impl Iterator<Item = &String> {
-        self.rollups.iter().flat_map(|plan| &plan.topics)
+        let joins = self.joins.iter().flat_map(|(join, _)| &join.topics);
+        self.rollups
+            .iter()
+            .flat_map(|plan| &plan.topics)
+            .chain(joins)
     }
 
     /// A decoded row as a JSON object of its fields (times in UTC).
@@ -404,11 +431,21 @@ impl CustomStream {
 
     /// Every stream in `definitions` without a built-in pipeline, planned.
     pub fn plan_all(definitions: &[StreamDefinition]) -> anyhow::Result<Vec<Self>> {
-        let streams: Vec<Self> = definitions
+        let mut streams: Vec<Self> = definitions
             .iter()
             .filter(|d| d.pipeline.is_none())
-            .map(Self::plan)
+            .map(|d| Self::plan_among(d, definitions))
             .collect::<anyhow::Result<_>>()?;
+        let joins: Vec<JoinPlan> = streams
+            .iter()
+            .flat_map(|s| s.joins.iter().filter(|(j, _)| j.other != s.name))
+            .map(|(join, _)| join.clone())
+            .collect();
+        for join in joins {
+            if let Some(other) = streams.iter_mut().find(|s| s.name == join.other) {
+                other.joined_by.push(join);
+            }
+        }
         // Stream "a" with rollup "b_c" and stream "a_b" with rollup "c" would share a table.
         let mut tables = BTreeSet::new();
         for stream in &streams {
@@ -430,7 +467,8 @@ impl CustomStream {
         }
     }
 
-    fn insert_sql(&self) -> String {
+    /// Inserts a batch's rows, bound as one array per column, into `table`.
+    fn insert_sql_into(&self, table: &str) -> String {
         let mut columns: Vec<String> = self.fields.iter().map(|f| quoted(&f.name)).collect();
         columns.extend(["_event_time".into(), "_ingested_at".into()]);
         let mut types: Vec<String> = self
@@ -451,7 +489,7 @@ impl CustomStream {
         selects.push(format!("to_timestamp(r.c{} / 1000000.0)", n + 1));
         format!(
             "INSERT INTO {} ({}) SELECT {} FROM unnest({}) AS r({})",
-            self.table,
+            table,
             columns.join(", "),
             selects.join(", "),
             params(&types),
@@ -467,21 +505,19 @@ impl CustomStream {
         sqlx::query("SELECT pg_advisory_xact_lock(hashtext('pulseboard custom stream tables'))")
             .execute(&mut *tx)
             .await?;
-        let columns: Vec<String> = self
+        let columns: Vec<Column> = self
             .fields
             .iter()
-            .map(|f| {
-                let not_null = if f.required { " NOT NULL" } else { "" };
-                format!("{} {}{not_null}", quoted(&f.name), sql_type(f.kind))
-            })
+            .map(|f| Column::of(&f.name, f, f.required))
             .collect();
-        sqlx::query(&format!(
-            "CREATE TABLE IF NOT EXISTS {} ({}, _event_time timestamptz NOT NULL, \
-             _ingested_at timestamptz NOT NULL, _stored_at timestamptz NOT NULL DEFAULT now())",
-            self.table,
-            columns.join(", ")
-        ))
-        .execute(&mut *tx)
+        create_or_extend(
+            &mut tx,
+            &self.name,
+            &self.table,
+            &columns,
+            "_event_time timestamptz NOT NULL, _ingested_at timestamptz NOT NULL, \
+             _stored_at timestamptz NOT NULL DEFAULT now()",
+        )
         .await?;
         sqlx::query(&format!(
             "CREATE INDEX IF NOT EXISTS {0}_event_time ON {0} USING brin (_event_time)",
@@ -489,44 +525,102 @@ impl CustomStream {
         ))
         .execute(&mut *tx)
         .await?;
-        let existing: Vec<(String, String)> = sqlx::query_as(
-            "SELECT column_name::text, data_type::text FROM information_schema.columns
-              WHERE table_schema = current_schema() AND table_name = $1",
-        )
-        .bind(&self.table)
-        .fetch_all(&mut *tx)
-        .await?;
-        for field in &self.fields {
-            match existing.iter().find(|(name, _)| *name == field.name) {
-                Some((_, kind)) if kind != sql_type(field.kind) => anyhow::bail!(
-                    "stream {:?}: column {:?} of {} is {kind}, but the definition makes it {:?} ({}); \
-                     rename the field or migrate the table",
-                    self.name,
-                    field.name,
-                    self.table,
-                    field.kind,
-                    sql_type(field.kind)
-                ),
-                Some(_) => {}
-                None => {
-                    // Rows stored before the field existed have no value for it.
-                    sqlx::query(&format!(
-                        "ALTER TABLE {} ADD COLUMN {} {}",
-                        self.table,
-                        quoted(&field.name),
-                        sql_type(field.kind)
-                    ))
-                    .execute(&mut *tx)
-                    .await?;
-                }
-            }
-        }
         for rollup in &self.rollups {
             rollup.prepare(&mut tx, &self.fields).await?;
+        }
+        for (join, _) in &self.joins {
+            join.prepare(&mut tx, self).await?;
+        }
+        for join in self
+            .joins
+            .iter()
+            .map(|(j, _)| j)
+            .filter(|j| j.other == self.name)
+        {
+            sqlx::query(&join.latest_index_sql())
+                .execute(&mut *tx)
+                .await?;
+        }
+        for join in &self.joined_by {
+            sqlx::query(&join.latest_index_sql())
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// A typed column of a table that follows a definition's fields.
+pub(crate) struct Column {
+    pub name: String,
+    pub kind: FieldType,
+    pub required: bool,
+}
+
+impl Column {
+    /// The column `name` holding `field`'s values; NULL allowed unless `required`.
+    pub fn of(name: &str, field: &Field, required: bool) -> Self {
+        Column {
+            name: name.to_string(),
+            kind: field.kind,
+            required,
+        }
+    }
+}
+
+/// Creates `table` with `columns` and then the `bookkeeping` columns, or
+/// brings it up to them: a new column is added (rows stored before it have no
+/// value), a changed type is an error naming the column.
+pub(crate) async fn create_or_extend(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    stream: &str,
+    table: &str,
+    columns: &[Column],
+    bookkeeping: &str,
+) -> anyhow::Result<()> {
+    let declared: Vec<String> = columns
+        .iter()
+        .map(|c| {
+            let not_null = if c.required { " NOT NULL" } else { "" };
+            format!("{} {}{not_null}", quoted(&c.name), sql_type(c.kind))
+        })
+        .collect();
+    sqlx::query(&format!(
+        "CREATE TABLE IF NOT EXISTS {table} ({}, {bookkeeping})",
+        declared.join(", ")
+    ))
+    .execute(&mut **tx)
+    .await?;
+    let existing: Vec<(String, String)> = sqlx::query_as(
+        "SELECT column_name::text, data_type::text FROM information_schema.columns
+          WHERE table_schema = current_schema() AND table_name = $1",
+    )
+    .bind(table)
+    .fetch_all(&mut **tx)
+    .await?;
+    for column in columns {
+        match existing.iter().find(|(name, _)| *name == column.name) {
+            Some((_, kind)) if kind != sql_type(column.kind) => anyhow::bail!(
+                "stream {stream:?}: column {:?} of {table} is {kind}, but the definition makes it {:?} ({}); \
+                 rename the field or migrate the table",
+                column.name,
+                column.kind,
+                sql_type(column.kind)
+            ),
+            Some(_) => {}
+            None => {
+                sqlx::query(&format!(
+                    "ALTER TABLE {table} ADD COLUMN {} {}",
+                    quoted(&column.name),
+                    sql_type(column.kind)
+                ))
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+    }
+    Ok(())
 }
 
 impl CustomStream {
@@ -535,6 +629,9 @@ impl CustomStream {
         let mut tx = pool.begin().await?;
         let mut tables = vec![self.table.clone()];
         tables.extend(self.rollups.iter().map(|r| r.table.clone()));
+        for (join, _) in &self.joins {
+            tables.extend([join.table.clone(), join.pending_table.clone()]);
+        }
         sqlx::query(&format!("TRUNCATE {}", tables.join(", ")))
             .execute(&mut *tx)
             .await?;
@@ -836,7 +933,7 @@ mod tests {
     }
 
     #[test]
-    fn what_a_custom_stream_cannot_do_yet_is_refused_clearly() {
+    fn windows_and_joins_are_planned_and_what_they_cannot_do_is_refused_clearly() {
         let windowed = |measures: &str| {
             format!(
                 "{ORDERS}\n[[windows]]\nname = \"w\"\nkind = \"hopping\"\nsize = \"2m\"\nslide = \"1m\"\nwatermark = \"1m\"\nmeasures = [{measures}]\n"
@@ -860,11 +957,15 @@ mod tests {
             "{error}"
         );
 
+        // A join reads the other stream's raw rows; a stream that keeps none cannot be joined.
         let joined = format!(
-            "{ORDERS}\n[[joins]]\nname = \"j\"\nstream = \"orders\"\non = \"store\"\nwait = \"1s\"\n"
+            "raw_rows = false\n{ORDERS}\n[[joins]]\nname = \"j\"\nstream = \"orders\"\non = \"store\"\nwait = \"1s\"\n"
         );
-        let error = plan(&joined).expect_err("joins refused").to_string();
-        assert!(error.contains("built-in pipelines"), "{error}");
+        let error = match plan(&joined) {
+            Ok(_) => String::new(),
+            Err(error) => error.to_string(),
+        };
+        assert!(error.contains("keeps its raw rows"), "{error}");
 
         let clashing = ORDERS
             .replace(
