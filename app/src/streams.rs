@@ -1,4 +1,5 @@
-//! Stream health: for each stream, its rate, lag, last event, latency and dead letters.
+//! Stream health: for each stream, its rate, lag, last event, latency, dead
+//! letters and events too late for its windows.
 
 use crate::error::{AppError, Result};
 use crate::panel::LivePanel;
@@ -16,6 +17,8 @@ pub struct StreamStatus {
     pub last_event: Option<String>,
     pub latency: Option<Latency>,
     pub dead_letters: i64,
+    /// Events too late for every window, kept in `late_events`.
+    pub late_events: i64,
 }
 
 /// End-to-end latency in milliseconds (stored time minus event time).
@@ -50,6 +53,7 @@ pub fn StreamsTable(tick: ReadSignal<u64>) -> impl IntoView {
                                         <th scope="col">"last event"</th>
                                         <th scope="col" class="num">"latency p50 / p95 / p99 / max"</th>
                                         <th scope="col" class="num">"dead letters"</th>
+                                        <th scope="col" class="num">"late events"</th>
                                     </tr>
                                 </thead>
                                 <tbody>
@@ -63,6 +67,7 @@ pub fn StreamsTable(tick: ReadSignal<u64>) -> impl IntoView {
                                                 format!("{} / {} / {} / {} ms", l.p50_ms, l.p95_ms, l.p99_ms, l.max_ms)
                                             })}</td>
                                             <td class="num dead-letters">{s.dead_letters}</td>
+                                            <td class="num late-events">{s.late_events}</td>
                                         </tr>
                                     }).collect_view()}
                                 </tbody>
@@ -141,13 +146,20 @@ mod ssr {
                 (stream, figures)
             })
             .collect();
-        let dead_letters: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT stream, count(*) FROM dead_letters WHERE stream = ANY($1) GROUP BY stream",
+        let kept: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT stream, sum(dead)::int8, sum(late)::int8
+               FROM (SELECT stream, 1 AS dead, 0 AS late FROM dead_letters WHERE stream = ANY($1)
+                     UNION ALL
+                     SELECT stream, 0, 1 FROM late_events WHERE stream = ANY($1)) kept
+              GROUP BY stream",
         )
         .bind(&names)
         .fetch_all(pool)
         .await?;
-        let dead_letters: HashMap<String, i64> = dead_letters.into_iter().collect();
+        let kept: HashMap<String, (i64, i64)> = kept
+            .into_iter()
+            .map(|(stream, dead, late)| (stream, (dead, late)))
+            .collect();
         let lag = leptos::prelude::use_context::<KafkaLag>();
         Ok(catalog
             .0
@@ -163,7 +175,8 @@ mod ssr {
                     kafka_lag: lag.as_ref().and_then(|lag| (lag.0)(&entry.topics)),
                     last_event: newest.map(|ts| format!("{} UTC", clock_time(ts))),
                     latency: latency.remove(&entry.name),
-                    dead_letters: dead_letters.get(&entry.name).copied().unwrap_or(0),
+                    dead_letters: kept.get(&entry.name).map_or(0, |k| k.0),
+                    late_events: kept.get(&entry.name).map_or(0, |k| k.1),
                 }
             })
             .collect())

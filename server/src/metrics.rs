@@ -248,9 +248,10 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 
-/// Records stored and dead letters per stream, as kept in Postgres with the
-/// data (so they count every instance's work and survive restarts). Every
-/// record received ends as one or the other once its flush commits.
+/// Records stored, dead letters and late events per stream, as kept in
+/// Postgres with the data (so they count every instance's work and survive
+/// restarts). Every record received ends as stored or a dead letter once its
+/// flush commits; a late event is stored and also kept apart.
 async fn per_stream_counts(pool: &sqlx::PgPool, out: &mut String) {
     let figures = [
         (
@@ -262,6 +263,11 @@ async fn per_stream_counts(pool: &sqlx::PgPool, out: &mut String) {
             "pulseboard_stream_dead_letters_total",
             "Records kept as dead letters, per stream they were meant for.",
             "SELECT stream, count(*) FROM dead_letters WHERE stream IS NOT NULL GROUP BY stream ORDER BY stream",
+        ),
+        (
+            "pulseboard_stream_late_events_total",
+            "Events too late for every window, kept in late_events, per stream.",
+            "SELECT stream, count(*) FROM late_events GROUP BY stream ORDER BY stream",
         ),
     ];
     for (name, help, sql) in figures {

@@ -4,6 +4,8 @@
 //! final; late events inside the lateness still count; later ones are kept in
 //! `late_events`. The watermark is stored, so a restart changes nothing.
 
+mod support;
+
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use server::custom::{CustomBatch, CustomStream};
@@ -172,6 +174,16 @@ async fn windows_turn_final_take_late_events_and_keep_too_late_ones(pool: PgPool
     assert_eq!(
         payload,
         serde_json::json!({ "at": NOON + 40 * s, "gate": "north", "fare": 100.0 })
+    );
+
+    // Counted where operators look: /metrics.
+    let metrics = support::get(support::state(pool.clone(), None), "/metrics").await;
+    assert!(
+        metrics
+            .body
+            .contains("pulseboard_stream_late_events_total{stream=\"taps\"} 4"),
+        "{}",
+        metrics.body
     );
 
     // The hopping window's top view: the busiest gate of each two minutes.
