@@ -65,6 +65,7 @@ pub(crate) async fn forget_streams(
         "stream_activity",
         "late_events",
         "window_watermarks",
+        "window_sources",
     ] {
         sqlx::query(&format!("DELETE FROM {table} WHERE stream = ANY($1)"))
             .bind(streams)

@@ -134,6 +134,51 @@ impl SalesStreams {
     }
 }
 
+/// How far each of `assigned` partitions had got in event time, as stored.
+async fn stored_clocks(
+    tx: &mut Transaction<'static, Postgres>,
+    assigned: &[(SourceId, String)],
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    let keys: Vec<&str> = assigned.iter().map(|(_, key)| key.as_str()).collect();
+    sqlx::query_as(
+        "SELECT source, max_event_ms FROM window_sources
+          WHERE stream = $1 AND window_name = $2 AND source = ANY($3)",
+    )
+    .bind(PURCHASES)
+    .bind(crate::sales_windows::NAME)
+    .bind(keys)
+    .fetch_all(&mut **tx)
+    .await
+}
+
+/// Stores how far each of `assigned` partitions has got; a clock never goes back.
+async fn store_clocks(
+    tx: &mut Transaction<'static, Postgres>,
+    assigned: &[(SourceId, String)],
+    windows: &SalesWindows,
+) -> Result<(), sqlx::Error> {
+    let (keys, maxima): (Vec<&str>, Vec<i64>) = assigned
+        .iter()
+        .filter_map(|(source, key)| windows.source_max(*source).map(|m| (key.as_str(), m)))
+        .unzip();
+    if keys.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO window_sources (stream, window_name, source, max_event_ms)
+         SELECT $1, $2, r.source, r.max_event_ms FROM unnest($3::text[], $4::int8[]) AS r(source, max_event_ms)
+         ON CONFLICT (stream, window_name, source)
+         DO UPDATE SET max_event_ms = greatest(window_sources.max_event_ms, excluded.max_event_ms)",
+    )
+    .bind(PURCHASES)
+    .bind(crate::sales_windows::NAME)
+    .bind(keys)
+    .bind(maxima)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// The window source of purchases that waited for their product: no
 /// partition's, so they neither hold back nor push the others' watermark
 /// for long (it goes idle).
@@ -167,8 +212,9 @@ pub struct SalesSink {
     /// When this instance last looked at the waiting purchases: another
     /// instance may have parked some (and stopped), so it looks now and then.
     checked_waiting_at: std::time::Instant,
-    /// The purchase partitions this consumer reads now.
-    assigned: Vec<SourceId>,
+    /// The purchase partitions this consumer reads now, with their names
+    /// (`topic/partition`) under which their clocks are stored.
+    assigned: Vec<(SourceId, String)>,
     outputs: Option<SalesOutputs>,
     unpublished: PendingMessages,
 }
@@ -386,7 +432,12 @@ impl Sink for SalesSink {
         self.assigned = partitions
             .iter()
             .filter(|(topic, _)| self.streams.purchases_topics.contains(topic))
-            .map(|(topic, partition)| self.source_of(topic, *partition))
+            .map(|(topic, partition)| {
+                (
+                    self.source_of(topic, *partition),
+                    format!("{topic}/{partition}"),
+                )
+            })
             .collect();
     }
 
@@ -417,8 +468,15 @@ impl Sink for SalesSink {
         };
         let mut windows = self.windows.clone();
         let now_ms = epoch_micros() / 1000;
-        for source in &self.assigned {
+        for (source, _) in &self.assigned {
             windows.register_source(*source, now_ms);
+        }
+        // Each partition's clock resumes where it had got to, here before a
+        // restart or in the instance that read it before a rebalance.
+        for (key, max_event_ms) in stored_clocks(tx, &self.assigned).await? {
+            if let Some((source, _)) = self.assigned.iter().find(|(_, k)| *k == key) {
+                windows.restore_source(*source, now_ms, max_event_ms);
+            }
         }
         let mut unmatched = Vec::new();
         for read in candidates {
@@ -438,6 +496,7 @@ impl Sink for SalesSink {
             }
         }
         batch.windows = windows.drain();
+        store_clocks(tx, &self.assigned, &windows).await?;
         park(tx, &unmatched).await?;
         let totals = sales_pipeline::stage_sales(tx, &batch).await?;
         store::insert_dead_letters(tx, &dead_letters).await?;

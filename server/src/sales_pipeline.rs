@@ -34,6 +34,8 @@ pub struct SalesBatch {
     pub restocks: Vec<Inventory>,
     pub windows: Vec<WindowDelta>,
     pub late: Vec<LateEvent>,
+    /// Where the windows' watermark stands after this batch.
+    pub watermark: Option<i64>,
 }
 
 impl SalesBatch {
@@ -49,6 +51,7 @@ impl SalesBatch {
         self.restocks.clear();
         self.windows.clear();
         self.late.clear();
+        self.watermark = None;
     }
 }
 
@@ -119,6 +122,9 @@ pub(crate) async fn stage_sales(
     tx: &mut Transaction<'_, Postgres>,
     batch: &SalesBatch,
 ) -> Result<Vec<RunningTotal>, sqlx::Error> {
+    if let Some(watermark) = batch.watermark {
+        store::save_watermark(tx, PURCHASES, crate::sales_windows::NAME, watermark).await?;
+    }
     if batch.purchases.is_empty() && batch.restocks.is_empty() {
         upsert_windows(tx, &batch.windows).await?;
         return Ok(Vec::new());
@@ -449,6 +455,21 @@ pub async fn run(
             return;
         }
     };
+    // Windows closed before a restart stay closed.
+    let stored: Result<Option<Option<i64>>, sqlx::Error> = sqlx::query_scalar(
+        "SELECT watermark_ms FROM window_watermarks WHERE stream = $1 AND window_name = $2",
+    )
+    .bind(PURCHASES)
+    .bind(crate::sales_windows::NAME)
+    .fetch_optional(&pool)
+    .await;
+    match stored {
+        Ok(Some(Some(watermark))) => windows.advance_watermark(watermark),
+        Ok(_) => {}
+        Err(error) => {
+            tracing::warn!(%error, "the stored watermark of the sales windows is unavailable")
+        }
+    }
     let mut ticker = tokio::time::interval(flush.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut next_at = tokio::time::Instant::now();
@@ -464,12 +485,12 @@ pub async fn run(
                 };
                 next_at += Duration::from_millis(delay_ms);
                 if batch.purchases.len() >= flush.max_records {
-                    batch.windows = windows.drain();
+                    close_windows(&mut batch, &mut windows);
                     flush_sales(&pool, &mut batch, outputs.as_ref(), &mut pending, &shutdown).await;
                 }
             }
             _ = ticker.tick() => {
-                batch.windows = windows.drain();
+                close_windows(&mut batch, &mut windows);
                 if !batch.is_empty() {
                     flush_sales(&pool, &mut batch, outputs.as_ref(), &mut pending, &shutdown).await;
                 }
@@ -477,11 +498,17 @@ pub async fn run(
             _ = shutdown.cancelled() => break,
         }
     }
-    batch.windows = windows.drain();
+    close_windows(&mut batch, &mut windows);
     if !batch.is_empty() {
         flush_sales(&pool, &mut batch, outputs.as_ref(), &mut pending, &shutdown).await;
     }
     tracing::info!("sales simulator stopped");
+}
+
+/// Hands the windows' changes and watermark to the batch about to be flushed.
+pub fn close_windows(batch: &mut SalesBatch, windows: &mut SalesWindows) {
+    batch.windows = windows.drain();
+    batch.watermark = windows.watermark();
 }
 
 async fn flush_sales(

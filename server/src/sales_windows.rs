@@ -15,6 +15,8 @@ pub const SIZE_MS: i64 = 10 * MINUTE_MS;
 pub const SLIDE_MS: i64 = 5 * MINUTE_MS;
 pub const WATERMARK_DELAY_MS: i64 = 10 * MINUTE_MS;
 pub const ALLOWED_LATENESS_MS: i64 = 5 * MINUTE_MS;
+/// The window's name in the purchases definition, under which its watermark is stored.
+pub const NAME: &str = "sales_windows";
 
 /// The change to one product's row in one window since it was last written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,6 +115,29 @@ impl SalesWindows {
             payload,
             reason,
         })
+    }
+
+    /// Where the watermark stands; `None` before the first purchase.
+    pub fn watermark(&self) -> Option<i64> {
+        self.sales.watermark()
+    }
+
+    /// Carries on from a watermark stored before a restart or by another
+    /// instance: windows it closed stay closed.
+    pub fn advance_watermark(&mut self, to: i64) {
+        self.sales.advance_watermark(to);
+        self.drinks.advance_watermark(to);
+    }
+
+    /// Resumes a partition's clock from the event time it had got to.
+    pub fn restore_source(&mut self, source: SourceId, now_ms: i64, max_event_ms: i64) {
+        self.sales.restore_source(source, now_ms, max_event_ms);
+        self.drinks.restore_source(source, now_ms, max_event_ms);
+    }
+
+    /// How far a partition has got in event time.
+    pub fn source_max(&self, source: SourceId) -> Option<i64> {
+        self.sales.source_max(source)
     }
 
     /// What changed since the last drain, as deltas to add to the stored rows.

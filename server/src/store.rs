@@ -297,6 +297,44 @@ pub(crate) async fn insert_dead_letters(
 #[error("shutdown while the database was unavailable")]
 pub struct Abandoned;
 
+/// Reads a window's stored watermark (epoch ms) and locks it until the
+/// transaction ends, so one flush at a time moves it; `None` before its first event.
+pub async fn lock_watermark(
+    tx: &mut Transaction<'_, Postgres>,
+    stream: &str,
+    window: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO window_watermarks (stream, window_name) VALUES ($1, $2)
+         ON CONFLICT (stream, window_name) DO UPDATE SET stream = excluded.stream
+         RETURNING watermark_ms",
+    )
+    .bind(stream)
+    .bind(window)
+    .fetch_one(&mut **tx)
+    .await
+}
+
+/// Stores where a window's watermark got to; a lower one leaves it as it is.
+pub async fn save_watermark(
+    tx: &mut Transaction<'_, Postgres>,
+    stream: &str,
+    window: &str,
+    watermark_ms: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO window_watermarks (stream, window_name, watermark_ms) VALUES ($1, $2, $3)
+         ON CONFLICT (stream, window_name)
+         DO UPDATE SET watermark_ms = greatest(window_watermarks.watermark_ms, excluded.watermark_ms)",
+    )
+    .bind(stream)
+    .bind(window)
+    .bind(watermark_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// Runs `attempt` until it succeeds, backing off while the database is unavailable.
 ///
 /// Nothing is dropped while retrying: callers stop reading their source until

@@ -110,17 +110,26 @@ fn start_sink_with(
     streams: &SalesStreams,
     outputs: Option<SalesOutputs>,
 ) -> CancellationToken {
+    let group = format!("test-sales-{:x}", rand::random::<u64>());
+    start_sink_in(pool, streams, outputs, &group)
+}
+
+/// A sales sink consuming in `group`, as one instance of that group would.
+fn start_sink_in(
+    pool: &PgPool,
+    streams: &SalesStreams,
+    outputs: Option<SalesOutputs>,
+    group: &str,
+) -> CancellationToken {
     let shutdown = CancellationToken::new();
     let flush = FlushConfig {
         max_records: 500,
         interval: Duration::from_millis(100),
     };
-    let nonce: u64 = rand::random();
-    let group = format!("test-sales-{nonce:x}");
     tokio::spawn(consumer::run(
         pool.clone(),
-        kafka_config(&group),
-        streams.subscription(&group),
+        kafka_config(group),
+        streams.subscription(group),
         SalesSink::new(streams.clone(), outputs),
         flush,
         shutdown.clone(),
@@ -186,6 +195,47 @@ async fn a_purchase_waits_for_its_product_then_is_enriched(pool: PgPool) {
             .expect("running totals");
     assert_eq!(totals, [(purchase.product_id.clone(), 1)]);
     shutdown.cancel();
+}
+
+#[sqlx::test(migrator = "server::MIGRATOR")]
+async fn windows_closed_before_a_restart_stay_closed(pool: PgPool) {
+    let streams = unique_streams("restart", Duration::from_secs(30));
+    let generator = SalesGenerator::new(SalesConfig::default(), 17);
+    produce(&streams.products_topics[0], &product_messages(&generator)).await;
+    let mut generator = generator;
+    let first = generator.next_event(1_700_000_000_000).purchase;
+    let at = |minutes: i64, id: &str| {
+        let mut purchase = first.clone();
+        purchase.transaction_time =
+            server::sales::format_timestamp(1_700_000_000_000 + minutes * 60_000 + 1_000);
+        purchase.transaction_id = id.to_string();
+        (
+            purchase.product_id.clone(),
+            serde_json::to_vec(&purchase).expect("json"),
+        )
+    };
+    let purchases = &streams.purchases_topics[0];
+    // One partition: a partition not heard from would hold the watermark back.
+    create_topic(purchases, 1).await;
+    // 40 minutes later: the watermark (10 minutes behind) closes the first windows.
+    produce(purchases, &[at(0, "1"), at(40, "2")]).await;
+    let group = format!("test-restart-{:x}", rand::random::<u64>());
+    let before = start_sink_in(&pool, &streams, None, &group);
+    let stored = "SELECT count(*) FROM purchases_enriched";
+    assert_eq!(wait_for(&pool, stored, 2, Duration::from_secs(60)).await, 2);
+    before.cancel();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // After the restart, a purchase for those closed windows is too late.
+    produce(purchases, &[at(0, "3")]).await;
+    let after = start_sink_in(&pool, &streams, None, &group);
+    assert_eq!(wait_for(&pool, stored, 3, Duration::from_secs(60)).await, 3);
+    let late = "SELECT count(*) FROM late_events WHERE stream = 'purchases'";
+    assert_eq!(wait_for(&pool, late, 1, Duration::from_secs(10)).await, 1);
+    // Each of the two purchases in time counts in its two windows; the late one in none.
+    let counted = "SELECT sum(transactions)::int8 FROM sales_windows";
+    assert_eq!(scalar(&pool, counted).await, 4);
+    after.cancel();
 }
 
 #[sqlx::test(migrator = "server::MIGRATOR")]

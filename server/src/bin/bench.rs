@@ -31,12 +31,71 @@ use tokio_util::sync::CancellationToken;
 struct Options {
     records: usize,
     runs: usize,
+    /// Keys of the table rows to measure (with their baselines); all when empty.
+    only: Vec<String>,
 }
+
+impl Options {
+    /// Whether a figure or baseline is to be measured.
+    fn measures(&self, name: &str) -> bool {
+        self.only.is_empty()
+            || ROWS.iter().any(|(_, key, _, base, _)| {
+                self.only.iter().any(|o| o == key) && (*key == name || *base == name)
+            })
+    }
+}
+
+/// The table: figure, its key, baseline, the baseline's key, target.
+const ROWS: [(&str, &str, &str, &str, &str); 6] = [
+    (
+        "Readings: Kafka to Postgres, raw rows and aggregates",
+        "readings_kafka",
+        "binary COPY of the same rows",
+        "readings_copy",
+        "at least 0.5",
+    ),
+    (
+        "Readings: Kafka to Postgres, aggregates only",
+        "readings_aggregates",
+        "rdkafka consumer that only counts",
+        "readings_consume",
+        "at least 0.5",
+    ),
+    (
+        "Readings: Firehose PutRecordBatch (4 connections)",
+        "readings_firehose",
+        "the readings Kafka path above",
+        "readings_kafka",
+        "at least 0.8",
+    ),
+    (
+        "Readings: Firehose PutRecordBatch (16 connections)",
+        "readings_firehose_16",
+        "the readings Kafka path above",
+        "readings_kafka",
+        "at least 0.8",
+    ),
+    (
+        "Purchases: Kafka to Postgres, enriched rows, totals and windows",
+        "purchases_kafka",
+        "binary COPY of the same enriched rows",
+        "purchases_copy",
+        "at least 0.5",
+    ),
+    (
+        "Purchases: Kafka to Postgres, aggregates only",
+        "purchases_aggregates",
+        "rdkafka consumer that only counts",
+        "purchases_consume",
+        "at least 0.5",
+    ),
+];
 
 fn options() -> anyhow::Result<Options> {
     let mut options = Options {
         records: 1_000_000,
         runs: 3,
+        only: Vec::new(),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut args = args.iter();
@@ -47,13 +106,23 @@ fn options() -> anyhow::Result<Options> {
         match arg.as_str() {
             "--records" => options.records = value.parse().context("--records takes a number")?,
             "--runs" => options.runs = value.parse().context("--runs takes a number")?,
-            other => anyhow::bail!("unknown option {other}; use --records N --runs R"),
+            "--only" => options.only = value.split(',').map(str::to_string).collect(),
+            other => anyhow::bail!(
+                "unknown option {other}; use --records N --runs R --only figure[,figure]"
+            ),
         }
     }
     anyhow::ensure!(
         options.records > 0 && options.runs > 0,
         "--records and --runs must be at least 1"
     );
+    let keys: Vec<&str> = ROWS.iter().map(|row| row.1).collect();
+    if let Some(unknown) = options.only.iter().find(|o| !keys.contains(&o.as_str())) {
+        anyhow::bail!(
+            "--only: no figure {unknown:?}; figures: {}",
+            keys.join(", ")
+        );
+    }
     Ok(options)
 }
 
@@ -586,32 +655,48 @@ async fn main() -> anyhow::Result<()> {
         };
         let records = options.records;
 
-        let db = fresh_database(&admin, &admin_url, &database("copy")).await?;
-        figures.add("readings_copy", records, binary_copy(&db, &rows).await?);
-        db.close().await;
-        let db = fresh_database(&admin, &admin_url, &database("kafka")).await?;
-        figures.add(
-            "readings_kafka",
-            records,
-            readings_to_postgres(&db, &kafka_config, records).await?,
-        );
-        db.close().await;
-        let db = fresh_database(&admin, &admin_url, &database("aggregates")).await?;
-        let definition = readings_aggregates_only(&topic);
-        figures.add(
-            "readings_aggregates",
-            records,
-            custom_stream_to_postgres(&db, &kafka_config, &definition, records).await?,
-        );
-        db.close().await;
-        figures.add(
-            "readings_consume",
-            records,
-            consume_only(&bootstrap, &topic, records).await?,
-        );
+        if options.measures("readings_copy") {
+            eprintln!("measuring readings_copy");
+            let db = fresh_database(&admin, &admin_url, &database("copy")).await?;
+            figures.add("readings_copy", records, binary_copy(&db, &rows).await?);
+            db.close().await;
+        }
+        if options.measures("readings_kafka") {
+            eprintln!("measuring readings_kafka");
+            let db = fresh_database(&admin, &admin_url, &database("kafka")).await?;
+            figures.add(
+                "readings_kafka",
+                records,
+                readings_to_postgres(&db, &kafka_config, records).await?,
+            );
+            db.close().await;
+        }
+        if options.measures("readings_aggregates") {
+            eprintln!("measuring readings_aggregates");
+            let db = fresh_database(&admin, &admin_url, &database("aggregates")).await?;
+            let definition = readings_aggregates_only(&topic);
+            figures.add(
+                "readings_aggregates",
+                records,
+                custom_stream_to_postgres(&db, &kafka_config, &definition, records).await?,
+            );
+            db.close().await;
+        }
+        if options.measures("readings_consume") {
+            eprintln!("measuring readings_consume");
+            figures.add(
+                "readings_consume",
+                records,
+                consume_only(&bootstrap, &topic, records).await?,
+            );
+        }
         // Few clients, and as many as SDK clients commonly keep open: a
         // transaction holds the requests in flight, so concurrency sets its size.
         for (name, connections) in [("readings_firehose", 4), ("readings_firehose_16", 16)] {
+            if !options.measures(name) {
+                continue;
+            }
+            eprintln!("measuring {name}");
             let db = fresh_database(&admin, &admin_url, &database("http")).await?;
             figures.add(
                 name,
@@ -622,33 +707,45 @@ async fn main() -> anyhow::Result<()> {
         }
 
         let purchases_topic = &sales.streams.purchases_topics[0];
-        let db = fresh_database(&admin, &admin_url, &database("copy")).await?;
-        figures.add(
-            "purchases_copy",
-            sales.purchases,
-            copy_purchases(&db, &sales.enriched).await?,
-        );
-        db.close().await;
-        let db = fresh_database(&admin, &admin_url, &database("kafka")).await?;
-        figures.add(
-            "purchases_kafka",
-            sales.purchases,
-            sales_to_postgres(&db, &kafka_config, &sales.streams, sales.messages).await?,
-        );
-        db.close().await;
-        let db = fresh_database(&admin, &admin_url, &database("aggregates")).await?;
-        let definition = purchases_aggregates_only(purchases_topic);
-        figures.add(
-            "purchases_aggregates",
-            sales.purchases,
-            custom_stream_to_postgres(&db, &kafka_config, &definition, sales.purchases).await?,
-        );
-        db.close().await;
-        figures.add(
-            "purchases_consume",
-            sales.purchases,
-            consume_only(&bootstrap, purchases_topic, sales.purchases).await?,
-        );
+        if options.measures("purchases_copy") {
+            eprintln!("measuring purchases_copy");
+            let db = fresh_database(&admin, &admin_url, &database("copy")).await?;
+            figures.add(
+                "purchases_copy",
+                sales.purchases,
+                copy_purchases(&db, &sales.enriched).await?,
+            );
+            db.close().await;
+        }
+        if options.measures("purchases_kafka") {
+            eprintln!("measuring purchases_kafka");
+            let db = fresh_database(&admin, &admin_url, &database("kafka")).await?;
+            figures.add(
+                "purchases_kafka",
+                sales.purchases,
+                sales_to_postgres(&db, &kafka_config, &sales.streams, sales.messages).await?,
+            );
+            db.close().await;
+        }
+        if options.measures("purchases_aggregates") {
+            eprintln!("measuring purchases_aggregates");
+            let db = fresh_database(&admin, &admin_url, &database("aggregates")).await?;
+            let definition = purchases_aggregates_only(purchases_topic);
+            figures.add(
+                "purchases_aggregates",
+                sales.purchases,
+                custom_stream_to_postgres(&db, &kafka_config, &definition, sales.purchases).await?,
+            );
+            db.close().await;
+        }
+        if options.measures("purchases_consume") {
+            eprintln!("measuring purchases_consume");
+            figures.add(
+                "purchases_consume",
+                sales.purchases,
+                consume_only(&bootstrap, purchases_topic, sales.purchases).await?,
+            );
+        }
         eprintln!("run {run}: {}", figures.last_run());
     }
     for name in ["copy", "kafka", "aggregates", "http"] {
@@ -663,7 +760,10 @@ async fn main() -> anyhow::Result<()> {
         "purchases_copy",
         "purchases_consume",
     ];
-    let noisy = baselines.iter().any(|b| spread(&figures.rates[*b]) > 0.25);
+    let noisy = baselines
+        .iter()
+        .filter_map(|b| figures.rates.get(*b))
+        .any(|rates| spread(rates) > 0.25);
     println!();
     println!(
         "{} sensor readings and {} purchases, median of {} runs{}",
@@ -678,52 +778,11 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("| figure | events/s | baseline | baseline events/s | ratio | target |");
     println!("|---|---|---|---|---|---|");
-    let rows = [
-        (
-            "Readings: Kafka to Postgres, raw rows and aggregates",
-            "readings_kafka",
-            "binary COPY of the same rows",
-            "readings_copy",
-            "at least 0.5",
-        ),
-        (
-            "Readings: Kafka to Postgres, aggregates only",
-            "readings_aggregates",
-            "rdkafka consumer that only counts",
-            "readings_consume",
-            "at least 0.5",
-        ),
-        (
-            "Readings: Firehose PutRecordBatch (4 connections)",
-            "readings_firehose",
-            "the readings Kafka path above",
-            "readings_kafka",
-            "at least 0.8",
-        ),
-        (
-            "Readings: Firehose PutRecordBatch (16 connections)",
-            "readings_firehose_16",
-            "the readings Kafka path above",
-            "readings_kafka",
-            "at least 0.8",
-        ),
-        (
-            "Purchases: Kafka to Postgres, enriched rows, totals and windows",
-            "purchases_kafka",
-            "binary COPY of the same enriched rows",
-            "purchases_copy",
-            "at least 0.5",
-        ),
-        (
-            "Purchases: Kafka to Postgres, aggregates only",
-            "purchases_aggregates",
-            "rdkafka consumer that only counts",
-            "purchases_consume",
-            "at least 0.5",
-        ),
-    ];
     let mut table = Vec::new();
-    for (figure, key, baseline, base_key, target) in rows {
+    for (figure, key, baseline, base_key, target) in ROWS {
+        if !(options.measures(key) && options.measures(base_key)) {
+            continue;
+        }
         let (value, base) = (figures.median(key), figures.median(base_key));
         println!(
             "| {figure} | {value:.0} | {baseline} | {base:.0} | {:.2} | {target} |",

@@ -171,16 +171,7 @@ impl CustomBatch {
         plan: &RollupPlan,
         spec: WindowSpec,
     ) -> Result<Admitted, sqlx::Error> {
-        // Locks the watermark until the commit: one flush of the stream at a time moves it.
-        let stored: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO window_watermarks (stream, window_name) VALUES ($1, $2)
-             ON CONFLICT (stream, window_name) DO UPDATE SET stream = excluded.stream
-             RETURNING watermark_ms",
-        )
-        .bind(&self.stream.name)
-        .bind(&plan.name)
-        .fetch_one(&mut **tx)
-        .await?;
+        let stored = store::lock_watermark(tx, &self.stream.name, &plan.name).await?;
         // One clock for the stream: the watermark trails its latest event time.
         let mut clock = WindowedAggregator::resuming(spec, stored);
         let mut windows = Vec::with_capacity(self.rows.len());
@@ -230,14 +221,7 @@ impl CustomBatch {
         outputs: &mut PendingMessages,
     ) -> Result<(), sqlx::Error> {
         if let Some(watermark) = admitted.watermark {
-            sqlx::query(
-                "UPDATE window_watermarks SET watermark_ms = $3 WHERE stream = $1 AND window_name = $2",
-            )
-            .bind(&self.stream.name)
-            .bind(&plan.name)
-            .bind(watermark)
-            .execute(&mut **tx)
-            .await?;
+            store::save_watermark(tx, &self.stream.name, &plan.name, watermark).await?;
             let finalize = plan.output_sql.as_ref().map(|o| o.finalize.clone());
             let statement = finalize.unwrap_or_else(|| plan.finalize_sql());
             let query = sqlx::query(&statement).bind(watermark);

@@ -309,6 +309,11 @@ impl<K: Ord + Clone> WindowedAggregator<K> {
         }
     }
 
+    /// Raises the watermark to `to` if it is behind (it never goes back).
+    pub fn advance_watermark(&mut self, to: i64) {
+        self.watermark_ms = Some(self.watermark_ms.map_or(to, |w| w.max(to)));
+    }
+
     pub fn spec(&self) -> &WindowSpec {
         &self.spec
     }
@@ -391,6 +396,29 @@ impl<K: Ord + Clone> WindowedAggregator<K> {
         });
     }
 
+    /// Resumes a source's clock from how far it had got in event time (as
+    /// kept before a restart, or by the instance that read it before), and
+    /// the watermark with it.
+    pub fn restore_source(&mut self, source: SourceId, now_ms: i64, max_event_ms: i64) {
+        let clock = self.sources.entry(source).or_insert(SourceClock {
+            max_event_ms: None,
+            last_seen_ms: now_ms,
+        });
+        clock.max_event_ms = Some(
+            clock
+                .max_event_ms
+                .map_or(max_event_ms, |m| m.max(max_event_ms)),
+        );
+        self.follow_sources(now_ms);
+    }
+
+    /// How far `source` has got in event time, if it has delivered.
+    pub fn source_max(&self, source: SourceId) -> Option<i64> {
+        self.sources
+            .get(&source)
+            .and_then(|clock| clock.max_event_ms)
+    }
+
     /// Moves the source's clock and, with it, the watermark.
     fn observe(&mut self, source: SourceId, now_ms: i64, event_ms: i64) {
         let clock = self.sources.entry(source).or_insert(SourceClock {
@@ -399,6 +427,11 @@ impl<K: Ord + Clone> WindowedAggregator<K> {
         });
         clock.max_event_ms = Some(clock.max_event_ms.map_or(event_ms, |m| m.max(event_ms)));
         clock.last_seen_ms = clock.last_seen_ms.max(now_ms);
+        self.follow_sources(now_ms);
+    }
+
+    /// Moves the watermark up to the slowest source that is not idle.
+    fn follow_sources(&mut self, now_ms: i64) {
         let idle_before = now_ms.saturating_sub(IDLE_SOURCE_MS);
         let active: Vec<Option<i64>> = self
             .sources
@@ -845,6 +878,34 @@ mod tests {
         assert_eq!(resumed.watermark(), Some(20));
         resumed.push("k", 31, 1.0);
         assert_eq!(resumed.watermark(), Some(26));
+    }
+
+    #[test]
+    fn a_restored_source_resumes_its_clock() {
+        // Two partitions; partition 1 had got to 50 before a restart.
+        let mut agg = WindowedAggregator::new(spec(10, 10, 5, 0));
+        agg.register_source(0, 0);
+        agg.restore_source(1, 0, 50);
+        assert_eq!(agg.source_max(1), Some(50));
+        // Partition 0 has not delivered yet: it holds the watermark back.
+        assert_eq!(agg.watermark(), None);
+        // Partition 0 is the slowest: the watermark trails it, not the restored one.
+        agg.push_from(0, 0, "k", 30, 1.0);
+        assert_eq!(agg.watermark(), Some(25));
+        agg.push_from(0, 0, "k", 60, 1.0);
+        assert_eq!(agg.watermark(), Some(45));
+        // A restored clock never goes back.
+        agg.restore_source(1, 0, 40);
+        assert_eq!(agg.source_max(1), Some(50));
+
+        // Alone, a restored partition sets the watermark before its next event.
+        let mut alone = WindowedAggregator::<&str>::new(spec(10, 10, 5, 0));
+        alone.restore_source(0, 0, 50);
+        assert_eq!(alone.watermark(), Some(45));
+        assert!(matches!(
+            alone.push_from(0, 0, "k", 20, 1.0),
+            Admission::TooLate { .. }
+        ));
     }
 
     #[test]
