@@ -1,5 +1,5 @@
 //! Stream health: for each stream, its rate, lag, last event, latency, dead
-//! letters and events too late for its windows.
+//! letters and late events.
 
 use crate::error::{AppError, Result};
 use crate::panel::LivePanel;
@@ -17,7 +17,7 @@ pub struct StreamStatus {
     pub last_event: Option<String>,
     pub latency: Option<Latency>,
     pub dead_letters: i64,
-    /// Events too late for every window, kept in `late_events`.
+    /// Rows of `late_events`: one per window definition that refused an event.
     pub late_events: i64,
 }
 

@@ -16,6 +16,11 @@ use tokio::sync::{mpsc, oneshot};
 /// Requests queued for the writer; a full queue makes requests wait.
 const QUEUED_REQUESTS: usize = 64;
 
+/// Committed groups' outputs queued for the publisher. Beyond that (the broker
+/// has been unreachable a while) a group's outputs are dropped and the loss is
+/// logged: they are copies of rows Postgres holds.
+const QUEUED_OUTPUTS: usize = 1_024;
+
 /// The records of one request, waiting to be stored.
 struct Submission {
     batch: Batch,
@@ -43,10 +48,16 @@ pub struct GroupCommit {
 impl GroupCommit {
     /// Starts the writer. A transaction takes whole requests until it holds
     /// `max_records` records (always at least one request). Custom streams'
-    /// outputs go to `publisher` after each commit, in commit order.
+    /// outputs go to `publisher` after each commit, in commit order, from a
+    /// task of their own: a broker that is down never holds up ingest.
     pub fn start(pool: PgPool, max_records: usize, publisher: Option<Arc<JsonPublisher>>) -> Self {
         let (queue, requests) = mpsc::channel(QUEUED_REQUESTS);
-        tokio::spawn(write_groups(pool, requests, max_records, publisher));
+        let outputs = publisher.map(|publisher| {
+            let (outputs, committed) = mpsc::channel(QUEUED_OUTPUTS);
+            tokio::spawn(publish_outputs(publisher, committed));
+            outputs
+        });
+        tokio::spawn(write_groups(pool, requests, max_records, outputs));
         GroupCommit { queue }
     }
 
@@ -69,7 +80,7 @@ async fn write_groups(
     pool: PgPool,
     mut requests: mpsc::Receiver<Submission>,
     max_records: usize,
-    publisher: Option<Arc<JsonPublisher>>,
+    outputs: Option<mpsc::Sender<PendingMessages>>,
 ) {
     let mut unpublished = PendingMessages::new();
     while let Some(first) = requests.recv().await {
@@ -109,14 +120,38 @@ async fn write_groups(
                 }
             }
         }
-        match &publisher {
-            Some(publisher) => {
-                publisher
-                    .publish_pending(&mut unpublished, "stream outputs")
-                    .await
-            }
-            None => unpublished.clear(),
+        let messages = std::mem::take(&mut unpublished);
+        if let Some(outputs) = outputs.as_ref().filter(|_| !messages.is_empty())
+            && let Err(error) = outputs.try_send(messages)
+        {
+            let lost = match &error {
+                mpsc::error::TrySendError::Full(m) | mpsc::error::TrySendError::Closed(m) => {
+                    m.len()
+                }
+            };
+            tracing::error!(
+                lost,
+                "stream outputs dropped: the publisher is too far behind"
+            );
         }
+    }
+}
+
+/// Produces committed groups' outputs in commit order, retrying what the
+/// broker did not acknowledge with the next group.
+async fn publish_outputs(
+    publisher: Arc<JsonPublisher>,
+    mut committed: mpsc::Receiver<PendingMessages>,
+) {
+    let mut pending = PendingMessages::new();
+    while let Some(messages) = committed.recv().await {
+        pending.extend(messages);
+        while let Ok(more) = committed.try_recv() {
+            pending.extend(more);
+        }
+        publisher
+            .publish_pending(&mut pending, "stream outputs")
+            .await;
     }
 }
 

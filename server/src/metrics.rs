@@ -266,7 +266,7 @@ async fn per_stream_counts(pool: &sqlx::PgPool, out: &mut String) {
         ),
         (
             "pulseboard_stream_late_events_total",
-            "Events too late for every window, kept in late_events, per stream.",
+            "Late events kept in late_events, per stream: one per window definition that refused an event.",
             "SELECT stream, count(*) FROM late_events GROUP BY stream ORDER BY stream",
         ),
     ];

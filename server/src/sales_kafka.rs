@@ -495,7 +495,7 @@ impl Sink for SalesSink {
                 None => unmatched.push(read),
             }
         }
-        batch.windows = windows.drain();
+        sales_pipeline::close_windows(&mut batch, &mut windows);
         store_clocks(tx, &self.assigned, &windows).await?;
         park(tx, &unmatched).await?;
         let totals = sales_pipeline::stage_sales(tx, &batch).await?;

@@ -113,6 +113,10 @@ pub async fn write_sales(
 ) -> Result<Vec<RunningTotal>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let totals = stage_sales(&mut tx, batch).await?;
+    // In-process there is one clock: it resumes from here after a restart.
+    if let Some(watermark) = batch.watermark {
+        store::save_watermark(&mut tx, PURCHASES, crate::sales_windows::NAME, watermark).await?;
+    }
     tx.commit().await?;
     Ok(totals)
 }
@@ -122,11 +126,9 @@ pub(crate) async fn stage_sales(
     tx: &mut Transaction<'_, Postgres>,
     batch: &SalesBatch,
 ) -> Result<Vec<RunningTotal>, sqlx::Error> {
-    if let Some(watermark) = batch.watermark {
-        store::save_watermark(tx, PURCHASES, crate::sales_windows::NAME, watermark).await?;
-    }
     if batch.purchases.is_empty() && batch.restocks.is_empty() {
         upsert_windows(tx, &batch.windows).await?;
+        finalize_windows(tx, batch.watermark).await?;
         return Ok(Vec::new());
     }
     // now() is fixed for the transaction: every row's `created`, and its latency.
@@ -137,6 +139,7 @@ pub(crate) async fn stage_sales(
     insert_restocks(tx, &batch.restocks).await?;
     let totals = upsert_running_totals(tx, &batch.purchases).await?;
     upsert_windows(tx, &batch.windows).await?;
+    finalize_windows(tx, batch.watermark).await?;
     insert_late_events(tx, &batch.late).await?;
     let mut latency: BTreeMap<&str, Latencies> = BTreeMap::new();
     for p in &batch.purchases {
@@ -329,6 +332,25 @@ async fn upsert_windows(
     .bind(windows.iter().map(|w| w.quantities).collect::<Vec<_>>())
     .bind(windows.iter().map(|w| w.sales_cents).collect::<Vec<_>>())
     .bind(windows.iter().map(|w| w.is_final).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Marks every stored window the watermark has passed as final, also those
+/// no longer in memory (their last events came before a restart).
+async fn finalize_windows(
+    tx: &mut Transaction<'_, Postgres>,
+    watermark: Option<i64>,
+) -> Result<(), sqlx::Error> {
+    let Some(watermark) = watermark else {
+        return Ok(());
+    };
+    sqlx::query(
+        "UPDATE sales_windows SET is_final = true, updated_at = now()
+          WHERE NOT is_final AND window_end <= to_timestamp($1 / 1000.0)",
+    )
+    .bind(watermark)
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -139,6 +139,10 @@ async fn orders_join_the_latest_store_and_wait_for_unknown_ones(pool: PgPool) {
     flush(&pool, &orders, &[order(6_000, "s9", 4.0)]).await;
     assert_eq!(waiting(&pool).await, 1);
     tokio::time::sleep(Duration::from_millis(1_200)).await;
+    // A flush with no new records (a consumer's periodic one) is enough.
+    flush(&pool, &orders, &[]).await;
+    assert_eq!(waiting(&pool).await, 0);
+    assert_eq!(joined(&pool).await[3], (4.0, "s9".into(), None, false));
     flush(&pool, &orders, &[order(7_000, "s2", 5.0)]).await;
     let rows = joined(&pool).await;
     assert_eq!(rows[3], (4.0, "s9".into(), None, false));
@@ -179,4 +183,18 @@ async fn two_flushes_at_once_move_a_waiting_order_once(pool: PgPool) {
         .expect("second flush");
     assert_eq!(joined(&pool).await.len(), 1, "joined once");
     assert_eq!(waiting(&pool).await, 0);
+}
+
+#[test]
+fn only_a_stream_that_keeps_its_raw_rows_can_be_joined() {
+    let definitions = server::definitions::parse_all(&[
+        ("orders.toml".into(), ORDERS.into()),
+        ("stores.toml".into(), format!("raw_rows = false\n{STORES}")),
+    ])
+    .expect("valid definitions");
+    let error = match CustomStream::plan_all(&definitions) {
+        Ok(_) => String::new(),
+        Err(error) => error.to_string(),
+    };
+    assert!(error.contains("keeps its raw rows"), "{error}");
 }

@@ -25,7 +25,13 @@ pub struct CustomBatch {
     /// Where a Kafka consumer produces the stream's outputs after each commit.
     publisher: Option<Arc<JsonPublisher>>,
     unpublished: PendingMessages,
+    /// When joins last looked at their waiting records.
+    resolved_at: std::time::Instant,
 }
+
+/// How often a consumer with no new records still lets joins look at their
+/// waiting records, so matches that raced and expired waits move on.
+const RESOLVE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl CustomBatch {
     pub fn new(stream: Arc<CustomStream>) -> Self {
@@ -35,6 +41,7 @@ impl CustomBatch {
             dead_letters: Vec::new(),
             publisher: None,
             unpublished: PendingMessages::new(),
+            resolved_at: std::time::Instant::now(),
         }
     }
 
@@ -114,18 +121,19 @@ impl CustomBatch {
                     self.close_windows(tx, plan, admitted, &mut outputs).await?;
                 }
             }
-            // Every record queues for each join, and what can be joined moves on.
-            for (join, queue) in &self.stream.joins {
+            // Every record queues for each join.
+            for (_, queue) in &self.stream.joins {
                 self.insert_rows(tx, queue).await?;
-                changed_rows(tx, &join.topics, sqlx::query(join.resolve()), &mut outputs).await?;
             }
             self.store_latency(tx, stored_at_us).await?;
             let newest_ms = self.rows.iter().map(|r| r.event_ms).max();
             store::record_activity(tx, &self.stream.name, self.rows.len(), newest_ms).await?;
-            // These records may be the match that other streams' records wait for.
-            for join in &self.stream.joined_by {
-                changed_rows(tx, &join.topics, sqlx::query(join.resolve()), &mut outputs).await?;
-            }
+        }
+        // What can be joined moves on, with or without new records: this
+        // stream's may be the match others wait for, and waits run out.
+        let joins = self.stream.joins.iter().map(|(join, _)| join);
+        for join in joins.chain(&self.stream.joined_by) {
+            changed_rows(tx, &join.topics, sqlx::query(join.resolve()), &mut outputs).await?;
         }
         store::insert_dead_letters(tx, &self.dead_letters).await?;
         Ok(outputs)
@@ -573,8 +581,14 @@ impl Sink for CustomBatch {
         CustomBatch::stage(self, tx).await
     }
 
+    fn flush_due(&self) -> bool {
+        let joins = !self.stream.joins.is_empty() || !self.stream.joined_by.is_empty();
+        joins && self.resolved_at.elapsed() >= RESOLVE_EVERY
+    }
+
     async fn committed(&mut self, outputs: PendingMessages) {
         self.clear();
+        self.resolved_at = std::time::Instant::now();
         if let Some(publisher) = &self.publisher {
             self.unpublished.extend(outputs);
             publisher

@@ -45,6 +45,11 @@ impl JoinPlan {
             .iter()
             .find(|d| d.name == join.stream)
             .ok_or_else(|| context(format!("no stream {:?} is defined", join.stream)))?;
+        if other.name == stream.name {
+            return Err(context(
+                "a stream cannot join itself (its own record would be its match)".into(),
+            ));
+        }
         if other.pipeline.is_some() || !other.raw_rows {
             return Err(context(format!(
                 "stream {:?} must be a stream of your own that keeps its raw rows, \

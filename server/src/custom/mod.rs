@@ -127,12 +127,17 @@ fn measure_columns(field: &str) -> [String; 4] {
     ["count", "sum", "min", "max"].map(|m| format!("{field}_{m}"))
 }
 
-/// The columns every rollup and window table has besides its dimensions and measures.
-const BOOKKEEPING_COLUMNS: [&str; 6] = [
+/// The columns every rollup and window table or view has besides its
+/// dimensions and measures: a group-by field may not take these names.
+const BOOKKEEPING_COLUMNS: [&str; 10] = [
     "grain",
     "bucket_start",
     "bucket_end",
+    "window_start",
+    "window_end",
     "records",
+    "count",
+    "rank",
     "is_final",
     "updated_at",
 ];
@@ -449,11 +454,11 @@ impl CustomStream {
         // Stream "a" with rollup "b_c" and stream "a_b" with rollup "c" would share a table.
         let mut tables = BTreeSet::new();
         for stream in &streams {
-            for rollup in &stream.rollups {
+            let joins = stream.joins.iter().map(|(join, _)| join.table.as_str());
+            for table in stream.rollups.iter().map(|r| r.table.as_str()).chain(joins) {
                 anyhow::ensure!(
-                    tables.insert(rollup.table.as_str()),
-                    "two rollups would share the table {}; rename one of them",
-                    rollup.table
+                    tables.insert(table),
+                    "two rollups, windows or joins would share the table {table}; rename one of them"
                 );
             }
         }
@@ -716,18 +721,17 @@ impl RollupPlan {
     }
 
     /// Statements that also say what they changed, as the view reads each
-    /// row, keyed by its group-by values (a JSON array).
+    /// row, keyed by the row's bucket (grain and start, or window start) and
+    /// group-by values, as a JSON array.
     fn output_sql(&self, fields: &[Field]) -> OutputSql {
         let dims = self.dimension_columns(fields);
-        let key = if dims.is_empty() {
-            "''::text".to_string()
+        let mut key: Vec<String> = if self.window.is_some() {
+            vec!["r.bucket_start".into()]
         } else {
-            let values: Vec<String> = dims
-                .iter()
-                .map(|d| format!("r.{}", quoted(&d.name)))
-                .collect();
-            format!("json_build_array({})::text", values.join(", "))
+            vec!["r.grain".into(), "r.bucket_start".into()]
         };
+        key.extend(dims.iter().map(|d| format!("r.{}", quoted(&d.name))));
+        let key = format!("json_build_array({})::text", key.join(", "));
         let returning = |statement: &str| {
             format!(
                 "WITH changed AS ({statement} RETURNING *) SELECT {key}, row_to_json(v)::text \
@@ -795,6 +799,8 @@ impl RollupPlan {
                 quoted(&measure_name(measure))
             ));
         }
+        // When the row last changed: orders copies of it, as in output topics.
+        selects.push("r.updated_at".into());
         selects.join(", ")
     }
 
@@ -957,15 +963,15 @@ mod tests {
             "{error}"
         );
 
-        // A join reads the other stream's raw rows; a stream that keeps none cannot be joined.
+        // A stream's own record would always be its match.
         let joined = format!(
-            "raw_rows = false\n{ORDERS}\n[[joins]]\nname = \"j\"\nstream = \"orders\"\non = \"store\"\nwait = \"1s\"\n"
+            "{ORDERS}\n[[joins]]\nname = \"j\"\nstream = \"orders\"\non = \"store\"\nwait = \"1s\"\n"
         );
         let error = match plan(&joined) {
             Ok(_) => String::new(),
             Err(error) => error.to_string(),
         };
-        assert!(error.contains("keeps its raw rows"), "{error}");
+        assert!(error.contains("cannot join itself"), "{error}");
 
         let clashing = ORDERS
             .replace(
