@@ -13,7 +13,7 @@ use crate::config::{FlushConfig, KafkaConfig};
 use crate::consumer::{Sink, Subscription};
 use crate::definitions::{self, Pipeline, StreamDefinition, WindowKind};
 use crate::kafka::JsonPublisher;
-use crate::operators::window::{SourceId, WindowSpec};
+use crate::operators::window::{SourceId, SourceProgress, WindowSpec};
 use crate::reading::epoch_micros;
 use crate::sales::{
     Inventory, Product, ProductEvent, Purchase, SalesConfig, SalesGenerator, enrich,
@@ -134,51 +134,6 @@ impl SalesStreams {
     }
 }
 
-/// How far each of `assigned` partitions had got in event time, as stored.
-async fn stored_clocks(
-    tx: &mut Transaction<'static, Postgres>,
-    assigned: &[(SourceId, String)],
-) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    let keys: Vec<&str> = assigned.iter().map(|(_, key)| key.as_str()).collect();
-    sqlx::query_as(
-        "SELECT source, max_event_ms FROM window_sources
-          WHERE stream = $1 AND window_name = $2 AND source = ANY($3)",
-    )
-    .bind(PURCHASES)
-    .bind(crate::sales_windows::NAME)
-    .bind(keys)
-    .fetch_all(&mut **tx)
-    .await
-}
-
-/// Stores how far each of `assigned` partitions has got; a clock never goes back.
-async fn store_clocks(
-    tx: &mut Transaction<'static, Postgres>,
-    assigned: &[(SourceId, String)],
-    windows: &SalesWindows,
-) -> Result<(), sqlx::Error> {
-    let (keys, maxima): (Vec<&str>, Vec<i64>) = assigned
-        .iter()
-        .filter_map(|(source, key)| windows.source_max(*source).map(|m| (key.as_str(), m)))
-        .unzip();
-    if keys.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "INSERT INTO window_sources (stream, window_name, source, max_event_ms)
-         SELECT $1, $2, r.source, r.max_event_ms FROM unnest($3::text[], $4::int8[]) AS r(source, max_event_ms)
-         ON CONFLICT (stream, window_name, source)
-         DO UPDATE SET max_event_ms = greatest(window_sources.max_event_ms, excluded.max_event_ms)",
-    )
-    .bind(PURCHASES)
-    .bind(crate::sales_windows::NAME)
-    .bind(keys)
-    .bind(maxima)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
 /// The window source of purchases that waited for their product: no
 /// partition's, so they neither hold back nor push the others' watermark
 /// for long (it goes idle).
@@ -275,6 +230,18 @@ impl SalesSink {
             .position(|t| t == topic)
             .unwrap_or(0);
         ((topic_index as SourceId) << 16) | (partition as SourceId & 0xffff)
+    }
+
+    /// The source of a partition kept as `topic/partition`, if it is one of
+    /// the purchases topics'.
+    fn source_named(&self, key: &str) -> Option<SourceId> {
+        let (topic, partition) = key.rsplit_once('/')?;
+        let partition: i32 = partition.parse().ok()?;
+        self.streams
+            .purchases_topics
+            .iter()
+            .any(|t| t == topic)
+            .then(|| self.source_of(topic, partition))
     }
 
     fn clear(&mut self) {
@@ -471,13 +438,16 @@ impl Sink for SalesSink {
         for (source, _) in &self.assigned {
             windows.register_source(*source, now_ms);
         }
-        // Each partition's clock resumes where it had got to, here before a
-        // restart or in the instance that read it before a rebalance.
-        for (key, max_event_ms) in stored_clocks(tx, &self.assigned).await? {
-            if let Some((source, _)) = self.assigned.iter().find(|(_, k)| *k == key) {
-                windows.restore_source(*source, now_ms, max_event_ms);
-            }
-        }
+        // Every partition's clock, as kept by whichever instance read it
+        // last: the watermark trails the slowest that is not idle, here as
+        // anywhere, and carries on after a restart or a rebalance.
+        let window = crate::sales_windows::NAME;
+        let kept: Vec<(SourceId, SourceProgress)> = store::load_progress(tx, PURCHASES, window)
+            .await?
+            .into_iter()
+            .filter_map(|(key, progress)| Some((self.source_named(&key)?, progress)))
+            .collect();
+        windows.restore_sources(&kept, now_ms);
         let mut unmatched = Vec::new();
         for read in candidates {
             match known.get(&read.purchase.product_id) {
@@ -496,7 +466,12 @@ impl Sink for SalesSink {
             }
         }
         sales_pipeline::close_windows(&mut batch, &mut windows);
-        store_clocks(tx, &self.assigned, &windows).await?;
+        let progress: Vec<(String, SourceProgress)> = self
+            .assigned
+            .iter()
+            .filter_map(|(source, key)| Some((key.clone(), windows.source_progress(*source)?)))
+            .collect();
+        store::save_progress(tx, PURCHASES, window, &progress).await?;
         park(tx, &unmatched).await?;
         let totals = sales_pipeline::stage_sales(tx, &batch).await?;
         store::insert_dead_letters(tx, &dead_letters).await?;

@@ -5,7 +5,7 @@
 //! window they belong to are kept as late events instead.
 
 use crate::operators::window::{
-    Admission, Phase, SourceId, WindowSpec, WindowSpecError, WindowedAggregator,
+    Admission, Phase, SourceId, SourceProgress, WindowSpec, WindowSpecError, WindowedAggregator,
 };
 use crate::sales_pipeline::StoredPurchase;
 use std::collections::HashMap;
@@ -129,15 +129,15 @@ impl SalesWindows {
         self.drinks.advance_watermark(to);
     }
 
-    /// Resumes a partition's clock from the event time it had got to.
-    pub fn restore_source(&mut self, source: SourceId, now_ms: i64, max_event_ms: i64) {
-        self.sales.restore_source(source, now_ms, max_event_ms);
-        self.drinks.restore_source(source, now_ms, max_event_ms);
+    /// Resumes partitions' clocks as they were kept.
+    pub fn restore_sources(&mut self, kept: &[(SourceId, SourceProgress)], now_ms: i64) {
+        self.sales.restore_sources(kept.iter().copied(), now_ms);
+        self.drinks.restore_sources(kept.iter().copied(), now_ms);
     }
 
-    /// How far a partition has got in event time.
-    pub fn source_max(&self, source: SourceId) -> Option<i64> {
-        self.sales.source_max(source)
+    /// How far a partition has got.
+    pub fn source_progress(&self, source: SourceId) -> Option<SourceProgress> {
+        self.sales.source_progress(source)
     }
 
     /// What changed since the last drain, as deltas to add to the stored rows.

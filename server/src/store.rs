@@ -3,6 +3,7 @@
 
 use crate::operators::latency::Latencies;
 use crate::operators::stats::{GroupedStats, minute_start};
+use crate::operators::window::SourceProgress;
 use crate::pgcopy::copy_rows;
 use crate::reading::Reading;
 use sqlx::{PgPool, Postgres, Transaction};
@@ -330,6 +331,63 @@ pub async fn save_watermark(
     .bind(stream)
     .bind(window)
     .bind(watermark_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Every source's kept progress for a window: `(source, progress)`.
+pub async fn load_progress(
+    tx: &mut Transaction<'_, Postgres>,
+    stream: &str,
+    window: &str,
+) -> Result<Vec<(String, SourceProgress)>, sqlx::Error> {
+    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT source, max_event_ms, seen_ms FROM window_sources
+          WHERE stream = $1 AND window_name = $2",
+    )
+    .bind(stream)
+    .bind(window)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(source, max_event_ms, seen_ms)| {
+            let progress = SourceProgress {
+                max_event_ms,
+                seen_ms,
+            };
+            (source, progress)
+        })
+        .collect())
+}
+
+/// Keeps how far sources have got for a window; neither figure goes back.
+pub async fn save_progress(
+    tx: &mut Transaction<'_, Postgres>,
+    stream: &str,
+    window: &str,
+    sources: &[(String, SourceProgress)],
+) -> Result<(), sqlx::Error> {
+    if sources.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<&str> = sources.iter().map(|(key, _)| key.as_str()).collect();
+    let maxima: Vec<i64> = sources.iter().map(|(_, p)| p.max_event_ms).collect();
+    let seen: Vec<i64> = sources.iter().map(|(_, p)| p.seen_ms).collect();
+    sqlx::query(
+        "INSERT INTO window_sources (stream, window_name, source, max_event_ms, seen_ms)
+         SELECT $1, $2, r.source, r.max_event_ms, r.seen_ms
+           FROM unnest($3::text[], $4::int8[], $5::int8[]) AS r(source, max_event_ms, seen_ms)
+         ON CONFLICT (stream, window_name, source) DO UPDATE
+            SET max_event_ms = greatest(window_sources.max_event_ms, excluded.max_event_ms),
+                seen_ms = greatest(window_sources.seen_ms, excluded.seen_ms)",
+    )
+    .bind(stream)
+    .bind(window)
+    .bind(keys)
+    .bind(maxima)
+    .bind(seen)
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -19,6 +19,7 @@ description = "Card taps at ticket gates"
 
 [sources]
 http_names = ["taps"]
+kafka_topics = ["taps"]
 
 [event_time]
 field = "at"
@@ -80,6 +81,19 @@ async fn flush(pool: &PgPool, stream: &Arc<CustomStream>, taps: &[Vec<u8>]) {
     for (i, payload) in taps.iter().enumerate() {
         assert_eq!(batch.add("test", payload, &|| format!("tap {i}")), None);
     }
+    let mut tx = pool.begin().await.expect("begin");
+    batch.stage(&mut tx).await.expect("staged");
+    tx.commit().await.expect("committed");
+}
+
+/// One flush of taps read from Kafka: `(partition, tap)`.
+async fn flush_from(pool: &PgPool, stream: &Arc<CustomStream>, taps: &[(i32, Vec<u8>)]) {
+    use server::consumer::Sink;
+    let mut batch = CustomBatch::new(stream.clone());
+    for (partition, payload) in taps {
+        batch.admit("taps", *partition, payload, &|| format!("taps/{partition}"));
+    }
+    assert_eq!(batch.dead_letters.len(), 0);
     let mut tx = pool.begin().await.expect("begin");
     batch.stage(&mut tx).await.expect("staged");
     tx.commit().await.expect("committed");
@@ -313,5 +327,45 @@ async fn disordered_taps_over_many_flushes_match_a_brute_force_count(pool: PgPoo
     assert!(
         want.too_late > 0 && hopping.too_late > 0,
         "the test must exercise lateness"
+    );
+}
+
+#[sqlx::test(migrator = "server::MIGRATOR")]
+async fn a_partition_read_behind_the_others_is_not_late(pool: PgPool) {
+    let stream = planned();
+    stream.prepare(&pool).await.expect("tables");
+    let s = 1_000;
+    // Partition 0 has got to 12:10; partition 1, catching up a backlog, to 12:00:05.
+    flush_from(
+        &pool,
+        &stream,
+        &[
+            (0, tap(NOON + 10 * MINUTE, "north", 1.0)),
+            (1, tap(NOON + 5 * s, "south", 1.0)),
+        ],
+    )
+    .await;
+    // A fresh batch (or instance) resumes both clocks: partition 1's next tap
+    // is on time by its own clock, though ten minutes behind partition 0's.
+    assert_eq!(late_reasons(&pool).await, Vec::<String>::new());
+    let restarted = planned();
+    flush_from(&pool, &restarted, &[(1, tap(NOON + 30 * s, "south", 2.0))]).await;
+    assert_eq!(late_reasons(&pool).await, Vec::<String>::new());
+    assert_eq!(
+        per_minute(&pool).await[&(0, "south".into())],
+        (2, 3.0, false)
+    );
+    let kept: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT source, max_event_ms FROM window_sources WHERE stream = 'taps' AND window_name = 'per_minute' ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("clocks");
+    assert_eq!(
+        kept,
+        [
+            ("taps/0".to_string(), NOON + 10 * MINUTE),
+            ("taps/1".to_string(), NOON + 30 * s)
+        ]
     );
 }

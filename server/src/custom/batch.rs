@@ -8,13 +8,13 @@ use crate::consumer::Sink;
 use crate::kafka::{JsonPublisher, PendingMessages};
 use crate::operators::latency::Latencies;
 use crate::operators::stats::Stats;
-use crate::operators::window::{Admission, Window, WindowSpec, WindowedAggregator};
+use crate::operators::window::{Admission, SourceProgress, Window, WindowSpec, WindowedAggregator};
 use crate::reading::epoch_micros;
 use crate::store::{self, DeadLetter};
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
 use sqlx::{Postgres, Row as _, Transaction};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// Records of one custom stream held for the next flush.
@@ -27,6 +27,8 @@ pub struct CustomBatch {
     unpublished: PendingMessages,
     /// When joins last looked at their waiting records.
     resolved_at: std::time::Instant,
+    /// The partitions a Kafka consumer reads now, as window sources.
+    assigned: Vec<u32>,
 }
 
 /// How often a consumer with no new records still lets joins look at their
@@ -42,6 +44,7 @@ impl CustomBatch {
             publisher: None,
             unpublished: PendingMessages::new(),
             resolved_at: std::time::Instant::now(),
+            assigned: Vec::new(),
         }
     }
 
@@ -179,43 +182,69 @@ impl CustomBatch {
         plan: &RollupPlan,
         spec: WindowSpec,
     ) -> Result<Admitted, sqlx::Error> {
-        let stored = store::lock_watermark(tx, &self.stream.name, &plan.name).await?;
-        // One clock for the stream: the watermark trails its latest event time.
+        let (stream, window) = (&self.stream.name, &plan.name);
+        let stored = store::lock_watermark(tx, stream, window).await?;
+        // A clock per source (each Kafka partition, and HTTP), as kept by
+        // whichever instance read it last: the watermark trails the slowest
+        // that is not idle.
+        let now_ms = epoch_micros() / 1000;
         let mut clock = WindowedAggregator::resuming(spec, stored);
+        let kept = store::load_progress(tx, stream, window).await?;
+        let kept = kept
+            .into_iter()
+            .filter_map(|(key, progress)| Some((self.stream.source_named(&key)?, progress)));
+        clock.restore_sources(kept, now_ms);
+        // Every source of these rows, and every partition this consumer
+        // reads, is known before the first row moves the watermark: one not
+        // heard from yet holds it back.
+        let sources: BTreeSet<u32> = self.rows.iter().map(|row| row.source).collect();
+        for source in sources.iter().chain(&self.assigned) {
+            clock.register_source(*source, now_ms);
+        }
         let mut windows = Vec::with_capacity(self.rows.len());
         let mut late = Vec::new();
         for (i, row) in self.rows.iter().enumerate() {
-            windows.push(match clock.push((), row.event_ms, 0.0) {
-                Admission::Accepted { windows } => windows,
-                Admission::Partial { accepted, .. } => accepted,
-                Admission::TooLate { refused } => {
-                    let starts: Vec<String> = refused
-                        .iter()
-                        .map(|w| crate::sales::format_timestamp(w.start))
-                        .collect();
-                    late.push((
-                        i,
-                        format!(
-                            "too late for window {:?}: windows starting {} are closed",
-                            plan.name,
-                            starts.join(", ")
-                        ),
-                    ));
-                    Vec::new()
-                }
-                Admission::OutOfRange => {
-                    late.push((
-                        i,
-                        format!("no window {:?} can hold this event time", plan.name),
-                    ));
-                    Vec::new()
-                }
-            });
+            windows.push(
+                match clock.push_from(row.source, now_ms, (), row.event_ms, 0.0) {
+                    Admission::Accepted { windows } => windows,
+                    Admission::Partial { accepted, .. } => accepted,
+                    Admission::TooLate { refused } => {
+                        let starts: Vec<String> = refused
+                            .iter()
+                            .map(|w| crate::sales::format_timestamp(w.start))
+                            .collect();
+                        late.push((
+                            i,
+                            format!(
+                                "too late for window {:?}: windows starting {} are closed",
+                                plan.name,
+                                starts.join(", ")
+                            ),
+                        ));
+                        Vec::new()
+                    }
+                    Admission::OutOfRange => {
+                        late.push((
+                            i,
+                            format!("no window {:?} can hold this event time", plan.name),
+                        ));
+                        Vec::new()
+                    }
+                },
+            );
         }
+        let progress = sources
+            .into_iter()
+            .filter_map(|source| {
+                let kept = clock.source_progress(source)?;
+                Some((self.stream.source_key(source), kept))
+            })
+            .collect();
         Ok(Admitted {
             windows,
             late,
             watermark: clock.watermark(),
+            progress,
         })
     }
 
@@ -230,6 +259,7 @@ impl CustomBatch {
     ) -> Result<(), sqlx::Error> {
         if let Some(watermark) = admitted.watermark {
             store::save_watermark(tx, &self.stream.name, &plan.name, watermark).await?;
+            store::save_progress(tx, &self.stream.name, &plan.name, &admitted.progress).await?;
             let finalize = plan.output_sql.as_ref().map(|o| o.finalize.clone());
             let statement = finalize.unwrap_or_else(|| plan.finalize_sql());
             let query = sqlx::query(&statement).bind(watermark);
@@ -425,6 +455,8 @@ struct Admitted {
     late: Vec<(usize, String)>,
     /// Where the watermark stands after these rows.
     watermark: Option<i64>,
+    /// How far each source of these rows has got, to keep.
+    progress: Vec<(String, SourceProgress)>,
 }
 
 fn number(value: &Value) -> Option<f64> {
@@ -555,12 +587,16 @@ impl Sink for CustomBatch {
 
     fn decode(
         &self,
-        _topic: &str,
-        _partition: i32,
+        topic: &str,
+        partition: i32,
         payload: &[u8],
         position: &dyn Fn() -> String,
     ) -> Self::Record {
-        self.decode_from("kafka", payload, position)
+        let mut record = self.decode_from("kafka", payload, position);
+        if let Ok(row) = &mut record {
+            row.source = self.stream.source_of(topic, partition);
+        }
+        record
     }
 
     fn hold(&mut self, record: Self::Record) {
@@ -579,6 +615,13 @@ impl Sink for CustomBatch {
         tx: &mut Transaction<'static, Postgres>,
     ) -> Result<PendingMessages, sqlx::Error> {
         CustomBatch::stage(self, tx).await
+    }
+
+    fn assigned(&mut self, partitions: &[(String, i32)]) {
+        self.assigned = partitions
+            .iter()
+            .map(|(topic, partition)| self.stream.source_of(topic, *partition))
+            .collect();
     }
 
     fn flush_due(&self) -> bool {

@@ -18,7 +18,7 @@ mod record;
 
 pub use batch::CustomBatch;
 pub use join::JoinPlan;
-pub use record::{Row, Value, decode};
+pub use record::{HTTP_SOURCE, Row, Value, decode};
 
 use crate::consumer::Subscription;
 use crate::definitions::{
@@ -402,6 +402,42 @@ impl CustomStream {
             })
             .collect();
         Ok(stream)
+    }
+
+    /// The windows' source of a record read from `topic`'s `partition`.
+    pub fn source_of(&self, topic: &str, partition: i32) -> u32 {
+        let topic = self
+            .kafka_topics
+            .iter()
+            .position(|t| t == topic)
+            .unwrap_or(0);
+        1 + ((topic as u32) << 16 | (partition as u32 & 0xffff))
+    }
+
+    /// A source's name where its clock is kept: `http`, or `topic/partition`.
+    pub fn source_key(&self, source: u32) -> String {
+        if source == HTTP_SOURCE {
+            return "http".into();
+        }
+        let id = source - 1;
+        let topic = self
+            .kafka_topics
+            .get((id >> 16) as usize)
+            .map_or("", String::as_str);
+        format!("{topic}/{}", id & 0xffff)
+    }
+
+    /// The source kept under `key`, if it is one of this stream's.
+    pub fn source_named(&self, key: &str) -> Option<u32> {
+        if key == "http" {
+            return Some(HTTP_SOURCE);
+        }
+        let (topic, partition) = key.rsplit_once('/')?;
+        let partition: i32 = partition.parse().ok()?;
+        self.kafka_topics
+            .iter()
+            .any(|t| t == topic)
+            .then(|| self.source_of(topic, partition))
     }
 
     /// The Kafka topics the stream's rollups, windows and joins are produced to.

@@ -28,7 +28,13 @@ pub struct Row {
     pub values: Vec<Value>,
     pub event_ms: i64,
     pub received_us: i64,
+    /// Where it came from, for the windows' clocks: [`HTTP_SOURCE`], or a
+    /// Kafka partition (see `CustomStream::source_of`).
+    pub source: u32,
 }
+
+/// The source of every record that arrived over HTTP.
+pub const HTTP_SOURCE: u32 = 0;
 
 /// Decodes one JSON object. Fields the definition does not name are ignored.
 pub fn decode(
@@ -71,6 +77,7 @@ pub fn decode(
         values,
         event_ms,
         received_us,
+        source: HTTP_SOURCE,
     })
 }
 

@@ -270,6 +270,14 @@ pub type SourceId = u32;
 /// without traffic.
 pub const IDLE_SOURCE_MS: i64 = 10_000;
 
+/// How far a source has got, to keep between restarts: its largest event
+/// time, and when (processing time) it last delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceProgress {
+    pub max_event_ms: i64,
+    pub seen_ms: i64,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct SourceClock {
     /// `None` for a source known but not heard from yet: it holds the
@@ -396,27 +404,33 @@ impl<K: Ord + Clone> WindowedAggregator<K> {
         });
     }
 
-    /// Resumes a source's clock from how far it had got in event time (as
-    /// kept before a restart, or by the instance that read it before), and
-    /// the watermark with it.
-    pub fn restore_source(&mut self, source: SourceId, now_ms: i64, max_event_ms: i64) {
-        let clock = self.sources.entry(source).or_insert(SourceClock {
-            max_event_ms: None,
-            last_seen_ms: now_ms,
-        });
-        clock.max_event_ms = Some(
-            clock
-                .max_event_ms
-                .map_or(max_event_ms, |m| m.max(max_event_ms)),
-        );
+    /// Resumes sources' clocks as they were kept (before a restart, or by
+    /// the instance that read them before), then the watermark with them:
+    /// all at once, so the first one restored cannot move it alone.
+    pub fn restore_sources(
+        &mut self,
+        kept: impl IntoIterator<Item = (SourceId, SourceProgress)>,
+        now_ms: i64,
+    ) {
+        for (source, kept) in kept {
+            let clock = self.sources.entry(source).or_insert(SourceClock {
+                max_event_ms: None,
+                last_seen_ms: kept.seen_ms,
+            });
+            let max = kept.max_event_ms;
+            clock.max_event_ms = Some(clock.max_event_ms.map_or(max, |m| m.max(max)));
+            clock.last_seen_ms = clock.last_seen_ms.max(kept.seen_ms);
+        }
         self.follow_sources(now_ms);
     }
 
-    /// How far `source` has got in event time, if it has delivered.
-    pub fn source_max(&self, source: SourceId) -> Option<i64> {
-        self.sources
-            .get(&source)
-            .and_then(|clock| clock.max_event_ms)
+    /// How far `source` has got, if it has delivered.
+    pub fn source_progress(&self, source: SourceId) -> Option<SourceProgress> {
+        let clock = self.sources.get(&source)?;
+        Some(SourceProgress {
+            max_event_ms: clock.max_event_ms?,
+            seen_ms: clock.last_seen_ms,
+        })
     }
 
     /// Moves the source's clock and, with it, the watermark.
@@ -884,9 +898,13 @@ mod tests {
     fn a_restored_source_resumes_its_clock() {
         // Two partitions; partition 1 had got to 50 before a restart.
         let mut agg = WindowedAggregator::new(spec(10, 10, 5, 0));
+        let kept = |max_event_ms| SourceProgress {
+            max_event_ms,
+            seen_ms: 0,
+        };
         agg.register_source(0, 0);
-        agg.restore_source(1, 0, 50);
-        assert_eq!(agg.source_max(1), Some(50));
+        agg.restore_sources([(1, kept(50))], 0);
+        assert_eq!(agg.source_progress(1), Some(kept(50)));
         // Partition 0 has not delivered yet: it holds the watermark back.
         assert_eq!(agg.watermark(), None);
         // Partition 0 is the slowest: the watermark trails it, not the restored one.
@@ -895,17 +913,27 @@ mod tests {
         agg.push_from(0, 0, "k", 60, 1.0);
         assert_eq!(agg.watermark(), Some(45));
         // A restored clock never goes back.
-        agg.restore_source(1, 0, 40);
-        assert_eq!(agg.source_max(1), Some(50));
+        agg.restore_sources([(1, kept(40))], 0);
+        assert_eq!(agg.source_progress(1), Some(kept(50)));
 
         // Alone, a restored partition sets the watermark before its next event.
         let mut alone = WindowedAggregator::<&str>::new(spec(10, 10, 5, 0));
-        alone.restore_source(0, 0, 50);
+        alone.restore_sources([(0, kept(50))], 0);
         assert_eq!(alone.watermark(), Some(45));
         assert!(matches!(
             alone.push_from(0, 0, "k", 20, 1.0),
             Admission::TooLate { .. }
         ));
+
+        // A source kept as last seen long ago is idle: it does not hold back.
+        let mut resumed = WindowedAggregator::<&str>::new(spec(10, 10, 5, 0));
+        let stale = SourceProgress {
+            max_event_ms: 10,
+            seen_ms: 0,
+        };
+        resumed.restore_sources([(1, stale)], IDLE_SOURCE_MS + 1);
+        resumed.push_from(0, IDLE_SOURCE_MS + 1, "k", 100, 1.0);
+        assert_eq!(resumed.watermark(), Some(95));
     }
 
     #[test]
