@@ -216,7 +216,10 @@ async fn a_definition_alone_makes_a_new_stream_with_tables_and_rollups(pool: PgP
     std::fs::write(dir.join("stations.toml"), STATIONS).expect("definition written");
 
     let all = rides(RIDES);
-    let (by_kafka, by_http) = all.split_at(RIDES / 2);
+    // Every path carries rides from all ten minutes, so each source's clock
+    // (each Kafka partition, and HTTP) passes the end of the first window.
+    let by_kafka: Vec<Ride> = all.iter().step_by(2).cloned().collect();
+    let by_http: Vec<Ride> = all.iter().skip(1).step_by(2).cloned().collect();
     let (by_firehose, by_ndjson) = by_http.split_at(by_http.len() / 2);
     let kafka = KafkaConfig {
         bootstrap_servers: bootstrap.clone(),
@@ -226,7 +229,7 @@ async fn a_definition_alone_makes_a_new_stream_with_tables_and_rollups(pool: PgP
     };
     // Bad input among them: a ride without its station.
     let bad = br#"{"started_at": "2024-05-01T12:00:00Z", "city": "Lisbon", "duration_s": 5, "electric": true}"#;
-    publish(&kafka, &topic, by_kafka, Some(bad.to_vec())).await;
+    publish(&kafka, &topic, &by_kafka, Some(bad.to_vec())).await;
 
     let port = support::free_port();
     let addr = format!("127.0.0.1:{port}");

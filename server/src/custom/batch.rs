@@ -27,8 +27,6 @@ pub struct CustomBatch {
     unpublished: PendingMessages,
     /// When joins last looked at their waiting records.
     resolved_at: std::time::Instant,
-    /// The partitions a Kafka consumer reads now, as window sources.
-    assigned: Vec<u32>,
 }
 
 /// How often a consumer with no new records still lets joins look at their
@@ -44,7 +42,6 @@ impl CustomBatch {
             publisher: None,
             unpublished: PendingMessages::new(),
             resolved_at: std::time::Instant::now(),
-            assigned: Vec::new(),
         }
     }
 
@@ -194,11 +191,11 @@ impl CustomBatch {
             .into_iter()
             .filter_map(|(key, progress)| Some((self.stream.source_named(&key)?, progress)));
         clock.restore_sources(kept, now_ms);
-        // Every source of these rows, and every partition this consumer
-        // reads, is known before the first row moves the watermark: one not
-        // heard from yet holds it back.
+        // Every source of these rows is known before the first row moves the
+        // watermark. (A partition that has never delivered holds nothing back:
+        // it would, for ever, since each flush starts a fresh clock.)
         let sources: BTreeSet<u32> = self.rows.iter().map(|row| row.source).collect();
-        for source in sources.iter().chain(&self.assigned) {
+        for source in &sources {
             clock.register_source(*source, now_ms);
         }
         let mut windows = Vec::with_capacity(self.rows.len());
@@ -615,13 +612,6 @@ impl Sink for CustomBatch {
         tx: &mut Transaction<'static, Postgres>,
     ) -> Result<PendingMessages, sqlx::Error> {
         CustomBatch::stage(self, tx).await
-    }
-
-    fn assigned(&mut self, partitions: &[(String, i32)]) {
-        self.assigned = partitions
-            .iter()
-            .map(|(topic, partition)| self.stream.source_of(topic, *partition))
-            .collect();
     }
 
     fn flush_due(&self) -> bool {
