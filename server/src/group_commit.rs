@@ -16,6 +16,10 @@ use tokio::sync::{mpsc, oneshot};
 /// Requests queued for the writer; a full queue makes requests wait.
 const QUEUED_REQUESTS: usize = 64;
 
+/// At most this long, a transaction waits for the requests of the clients
+/// the last one answered, so they share it rather than each start a small one.
+const GATHER_WAIT: std::time::Duration = std::time::Duration::from_millis(3);
+
 /// Committed groups' outputs queued for the publisher. Beyond that (the broker
 /// has been unreachable a while) a group's outputs are dropped and the loss is
 /// logged: they are copies of rows Postgres holds.
@@ -83,18 +87,29 @@ async fn write_groups(
     outputs: Option<mpsc::Sender<PendingMessages>>,
 ) {
     let mut unpublished = PendingMessages::new();
+    // How many requests the last group answered: as many clients are likely
+    // to send their next request right after their answer.
+    let mut clients = 1;
     while let Some(first) = requests.recv().await {
         let mut records = first.len();
         let mut group = vec![first];
+        let deadline = tokio::time::Instant::now() + GATHER_WAIT;
         while records < max_records {
-            match requests.try_recv() {
-                Ok(next) => {
-                    records += next.len();
-                    group.push(next);
+            let next = match requests.try_recv() {
+                Ok(next) => Some(next),
+                Err(_) if group.len() < clients => {
+                    tokio::time::timeout_at(deadline, requests.recv())
+                        .await
+                        .ok()
+                        .flatten()
                 }
-                Err(_) => break,
-            }
+                Err(_) => None,
+            };
+            let Some(next) = next else { break };
+            records += next.len();
+            group.push(next);
         }
+        clients = group.len();
         match write(&pool, &group).await {
             Ok(outputs) => {
                 answer(group, Ok(()));
