@@ -16,6 +16,10 @@ use tokio::sync::{mpsc, oneshot};
 /// Requests queued for the writer; a full queue makes requests wait.
 const QUEUED_REQUESTS: usize = 64;
 
+/// Transactions in flight at once: while one is stored, the next gathers its
+/// requests, so Postgres and request decoding work at the same time.
+const WRITERS: usize = 2;
+
 /// At most this long, a transaction waits for the requests of the clients
 /// the last one answered, so they share it rather than each start a small one.
 const GATHER_WAIT: std::time::Duration = std::time::Duration::from_millis(3);
@@ -61,7 +65,11 @@ impl GroupCommit {
             tokio::spawn(publish_outputs(publisher, committed));
             outputs
         });
-        tokio::spawn(write_groups(pool, requests, max_records, outputs));
+        let requests = Arc::new(tokio::sync::Mutex::new(requests));
+        for _ in 0..WRITERS {
+            let (pool, requests, outputs) = (pool.clone(), requests.clone(), outputs.clone());
+            tokio::spawn(write_groups(pool, requests, max_records, outputs));
+        }
         GroupCommit { queue }
     }
 
@@ -82,7 +90,7 @@ impl GroupCommit {
 
 async fn write_groups(
     pool: PgPool,
-    mut requests: mpsc::Receiver<Submission>,
+    queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Submission>>>,
     max_records: usize,
     outputs: Option<mpsc::Sender<PendingMessages>>,
 ) {
@@ -90,7 +98,12 @@ async fn write_groups(
     // How many requests the last group answered: as many clients are likely
     // to send their next request right after their answer.
     let mut clients = 1;
-    while let Some(first) = requests.recv().await {
+    loop {
+        // One writer gathers at a time, while the other's transaction runs.
+        let mut requests = queue.lock().await;
+        let Some(first) = requests.recv().await else {
+            break;
+        };
         let mut records = first.len();
         let mut group = vec![first];
         let deadline = tokio::time::Instant::now() + GATHER_WAIT;
@@ -109,6 +122,7 @@ async fn write_groups(
             records += next.len();
             group.push(next);
         }
+        drop(requests);
         clients = group.len();
         match write(&pool, &group).await {
             Ok(outputs) => {
