@@ -1,9 +1,9 @@
-//! One writer for every HTTP ingest request: requests that arrive while a
+//! The writers of every HTTP ingest request: requests that arrive while a
 //! transaction is in flight are stored together in the next one, and each is
 //! answered once the transaction holding its records has committed.
 //!
-//! Concurrent requests then cost one transaction instead of one each, and no
-//! longer wait on each other's locks on the same statistics rows.
+//! Concurrent requests then cost a transaction per group instead of one each.
+//! Two writers take turns: while one group is stored, the next is gathered.
 
 use crate::custom::CustomBatch;
 use crate::kafka::{JsonPublisher, PendingMessages};
