@@ -140,7 +140,7 @@ pub(crate) async fn stage_sales(
     let totals = upsert_running_totals(tx, &batch.purchases).await?;
     upsert_windows(tx, &batch.windows).await?;
     finalize_windows(tx, batch.watermark).await?;
-    insert_late_events(tx, &batch.late).await?;
+    store::insert_late_events(tx, PURCHASES, &batch.late).await?;
     let mut latency: BTreeMap<&str, Latencies> = BTreeMap::new();
     for p in &batch.purchases {
         latency
@@ -351,26 +351,6 @@ async fn finalize_windows(
           WHERE NOT is_final AND window_end <= to_timestamp($1 / 1000.0)",
     )
     .bind(watermark)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-async fn insert_late_events(
-    tx: &mut Transaction<'_, Postgres>,
-    late: &[LateEvent],
-) -> Result<(), sqlx::Error> {
-    if late.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "INSERT INTO late_events (stream, event_time, payload, reason)
-         SELECT 'purchases', to_timestamp(t_ms / 1000.0), payload::jsonb, reason
-           FROM unnest($1::int8[], $2::text[], $3::text[]) AS r(t_ms, payload, reason)",
-    )
-    .bind(late.iter().map(|l| l.event_ms).collect::<Vec<_>>())
-    .bind(late.iter().map(|l| l.payload.clone()).collect::<Vec<_>>())
-    .bind(late.iter().map(|l| l.reason.clone()).collect::<Vec<_>>())
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -8,6 +8,7 @@ use crate::operators::window::{
     Admission, Phase, SourceId, SourceProgress, WindowSpec, WindowSpecError, WindowedAggregator,
 };
 use crate::sales_pipeline::StoredPurchase;
+pub use crate::store::LateEvent;
 use std::collections::HashMap;
 
 const MINUTE_MS: i64 = 60_000;
@@ -29,14 +30,6 @@ pub struct WindowDelta {
     pub sales_cents: i64,
     /// The watermark has passed the window's end.
     pub is_final: bool,
-}
-
-/// A purchase no open window would take, kept with the reason.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LateEvent {
-    pub event_ms: i64,
-    pub payload: String,
-    pub reason: String,
 }
 
 /// Current totals of a (window, product) as last written: purchases, drinks, cents.

@@ -298,6 +298,38 @@ pub(crate) async fn insert_dead_letters(
 #[error("shutdown while the database was unavailable")]
 pub struct Abandoned;
 
+/// An event no open window would take, kept in `late_events` with the reason.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LateEvent {
+    pub event_ms: i64,
+    /// The event as JSON.
+    pub payload: String,
+    pub reason: String,
+}
+
+/// Keeps a stream's late events.
+pub async fn insert_late_events(
+    tx: &mut Transaction<'_, Postgres>,
+    stream: &str,
+    late: &[LateEvent],
+) -> Result<(), sqlx::Error> {
+    if late.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO late_events (stream, event_time, payload, reason)
+         SELECT $1, to_timestamp(t_ms / 1000.0), payload::jsonb, reason
+           FROM unnest($2::int8[], $3::text[], $4::text[]) AS r(t_ms, payload, reason)",
+    )
+    .bind(stream)
+    .bind(late.iter().map(|l| l.event_ms).collect::<Vec<_>>())
+    .bind(late.iter().map(|l| l.payload.as_str()).collect::<Vec<_>>())
+    .bind(late.iter().map(|l| l.reason.as_str()).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// Reads a window's stored watermark (epoch ms) and locks it until the
 /// transaction ends, so one flush at a time moves it; `None` before its first event.
 pub async fn lock_watermark(

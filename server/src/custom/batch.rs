@@ -10,7 +10,7 @@ use crate::operators::latency::Latencies;
 use crate::operators::stats::Stats;
 use crate::operators::window::{Admission, SourceProgress, Window, WindowSpec, WindowedAggregator};
 use crate::reading::epoch_micros;
-use crate::store::{self, DeadLetter};
+use crate::store::{self, DeadLetter, LateEvent};
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
 use sqlx::{Postgres, Row as _, Transaction};
@@ -265,22 +265,16 @@ impl CustomBatch {
         if admitted.late.is_empty() {
             return Ok(());
         }
-        let rows = admitted.late.iter().map(|(i, _)| &self.rows[*i]);
-        let event_ms: Vec<i64> = rows.clone().map(|row| row.event_ms).collect();
-        let payloads: Vec<String> = rows.map(|row| self.stream.to_json(row)).collect();
-        let reasons: Vec<&str> = admitted.late.iter().map(|(_, r)| r.as_str()).collect();
-        sqlx::query(
-            "INSERT INTO late_events (stream, event_time, payload, reason)
-             SELECT $1, to_timestamp(t_ms / 1000.0), payload::jsonb, reason
-               FROM unnest($2::int8[], $3::text[], $4::text[]) AS r(t_ms, payload, reason)",
-        )
-        .bind(&self.stream.name)
-        .bind(event_ms)
-        .bind(payloads)
-        .bind(reasons)
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
+        let late: Vec<LateEvent> = admitted
+            .late
+            .iter()
+            .map(|(i, reason)| LateEvent {
+                event_ms: self.rows[*i].event_ms,
+                payload: self.stream.to_json(&self.rows[*i]),
+                reason: reason.clone(),
+            })
+            .collect();
+        store::insert_late_events(tx, &self.stream.name, &late).await
     }
 
     /// Adds the rows' deltas to a rollup's buckets, or to the windows
