@@ -840,9 +840,9 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
     let millis = match fraction {
         Some(f) => {
             parse_digits(f, 1, 9)?;
-            // Pad or cut to exactly three digits of milliseconds.
-            let ms: String = f.chars().chain("00".chars()).take(3).collect();
-            ms.parse::<i64>().ok()?
+            // Milliseconds: the first three digits, padded with zeros.
+            let digits = f.bytes().chain(*b"00").take(3);
+            digits.fold(0, |ms, digit| ms * 10 + i64::from(digit - b'0'))
         }
         None => 0,
     };
@@ -862,7 +862,11 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
 /// Parses an all-ASCII-digit field of `min..=max` characters.
 fn parse_digits(text: &str, min: usize, max: usize) -> Option<i64> {
     let ok = (min..=max).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit());
-    if ok { text.parse().ok() } else { None }
+    // At most nine digits are asked for anywhere, so this cannot overflow.
+    ok.then(|| {
+        text.bytes()
+            .fold(0, |n, digit| n * 10 + i64::from(digit - b'0'))
+    })
 }
 
 fn is_leap(year: i64) -> bool {

@@ -4,7 +4,9 @@
 
 use crate::definitions::{Field, FieldType, TimeFormat};
 use crate::sales::parse_timestamp;
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::Deserialize;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use std::borrow::Cow;
 
 /// One field's value, typed.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,7 +45,8 @@ pub fn decode(
     payload: &[u8],
     received_us: i64,
 ) -> Result<Row, String> {
-    let mut found: Vec<Option<serde_json::Value>> = vec![None; fields.len()];
+    let mut found: Vec<Option<Scalar<'_>>> = Vec::with_capacity(fields.len());
+    found.resize_with(fields.len(), || None);
     let mut reader = serde_json::Deserializer::from_slice(payload);
     let read = DeserializeSeed::deserialize(
         Named {
@@ -62,8 +65,8 @@ pub fn decode(
         });
     }
     let mut values = Vec::with_capacity(fields.len());
-    for (field, json) in fields.iter().zip(found) {
-        values.push(value(field, json.as_ref())?);
+    for (field, scalar) in fields.iter().zip(found) {
+        values.push(value(field, scalar, payload)?);
     }
     let (index, format) = event_time;
     let event_ms = event_ms(&fields[index].name, &values[index], format)?;
@@ -81,14 +84,106 @@ pub fn decode(
     })
 }
 
-/// Reads a JSON object keeping only the values of the named fields (the last
-/// one when a key repeats), and skipping the rest without building them.
-struct Named<'a> {
-    fields: &'a [Field],
-    found: &'a mut [Option<serde_json::Value>],
+/// A named field's value as the JSON held it. Read without building a
+/// tree, and without copying a string that has no escapes.
+#[derive(Debug)]
+enum Scalar<'de> {
+    Null,
+    Text(Cow<'de, str>),
+    /// A negative integer (JSON's non-negative ones read as `Unsigned`).
+    Signed(i64),
+    Unsigned(u64),
+    Float(f64),
+    Bool(bool),
+    /// An object or an array: never a valid field value.
+    Nested,
 }
 
-impl<'de> DeserializeSeed<'de> for Named<'_> {
+impl<'de> Deserialize<'de> for Scalar<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ScalarVisitor)
+    }
+}
+
+struct ScalarVisitor;
+
+impl<'de> Visitor<'de> for ScalarVisitor {
+    type Value = Scalar<'de>;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("a JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Null)
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Bool(b))
+    }
+
+    fn visit_i64<E>(self, i: i64) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Signed(i))
+    }
+
+    fn visit_u64<E>(self, u: u64) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Unsigned(u))
+    }
+
+    fn visit_f64<E>(self, x: f64) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Float(x))
+    }
+
+    fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Text(Cow::Borrowed(text)))
+    }
+
+    fn visit_str<E>(self, text: &str) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Text(Cow::Owned(text.to_string())))
+    }
+
+    fn visit_string<E>(self, text: String) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Text(Cow::Owned(text)))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar<'de>, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Scalar::Nested)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar<'de>, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Scalar::Nested)
+    }
+}
+
+impl Scalar<'_> {
+    fn as_i64(&self) -> Option<i64> {
+        match *self {
+            Scalar::Signed(i) => Some(i),
+            Scalar::Unsigned(u) => i64::try_from(u).ok(),
+            _ => None,
+        }
+    }
+
+    fn as_f64(&self) -> Option<f64> {
+        match *self {
+            Scalar::Signed(i) => Some(i as f64),
+            Scalar::Unsigned(u) => Some(u as f64),
+            Scalar::Float(x) => Some(x),
+            _ => None,
+        }
+    }
+}
+
+/// Reads a JSON object keeping only the values of the named fields (the last
+/// one when a key repeats), and skipping the rest without building them.
+struct Named<'a, 'de> {
+    fields: &'a [Field],
+    found: &'a mut [Option<Scalar<'de>>],
+}
+
+impl<'de> DeserializeSeed<'de> for Named<'_, 'de> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
@@ -96,7 +191,7 @@ impl<'de> DeserializeSeed<'de> for Named<'_> {
     }
 }
 
-impl<'de> Visitor<'de> for Named<'_> {
+impl<'de> Visitor<'de> for Named<'_, 'de> {
     type Value = ();
 
     fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
@@ -123,7 +218,9 @@ impl<'de> DeserializeSeed<'de> for FieldIndex<'_> {
     type Value = Option<usize>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Option<usize>, D::Error> {
-        deserializer.deserialize_str(self)
+        // As bytes: a key is compared with the names, not kept, so it need
+        // not be checked as UTF-8 first.
+        deserializer.deserialize_bytes(self)
     }
 }
 
@@ -134,24 +231,38 @@ impl<'de> Visitor<'de> for FieldIndex<'_> {
         formatter.write_str("a field name")
     }
 
+    fn visit_bytes<E: serde::de::Error>(self, key: &[u8]) -> Result<Option<usize>, E> {
+        Ok(self.0.iter().position(|field| field.name.as_bytes() == key))
+    }
+
     fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Option<usize>, E> {
-        Ok(self.0.iter().position(|field| field.name == key))
+        self.visit_bytes(key.as_bytes())
     }
 }
 
-fn value(field: &Field, json: Option<&serde_json::Value>) -> Result<Value, String> {
+/// Checks one field's value against its declaration. `payload` is read
+/// again, as a whole, only to quote a wrong value in the error.
+fn value(field: &Field, scalar: Option<Scalar<'_>>, payload: &[u8]) -> Result<Value, String> {
     let name = &field.name;
-    let json = match json {
-        None | Some(serde_json::Value::Null) if field.required => {
+    let scalar = match scalar {
+        None | Some(Scalar::Null) if field.required => {
             return Err(format!("{name:?} is missing"));
         }
-        None | Some(serde_json::Value::Null) => return Ok(Value::Null),
-        Some(json) => json,
+        None | Some(Scalar::Null) => return Ok(Value::Null),
+        Some(scalar) => scalar,
     };
-    let wrong = || format!("{name:?} must be {}, got {json}", expected(field.kind));
+    let wrong = || {
+        let shown = serde_json::from_slice::<serde_json::Value>(payload)
+            .ok()
+            .and_then(|record| record.get(name).map(ToString::to_string))
+            .unwrap_or_default();
+        format!("{name:?} must be {}, got {shown}", expected(field.kind))
+    };
     match field.kind {
         FieldType::String => {
-            let text = json.as_str().ok_or_else(wrong)?;
+            let Scalar::Text(text) = scalar else {
+                return Err(wrong());
+            };
             if text.contains('\0') {
                 return Err(format!(
                     "{name:?} holds a NUL character, which text cannot store"
@@ -165,15 +276,20 @@ fn value(field: &Field, json: Option<&serde_json::Value>) -> Result<Value, Strin
                     ));
                 }
             }
-            Ok(Value::Text(text.to_string()))
+            Ok(Value::Text(text.into_owned()))
         }
-        FieldType::Integer => json.as_i64().map(Value::Int).ok_or_else(wrong),
-        FieldType::Float => json.as_f64().map(Value::Float).ok_or_else(wrong),
-        FieldType::Boolean => json.as_bool().map(Value::Bool).ok_or_else(wrong),
+        FieldType::Integer => scalar.as_i64().map(Value::Int).ok_or_else(wrong),
+        FieldType::Float => scalar.as_f64().map(Value::Float).ok_or_else(wrong),
+        FieldType::Boolean => match scalar {
+            Scalar::Bool(b) => Ok(Value::Bool(b)),
+            _ => Err(wrong()),
+        },
         FieldType::Timestamp => {
-            let text = json.as_str().ok_or_else(wrong)?;
-            let ms = parse_rfc3339(text)
-                .or_else(|| parse_timestamp(text))
+            let Scalar::Text(text) = scalar else {
+                return Err(wrong());
+            };
+            let ms = parse_rfc3339(&text)
+                .or_else(|| parse_timestamp(&text))
                 .filter(|ms| (MIN_TIME_MS..=MAX_TIME_MS).contains(ms))
                 .ok_or_else(wrong)?;
             Ok(Value::Time(ms * 1000))
