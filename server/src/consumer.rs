@@ -1,8 +1,8 @@
-//! The Kafka consumer group loop shared by every stream: read, hand records to
-//! the stream's [`Sink`], then store what the sink holds together with the
-//! offsets it covers in one Postgres transaction. Records already stored are
-//! skipped, so each is stored exactly once even after crashes, rebalances or
-//! lost Kafka commits.
+//! The Kafka consumer group loop shared by every stream: a reading task reads
+//! and decodes records, the session hands them to the stream's [`Sink`], then
+//! stores what the sink holds together with the offsets it covers in one
+//! Postgres transaction. Records already stored are skipped, so each is
+//! stored exactly once even after crashes, rebalances or lost Kafka commits.
 
 use crate::config::{FlushConfig, KafkaConfig};
 use crate::kafka::{LagReporter, client_config};
@@ -15,21 +15,21 @@ use rdkafka::error::KafkaError;
 use rdkafka::{Offset, TopicPartitionList};
 use sqlx::{PgPool, Postgres, Transaction};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// What a stream does with the records of its topics.
-pub trait Sink: Send + Sync {
-    /// What staging produced that the sink keeps once the transaction commits.
-    type Staged: Send;
-
-    /// One record of a topic, decoded or refused, before the sink holds it.
-    type Record: Send;
+/// Turns one record of a topic into what a sink holds. It runs on the
+/// consumer's reading task, so decoding takes a core of its own while the
+/// sink stages and Postgres stores.
+pub trait Decode: Send + Sync + 'static {
+    /// One record, decoded or refused.
+    type Record: Send + 'static;
 
     /// Decodes one record of `topic`'s `partition`; what cannot be used
-    /// becomes a dead letter. Needs no `&mut`, so records keep being decoded
-    /// while a flush is in flight. `position` is only called for a dead
-    /// letter, off the hot path.
+    /// becomes a dead letter. `position` is only called for a dead letter,
+    /// off the hot path.
     fn decode(
         &self,
         topic: &str,
@@ -37,9 +37,23 @@ pub trait Sink: Send + Sync {
         payload: &[u8],
         position: &dyn Fn() -> String,
     ) -> Self::Record;
+}
+
+/// A sink's decoded record.
+pub type Record<S> = <<S as Sink>::Decoder as Decode>::Record;
+
+/// What a stream does with the records of its topics.
+pub trait Sink: Send + Sync {
+    /// What staging produced that the sink keeps once the transaction commits.
+    type Staged: Send;
+
+    type Decoder: Decode;
+
+    /// How this sink's records are decoded.
+    fn decoder(&self) -> Arc<Self::Decoder>;
 
     /// Holds a decoded record for the next flush.
-    fn hold(&mut self, record: Self::Record);
+    fn hold(&mut self, record: Record<Self>);
 
     /// Decodes and holds one record.
     fn admit(
@@ -49,7 +63,7 @@ pub trait Sink: Send + Sync {
         payload: &[u8],
         position: &dyn Fn() -> String,
     ) {
-        let record = self.decode(topic, partition, payload, position);
+        let record = self.decoder().decode(topic, partition, payload, position);
         self.hold(record);
     }
 
@@ -148,13 +162,21 @@ pub async fn run<S: Sink>(
                 }
             }
         };
+        let consumer = Arc::new(consumer);
+        // The reading task runs ahead of the flushes by at most one flush's worth.
+        let (sender, mut decoded) = mpsc::channel(flush.max_records.max(1));
+        let reader = tokio::spawn(read(consumer.clone(), sink.decoder(), sender));
         let session = Session {
             pool: &pool,
             group: &subscription.group,
             consumer: &consumer,
             shutdown: &shutdown,
         };
-        match session.consume(&mut sink, flush).await {
+        let end = session.consume(&mut sink, &mut decoded, flush).await;
+        // The group is left only once the reader has let go of the consumer.
+        reader.abort();
+        let _ = reader.await;
+        match end {
             SessionEnd::Shutdown => break,
             SessionEnd::Rewind => {
                 sink.discard();
@@ -204,13 +226,57 @@ enum Admission {
     End(SessionEnd),
 }
 
-/// A record read and decoded while a flush was in flight; it is admitted
-/// once the flush is over, as if it had just arrived.
-struct Early<R> {
-    topic: String,
+/// A record read and decoded by the reading task, in the order Kafka
+/// delivered it.
+struct Decoded<R> {
+    topic: Arc<str>,
     partition: i32,
     offset: i64,
     record: R,
+}
+
+/// Reads the subscription and decodes each record, in order, until the
+/// session ends. The channel's bound keeps it at most one flush ahead.
+async fn read<D: Decode>(
+    consumer: Arc<GroupConsumer>,
+    decoder: Arc<D>,
+    decoded: mpsc::Sender<Decoded<D::Record>>,
+) {
+    // Each topic's name, shared by its records rather than copied into each.
+    let mut topics: Vec<Arc<str>> = Vec::new();
+    loop {
+        let message = match consumer.recv().await {
+            Ok(message) => message,
+            Err(error) => {
+                tracing::warn!(%error, "kafka receive failed");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
+        let payload = message.payload().unwrap_or_default();
+        let record = decoder.decode(topic, partition, payload, &|| {
+            position(topic, partition, offset)
+        });
+        let topic = match topics.iter().find(|known| &***known == topic) {
+            Some(known) => known.clone(),
+            None => {
+                let name: Arc<str> = topic.into();
+                topics.push(name.clone());
+                name
+            }
+        };
+        drop(message);
+        let record = Decoded {
+            topic,
+            partition,
+            offset,
+            record,
+        };
+        if decoded.send(record).await.is_err() {
+            return;
+        }
+    }
 }
 
 fn position(topic: &str, partition: i32, offset: i64) -> String {
@@ -218,53 +284,46 @@ fn position(topic: &str, partition: i32, offset: i64) -> String {
 }
 
 impl Session<'_> {
-    async fn consume<S: Sink>(&self, sink: &mut S, flush: FlushConfig) -> SessionEnd {
+    async fn consume<S: Sink>(
+        &self,
+        sink: &mut S,
+        decoded: &mut mpsc::Receiver<Decoded<Record<S>>>,
+        flush: FlushConfig,
+    ) -> SessionEnd {
         let mut tracking = Tracking::default();
-        let mut early: Vec<Early<S::Record>> = Vec::new();
         let mut ticker = tokio::time::interval(flush.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            for Early {
-                topic,
-                partition,
-                offset,
-                record,
-            } in std::mem::take(&mut early)
-            {
-                let taken = self.take(&mut tracking, sink, &topic, partition, offset, record);
-                if let Some(end) = taken.await {
-                    return end;
-                }
-            }
             let flush_now = sink.len() >= flush.max_records
                 || tokio::select! {
-                    received = self.consumer.recv() => match received {
-                        Ok(message) => {
-                            let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
-                            let record = sink.decode(topic, partition, message.payload().unwrap_or_default(), &|| position(topic, partition, offset));
-                            if let Some(end) = self.take(&mut tracking, sink, topic, partition, offset, record).await {
+                    received = decoded.recv() => {
+                        let Some(first) = received else {
+                            tracing::error!(group = self.group, "the Kafka reading task stopped; rejoining");
+                            return SessionEnd::Rewind;
+                        };
+                        // Take what else is ready, in order, without going round the select.
+                        let mut next = Some(first);
+                        while let Some(Decoded { topic, partition, offset, record }) = next {
+                            if let Some(end) = self.take(&mut tracking, sink, &topic, partition, offset, record).await {
                                 return end;
                             }
-                            sink.len() >= flush.max_records
+                            if sink.len() >= flush.max_records {
+                                break;
+                            }
+                            next = decoded.try_recv().ok();
                         }
-                        Err(error) => {
-                            tracing::warn!(%error, "kafka receive failed");
-                            tokio::time::sleep(Duration::from_millis(200)).await;
-                            false
-                        }
+                        sink.len() >= flush.max_records
                     },
                     _ = ticker.tick() => !sink.is_empty() || sink.flush_due(),
                     _ = self.shutdown.cancelled() => {
                         if !sink.is_empty() {
-                            self.flush(sink, &tracking.progress, &mut early, 0).await;
+                            self.flush(sink, &tracking.progress).await;
                         }
                         return SessionEnd::Shutdown;
                     }
                 };
             if flush_now {
-                let end = self
-                    .flush(sink, &tracking.progress, &mut early, flush.max_records)
-                    .await;
+                let end = self.flush(sink, &tracking.progress).await;
                 tracking.flushed();
                 if let Some(end) = end {
                     return end;
@@ -282,7 +341,7 @@ impl Session<'_> {
         topic: &str,
         partition: i32,
         offset: i64,
-        record: S::Record,
+        record: Record<S>,
     ) -> Option<SessionEnd> {
         match self.admission(tracking, topic, partition, offset).await {
             Admission::Take => {
@@ -384,17 +443,9 @@ impl Session<'_> {
     }
 
     /// Stores what the sink holds and the offsets together, then copies the
-    /// offsets to Kafka. While the transaction is in flight it reads and
-    /// decodes up to `read_ahead` further records into `early`, so Postgres
-    /// and decoding work at the same time. Returns how the session must end,
-    /// if it must.
-    async fn flush<S: Sink>(
-        &self,
-        sink: &mut S,
-        progress: &Progress,
-        early: &mut Vec<Early<S::Record>>,
-        read_ahead: usize,
-    ) -> Option<SessionEnd> {
+    /// offsets to Kafka. The reading task goes on reading and decoding
+    /// meanwhile. Returns how the session must end, if it must.
+    async fn flush<S: Sink>(&self, sink: &mut S, progress: &Progress) -> Option<SessionEnd> {
         if let Ok(assignment) = self.consumer.assignment() {
             let partitions: Vec<(String, i32)> = assignment
                 .elements()
@@ -404,29 +455,7 @@ impl Session<'_> {
             sink.assigned(&partitions);
         }
         let started = Instant::now();
-        let outcome = {
-            let held: &S = sink;
-            let write = self.write(held, progress);
-            tokio::pin!(write);
-            let mut reading = read_ahead > 0;
-            loop {
-                tokio::select! {
-                    biased;
-                    outcome = &mut write => break outcome,
-                    received = self.consumer.recv(), if reading && early.len() < read_ahead => match received {
-                        Ok(message) => {
-                            let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
-                            let record = held.decode(topic, partition, message.payload().unwrap_or_default(), &|| position(topic, partition, offset));
-                            early.push(Early { topic: topic.to_string(), partition, offset, record });
-                        }
-                        Err(error) => {
-                            tracing::warn!(%error, "kafka receive failed");
-                            reading = false;
-                        }
-                    },
-                }
-            }
-        };
+        let outcome = self.write(sink, progress).await;
         match outcome {
             Ok(Ok(staged)) => {
                 let (records, dead_letters) = sink.tally();

@@ -2,7 +2,7 @@
 //! statistics, and the readings stream's consumer group.
 
 use crate::config::{FlushConfig, KafkaConfig};
-use crate::consumer::{self, Sink, Subscription};
+use crate::consumer::{self, Decode, Sink, Subscription};
 use crate::metrics;
 use crate::reading::Reading;
 use crate::store::{self, Batch, DeadLetter};
@@ -16,6 +16,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
 use sqlx::{PgPool, Postgres, Transaction};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -220,8 +221,10 @@ pub(crate) fn decode(payload: &[u8], position: &dyn Fn() -> String) -> Result<Re
     }
 }
 
-impl Sink for Batch {
-    type Staged = ();
+/// Sensor readings are decoded alike whatever their topic.
+pub struct ReadingDecoder;
+
+impl Decode for ReadingDecoder {
     type Record = Result<Reading, DeadLetter>;
 
     fn decode(
@@ -233,8 +236,17 @@ impl Sink for Batch {
     ) -> Self::Record {
         decode(payload, position)
     }
+}
 
-    fn hold(&mut self, record: Self::Record) {
+impl Sink for Batch {
+    type Staged = ();
+    type Decoder = ReadingDecoder;
+
+    fn decoder(&self) -> Arc<ReadingDecoder> {
+        Arc::new(ReadingDecoder)
+    }
+
+    fn hold(&mut self, record: Result<Reading, DeadLetter>) {
         match record {
             Ok(reading) => self.readings.push(reading),
             Err(dead_letter) => self.dead_letters.push(dead_letter),

@@ -9,7 +9,7 @@
 //! topics alone.
 
 use crate::config::KafkaConfig;
-use crate::consumer::Sink;
+use crate::consumer::{Decode, Sink};
 use crate::kafka::client_config;
 use crate::sales_kafka::{INVENTORIES, PRODUCTS, PURCHASES};
 use crate::store;
@@ -136,6 +136,7 @@ pub async fn run<S: Sink>(
     let partitions: Vec<(String, i32)> = remaining.keys().cloned().collect();
     sink.assigned(&partitions);
 
+    let decoder = sink.decoder();
     while !remaining.is_empty() {
         let message = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
             .await
@@ -150,12 +151,13 @@ pub async fn run<S: Sink>(
             remaining.remove(&key);
             continue;
         }
-        sink.admit(
+        let record = decoder.decode(
             topic,
             partition,
             message.payload().unwrap_or_default(),
             &|| format!("{topic}/{partition}@{offset}"),
         );
+        sink.hold(record);
         progress.done += 1;
         if offset + 1 >= end {
             remaining.remove(&key);

@@ -10,7 +10,7 @@
 //! those that waited longer than the join allows to `dead_letters`.
 
 use crate::config::{FlushConfig, KafkaConfig};
-use crate::consumer::{Sink, Subscription};
+use crate::consumer::{Decode, Sink, Subscription};
 use crate::definitions::{self, Pipeline, StreamDefinition, WindowKind};
 use crate::kafka::JsonPublisher;
 use crate::operators::window::{SourceId, SourceProgress, WindowSpec};
@@ -24,6 +24,7 @@ use crate::sales_windows::SalesWindows;
 use crate::store::{self, DeadLetter};
 use sqlx::{Postgres, Transaction};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -156,7 +157,7 @@ pub struct ReadPurchase {
 
 /// The sales streams' records held for the next flush, and the window state.
 pub struct SalesSink {
-    streams: SalesStreams,
+    streams: Arc<SalesStreams>,
     products: Vec<Product>,
     purchases: Vec<ReadPurchase>,
     restocks: Vec<Inventory>,
@@ -187,7 +188,7 @@ impl SalesSink {
     pub fn new(streams: SalesStreams, outputs: Option<SalesOutputs>) -> Self {
         SalesSink {
             windows: SalesWindows::with_spec(streams.windows),
-            streams,
+            streams: Arc::new(streams),
             products: Vec::new(),
             purchases: Vec::new(),
             restocks: Vec::new(),
@@ -200,36 +201,9 @@ impl SalesSink {
         }
     }
 
-    fn refused(
-        stream: Option<&str>,
-        payload: &[u8],
-        position: String,
-        reason: String,
-    ) -> SalesRecord {
-        SalesRecord::Refused(DeadLetter {
-            stream: stream.map(str::to_string),
-            source: "kafka".into(),
-            position: Some(position),
-            payload: payload.to_vec(),
-            reason,
-        })
-    }
-
     /// Whether to look at the waiting purchases at the next flush.
     fn pending_check_due(&self) -> bool {
         self.maybe_waiting || self.checked_waiting_at.elapsed() >= WAITING_CHECK_EVERY
-    }
-
-    /// Purchase partitions as window sources: the topic's place in the
-    /// definition above the partition number.
-    fn source_of(&self, topic: &str, partition: i32) -> SourceId {
-        let topic_index = self
-            .streams
-            .purchases_topics
-            .iter()
-            .position(|t| t == topic)
-            .unwrap_or(0);
-        ((topic_index as SourceId) << 16) | (partition as SourceId & 0xffff)
     }
 
     /// The source of a partition kept as `topic/partition`, if it is one of
@@ -241,7 +215,7 @@ impl SalesSink {
             .purchases_topics
             .iter()
             .any(|t| t == topic)
-            .then(|| self.source_of(topic, partition))
+            .then(|| self.streams.source_of(topic, partition))
     }
 
     fn clear(&mut self) {
@@ -335,8 +309,35 @@ pub enum SalesRecord {
     Refused(DeadLetter),
 }
 
-impl Sink for SalesSink {
-    type Staged = StagedSales;
+impl SalesStreams {
+    fn refused(
+        stream: Option<&str>,
+        payload: &[u8],
+        position: String,
+        reason: String,
+    ) -> SalesRecord {
+        SalesRecord::Refused(DeadLetter {
+            stream: stream.map(str::to_string),
+            source: "kafka".into(),
+            position: Some(position),
+            payload: payload.to_vec(),
+            reason,
+        })
+    }
+
+    /// Purchase partitions as window sources: the topic's place in the
+    /// definition above the partition number.
+    fn source_of(&self, topic: &str, partition: i32) -> SourceId {
+        let topic_index = self
+            .purchases_topics
+            .iter()
+            .position(|t| t == topic)
+            .unwrap_or(0);
+        ((topic_index as SourceId) << 16) | (partition as SourceId & 0xffff)
+    }
+}
+
+impl Decode for SalesStreams {
     type Record = SalesRecord;
 
     fn decode(
@@ -347,7 +348,7 @@ impl Sink for SalesSink {
         position: &dyn Fn() -> String,
     ) -> SalesRecord {
         let is = |topics: &[String]| topics.iter().any(|t| t == topic);
-        if is(&self.streams.purchases_topics) {
+        if is(&self.purchases_topics) {
             match decode_purchase(payload) {
                 Ok((purchase, transaction_ms)) => SalesRecord::Purchase(ReadPurchase {
                     purchase,
@@ -359,7 +360,7 @@ impl Sink for SalesSink {
                 }),
                 Err(reason) => Self::refused(Some(PURCHASES), payload, position(), reason),
             }
-        } else if is(&self.streams.products_topics) {
+        } else if is(&self.products_topics) {
             let product = serde_json::from_slice::<ProductEvent>(payload)
                 .map_err(|e| format!("not a product: {e}"))
                 .and_then(|event| check_product(&event.product).map(|()| event.product));
@@ -367,7 +368,7 @@ impl Sink for SalesSink {
                 Ok(product) => SalesRecord::Product(product),
                 Err(reason) => Self::refused(Some(PRODUCTS), payload, position(), reason),
             }
-        } else if is(&self.streams.inventories_topics) {
+        } else if is(&self.inventories_topics) {
             match decode_restock(payload) {
                 Ok(restock) => SalesRecord::Restock(restock),
                 Err(reason) => Self::refused(Some(INVENTORIES), payload, position(), reason),
@@ -380,6 +381,15 @@ impl Sink for SalesSink {
                 format!("topic {topic:?} is not a sales topic"),
             )
         }
+    }
+}
+
+impl Sink for SalesSink {
+    type Staged = StagedSales;
+    type Decoder = SalesStreams;
+
+    fn decoder(&self) -> Arc<SalesStreams> {
+        self.streams.clone()
     }
 
     fn hold(&mut self, record: SalesRecord) {
@@ -401,7 +411,7 @@ impl Sink for SalesSink {
             .filter(|(topic, _)| self.streams.purchases_topics.contains(topic))
             .map(|(topic, partition)| {
                 (
-                    self.source_of(topic, *partition),
+                    self.streams.source_of(topic, *partition),
                     format!("{topic}/{partition}"),
                 )
             })

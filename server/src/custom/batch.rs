@@ -4,7 +4,7 @@
 //! latency, and dead letters, in one transaction.
 
 use super::{CustomStream, RollupPlan, Row, Value, decode};
-use crate::consumer::Sink;
+use crate::consumer::{Decode, Sink};
 use crate::kafka::{JsonPublisher, PendingMessages};
 use crate::operators::latency::Latencies;
 use crate::operators::stats::Stats;
@@ -59,29 +59,10 @@ impl CustomBatch {
         payload: &[u8],
         position: &dyn Fn() -> String,
     ) -> Option<String> {
-        let record = self.decode_from(source, payload, position);
+        let record = self.stream.decode_from(source, payload, position);
         let reason = record.as_ref().err().map(|d| d.reason.clone());
         Sink::hold(self, record);
         reason
-    }
-
-    /// One record as a row of the stream, or a dead letter with the reason.
-    fn decode_from(
-        &self,
-        source: &str,
-        payload: &[u8],
-        position: &dyn Fn() -> String,
-    ) -> Result<Row, DeadLetter> {
-        let stream = &self.stream;
-        decode(&stream.fields, stream.event_time, payload, epoch_micros()).map_err(|reason| {
-            DeadLetter {
-                stream: Some(stream.name.clone()),
-                source: source.into(),
-                position: Some(position()),
-                payload: payload.to_vec(),
-                reason,
-            }
-        })
     }
 
     pub fn clear(&mut self) {
@@ -572,8 +553,27 @@ impl Column {
     }
 }
 
-impl Sink for CustomBatch {
-    type Staged = PendingMessages;
+impl CustomStream {
+    /// One record as a row of the stream, or a dead letter with the reason.
+    fn decode_from(
+        &self,
+        source: &str,
+        payload: &[u8],
+        position: &dyn Fn() -> String,
+    ) -> Result<Row, DeadLetter> {
+        decode(&self.fields, self.event_time, payload, epoch_micros()).map_err(|reason| {
+            DeadLetter {
+                stream: Some(self.name.clone()),
+                source: source.into(),
+                position: Some(position()),
+                payload: payload.to_vec(),
+                reason,
+            }
+        })
+    }
+}
+
+impl Decode for CustomStream {
     type Record = Result<Row, DeadLetter>;
 
     fn decode(
@@ -585,12 +585,21 @@ impl Sink for CustomBatch {
     ) -> Self::Record {
         let mut record = self.decode_from("kafka", payload, position);
         if let Ok(row) = &mut record {
-            row.source = self.stream.source_of(topic, partition);
+            row.source = self.source_of(topic, partition);
         }
         record
     }
+}
 
-    fn hold(&mut self, record: Self::Record) {
+impl Sink for CustomBatch {
+    type Staged = PendingMessages;
+    type Decoder = CustomStream;
+
+    fn decoder(&self) -> Arc<CustomStream> {
+        self.stream.clone()
+    }
+
+    fn hold(&mut self, record: Result<Row, DeadLetter>) {
         match record {
             Ok(row) => self.rows.push(row),
             Err(dead_letter) => self.dead_letters.push(dead_letter),
