@@ -1,9 +1,33 @@
-//! Charts drawn on the server: the DTO the page receives, and the renderer.
+//! Charts: datasets and saved definitions (shared with the browser), the
+//! query builder and the store (server only), and the renderer.
 
 use serde::{Deserialize, Serialize};
 
+pub mod dataset;
+pub mod definition;
+#[cfg(feature = "ssr")]
+pub mod query;
 #[cfg(feature = "ssr")]
 pub mod render;
+#[cfg(feature = "ssr")]
+pub mod store;
+
+/// One value of a chart's rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Cell {
+    Null,
+    /// Epoch milliseconds.
+    Time(i64),
+    Text(String),
+    Number(f64),
+}
+
+/// What a chart's query returned: named columns and their rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChartRows {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Cell>>,
+}
 
 /// A chart ready to show: SVG markup plus what the page says about it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
