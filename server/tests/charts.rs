@@ -156,6 +156,12 @@ async fn chart_queries_give_the_figures_computed_from_the_rows(pool: PgPool) {
     let members = last_hour.iter().filter(|s| s.5).count();
     assert_eq!(rows.rows, [vec![Cell::Number(members as f64)]]);
 
+    // All time, as totals kept since the start are read: every purchase.
+    kpi.filters.clear();
+    kpi.time_range = TimeRange::All;
+    let rows = run(&pool, &kpi).await;
+    assert_eq!(rows.rows, [vec![Cell::Number(sales.len() as f64)]]);
+
     // Per 15 minutes over the last 6 hours: every purchase in exactly one bucket.
     let mut series = definition(
         ChartType::Line,

@@ -8,6 +8,8 @@ use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod support;
+
 const STORES: &str = r#"
 name = "stores"
 sources = { http_names = ["stores"] }
@@ -90,10 +92,7 @@ async fn joined(pool: &PgPool) -> Vec<(f64, String, Option<String>, bool)> {
 }
 
 async fn waiting(pool: &PgPool) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM join_orders_with_store_pending")
-        .fetch_one(pool)
-        .await
-        .expect("pending")
+    support::count(pool, "join_orders_with_store_pending").await
 }
 
 #[sqlx::test(migrator = "server::MIGRATOR")]

@@ -207,10 +207,7 @@ async fn consume_until(pool: &PgPool, config: &KafkaConfig, expected: i64) -> i6
     tokio::time::sleep(Duration::from_secs(1)).await;
     shutdown.cancel();
     task.await.expect("consumer task");
-    sqlx::query_scalar("SELECT count(*) FROM message")
-        .fetch_one(pool)
-        .await
-        .expect("count")
+    support::count(pool, "message").await
 }
 
 #[sqlx::test(migrator = "server::MIGRATOR")]

@@ -121,11 +121,13 @@ impl TimeGrain {
     }
 }
 
-/// The time a chart covers: the last few minutes to days before now, or a
-/// fixed span in epoch milliseconds.
+/// The time a chart covers: the last few minutes to days before now, a
+/// fixed span in epoch milliseconds, or all of it (for totals kept since
+/// the start).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum TimeRange {
+    All,
     Last(Relative),
     Between { from_ms: i64, to_ms: i64 },
 }
@@ -137,11 +139,12 @@ impl Default for TimeRange {
 }
 
 impl TimeRange {
-    /// `[from, to)` in epoch milliseconds, as of `now_ms`.
-    pub fn bounds(self, now_ms: i64) -> (i64, i64) {
+    /// `[from, to)` in epoch milliseconds, as of `now_ms`; `None` for all time.
+    pub fn bounds(self, now_ms: i64) -> Option<(i64, i64)> {
         match self {
-            TimeRange::Last(relative) => (now_ms - relative.seconds() * 1000, now_ms),
-            TimeRange::Between { from_ms, to_ms } => (from_ms, to_ms),
+            TimeRange::All => None,
+            TimeRange::Last(relative) => Some((now_ms - relative.seconds() * 1000, now_ms)),
+            TimeRange::Between { from_ms, to_ms } => Some((from_ms, to_ms)),
         }
     }
 }
@@ -612,15 +615,18 @@ mod tests {
             values: vec![Scalar::Bool(true)],
         });
         definition.visual.thresholds = vec![0.1, 1e300];
-        let json = serde_json_like(&definition);
+        let json = round_trip(&definition);
         assert!(json.contains("\"type\":\"bar\""), "{json}");
         assert!(json.contains("\"last\":\"24h\""), "{json}");
+        definition.time_range = TimeRange::All;
+        assert!(round_trip(&definition).contains("\"time_range\":\"all\""));
         let error =
             serde_json::from_str::<ChartDefinition>(&json.replace("\"limit\"", "\"limitt\""));
         assert!(error.is_err());
     }
 
-    fn serde_json_like(definition: &ChartDefinition) -> String {
+    /// The definition as JSON, after checking that it reads back the same.
+    fn round_trip(definition: &ChartDefinition) -> String {
         let json = serde_json::to_string(definition).expect("serializes");
         let back: ChartDefinition = serde_json::from_str(&json).expect("reads back");
         assert_eq!(&back, definition);

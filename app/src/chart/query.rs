@@ -88,8 +88,8 @@ fn where_clause(
     now_ms: i64,
 ) -> String {
     let mut conditions = Vec::new();
-    if let Some(time) = dataset.time_column() {
-        let (from, to) = definition.time_range.bounds(now_ms);
+    let bounds = definition.time_range.bounds(now_ms);
+    if let (Some(time), Some((from, to))) = (dataset.time_column(), bounds) {
         let column = ident(&time.name);
         let from = builder.bind(Param::Int(from));
         let to = builder.bind(Param::Int(to));
@@ -201,9 +201,10 @@ fn aggregate(
         select.join(", "),
         ident(&dataset.name)
     );
+    let positions: Vec<String> = (1..=groups).map(|i| i.to_string()).collect();
+    let positions = positions.join(", ");
     if groups > 0 {
-        let positions: Vec<String> = (1..=groups).map(|i| i.to_string()).collect();
-        sql.push_str(&format!(" GROUP BY {}", positions.join(", ")));
+        sql.push_str(&format!(" GROUP BY {positions}"));
     }
     let order = match &definition.sort {
         Some(sort) => {
@@ -220,12 +221,9 @@ fn aggregate(
         },
     };
     sql.push_str(&format!(" ORDER BY {order}"));
-    // Ties under the chosen order come back in the same order every time.
-    if groups > 1 || definition.sort.is_some() {
-        let all: Vec<String> = (1..=groups).map(|i| i.to_string()).collect();
-        if !all.is_empty() {
-            sql.push_str(&format!(", {}", all.join(", ")));
-        }
+    if groups > 0 {
+        // Ties under the chosen order come back in the same order every time.
+        sql.push_str(&format!(", {positions}"));
     }
     let limit = builder.bind(Param::Int(i64::from(definition.limit.unwrap_or(MAX_LIMIT))));
     sql.push_str(&format!(" LIMIT {limit}"));
@@ -382,7 +380,9 @@ mod tests {
         let query = build(&temperatures(), &builtin(), 0).expect("valid");
         assert!(query.sql.contains("/ 60) * 60 * 1000"), "{}", query.sql);
         assert!(
-            query.sql.contains("GROUP BY 1, 2 ORDER BY \"time\""),
+            query
+                .sql
+                .contains("GROUP BY 1, 2 ORDER BY \"time\", 1, 2 LIMIT"),
             "{}",
             query.sql
         );

@@ -234,10 +234,6 @@ impl<'de> Visitor<'de> for FieldIndex<'_> {
     fn visit_bytes<E: serde::de::Error>(self, key: &[u8]) -> Result<Option<usize>, E> {
         Ok(self.0.iter().position(|field| field.name.as_bytes() == key))
     }
-
-    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Option<usize>, E> {
-        self.visit_bytes(key.as_bytes())
-    }
 }
 
 /// Checks one field's value against its declaration. `payload` is read
