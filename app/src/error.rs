@@ -13,8 +13,23 @@ pub enum AppError {
     DatabaseUnavailable,
     #[error("the chart could not be drawn")]
     ChartFailed,
+    /// Fields of a chart or dashboard that are wrong, and why.
+    #[error("{}", describe(.0))]
+    Invalid(Vec<crate::chart::definition::FieldError>),
+    #[error("{0} was not found")]
+    NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
     #[error("request failed: {0}")]
     ServerFn(ServerFnErrorErr),
+}
+
+fn describe(errors: &[crate::chart::definition::FieldError]) -> String {
+    let parts: Vec<String> = errors
+        .iter()
+        .map(|e| format!("{}: {}", e.field, e.message))
+        .collect();
+    parts.join("; ")
 }
 
 impl FromServerFnError for AppError {
@@ -41,4 +56,30 @@ pub fn pool() -> Result<sqlx::PgPool> {
         tracing::error!("no database pool in the request context");
         AppError::DatabaseUnavailable
     })
+}
+
+#[cfg(feature = "ssr")]
+impl From<crate::chart::store::StoreError> for AppError {
+    fn from(error: crate::chart::store::StoreError) -> Self {
+        use crate::chart::store::StoreError;
+        match error {
+            StoreError::Invalid(errors) => AppError::Invalid(errors),
+            StoreError::NotFound(id) => AppError::NotFound(format!("chart {id}")),
+            StoreError::BadFile(message) => AppError::BadRequest(message),
+            StoreError::Database(error) => error.into(),
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<crate::dashboard::store::DashboardError> for AppError {
+    fn from(error: crate::dashboard::store::DashboardError) -> Self {
+        use crate::dashboard::store::DashboardError;
+        match error {
+            DashboardError::Invalid(errors) => AppError::Invalid(errors),
+            DashboardError::NotFound(slug) => AppError::NotFound(format!("dashboard {slug:?}")),
+            DashboardError::Database(error) => error.into(),
+            other => AppError::BadRequest(other.to_string()),
+        }
+    }
 }

@@ -3,7 +3,9 @@
 //! Built twice: with `ssr` for the server (database access and chart
 //! rendering live here) and with `hydrate` for the browser bundle.
 
+pub mod browser;
 pub mod chart;
+pub mod dashboard;
 pub mod error;
 pub mod pages;
 pub mod panel;
@@ -11,11 +13,12 @@ pub mod refresh;
 pub mod sensor_averages;
 pub mod streams;
 pub mod temperature;
+pub mod text;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
-    StaticSegment,
+    ParamSegment, StaticSegment,
     components::{Route, Router, Routes},
 };
 
@@ -50,6 +53,8 @@ pub fn App() -> impl IntoView {
                 <a class="brand" href="/">"Pulseboard"</a>
                 <nav>
                     <a href="/">"Sensors"</a>
+                    <a href="/dashboards">"Dashboards"</a>
+                    <a href="/charts">"Charts"</a>
                     <a href="/streams">"Streams"</a>
                 </nav>
             </header>
@@ -57,6 +62,10 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
                     <Route path=StaticSegment("") view=pages::sensors::SensorsPage/>
                     <Route path=StaticSegment("streams") view=pages::streams::StreamsPage/>
+                    <Route path=StaticSegment("dashboards") view=pages::dashboards::DashboardsPage/>
+                    <Route path=(StaticSegment("d"), ParamSegment("slug")) view=pages::dashboard::DashboardPageView/>
+                    <Route path=StaticSegment("charts") view=pages::charts::ChartsPage/>
+                    <Route path=(StaticSegment("charts"), ParamSegment("id")) view=pages::charts::ChartEditorPage/>
                 </Routes>
             </main>
         </Router>
@@ -68,4 +77,8 @@ pub fn App() -> impl IntoView {
 pub fn hydrate() {
     console_error_panic_hook::set_once();
     leptos::mount::hydrate_body(App);
+    // Lets browser tests wait until buttons work.
+    if let Some(body) = leptos::prelude::document().body() {
+        let _ = body.set_attribute("data-hydrated", "true");
+    }
 }

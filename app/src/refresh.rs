@@ -24,11 +24,11 @@ pub fn use_refresh_tick(period: Duration) -> ReadSignal<u64> {
 }
 
 #[cfg(feature = "hydrate")]
-fn tab_hidden() -> bool {
+pub fn tab_hidden() -> bool {
     document().hidden()
 }
 
 #[cfg(not(feature = "hydrate"))]
-fn tab_hidden() -> bool {
+pub fn tab_hidden() -> bool {
     false
 }

@@ -49,7 +49,7 @@ pub fn TemperatureChart(tick: ReadSignal<u64>) -> impl IntoView {
 mod ssr {
     use crate::chart::Chart;
     use crate::chart::render::{self, Series};
-    use crate::error::{AppError, Result};
+    use crate::error::Result;
     use sqlx::PgPool;
 
     #[derive(sqlx::FromRow)]
@@ -102,7 +102,6 @@ mod ssr {
         series
     }
 
-    /// Renders off the async runtime: drawing is CPU work.
     pub async fn render(series: Vec<Series>) -> Result<Chart> {
         let points = series.iter().map(|s| s.points.len()).sum();
         let newest = series
@@ -111,18 +110,10 @@ mod ssr {
             .map(|p| p.0)
             .max();
         let count = series.len();
-        let svg = tokio::task::spawn_blocking(move || {
+        let svg = crate::chart::service::off_runtime("temperature", move || {
             render::line_chart_svg("Temperature (°F)", "°F", &series, (960, 380))
         })
-        .await
-        .map_err(|error| {
-            tracing::error!(%error, "chart task failed");
-            AppError::ChartFailed
-        })?
-        .map_err(|error| {
-            tracing::error!(%error, "chart rendering failed");
-            AppError::ChartFailed
-        })?;
+        .await?;
         Ok(Chart {
             svg,
             series: count,

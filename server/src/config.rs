@@ -13,6 +13,17 @@ pub struct Config {
     pub flush: FlushConfig,
     pub simulator: SimulatorConfig,
     pub kafka: Option<KafkaConfig>,
+    pub dashboards: DashboardConfig,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DashboardConfig {
+    /// The folder of dashboard files (`*.json`) loaded at start.
+    pub dir: std::path::PathBuf,
+    /// The shortest refresh interval a dashboard may use, in seconds.
+    pub minimum_refresh: u32,
+    /// A map tile template; maps draw no tiles without one.
+    pub tile_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -196,7 +207,23 @@ impl Config {
                 ));
             }
         };
+        let minimum_refresh = match var("PULSEBOARD_MIN_REFRESH") {
+            None => 1,
+            Some(text) => match app::dashboard::definition::parse_interval(&text) {
+                Ok(Some(seconds)) => seconds,
+                Ok(None) => return Err(invalid("PULSEBOARD_MIN_REFRESH", &text, "cannot be off")),
+                Err(reason) => return Err(invalid("PULSEBOARD_MIN_REFRESH", &text, reason)),
+            },
+        };
+        let dashboards = DashboardConfig {
+            dir: var("PULSEBOARD_DASHBOARDS_DIR")
+                .unwrap_or_else(|| "dashboards".into())
+                .into(),
+            minimum_refresh,
+            tile_url: var("PULSEBOARD_MAP_TILE_URL"),
+        };
         Ok(Config {
+            dashboards,
             streams_dir: var("PULSEBOARD_STREAMS_DIR")
                 .unwrap_or_else(|| "streams".into())
                 .into(),

@@ -38,12 +38,22 @@ pub fn router(state: AppState) -> Router {
         (!lags.is_empty()).then(|| lags.iter().sum())
     }));
     let catalog = state.catalog.clone();
+    let charts = state.charts.clone();
     let options = state.leptos_options.clone();
     Router::new()
         .route("/healthz", get(crate::health::healthz))
         .route("/metrics", get(crate::metrics::metrics))
         .route("/", post(firehose::handle))
         .route("/ingest/{stream}", post(firehose::ingest_ndjson))
+        .route("/events", get(crate::live::events))
+        .route(
+            "/download/chart/{id}/{format}",
+            get(crate::downloads::chart),
+        )
+        .route(
+            "/download/dashboard/{slug}",
+            get(crate::downloads::dashboard),
+        )
         .leptos_routes_with_context(
             &state,
             routes,
@@ -51,6 +61,7 @@ pub fn router(state: AppState) -> Router {
                 provide_context(pool.clone());
                 provide_context(kafka_lag.clone());
                 provide_context(catalog.clone());
+                provide_context(charts.clone());
             },
             move || shell(options.clone()),
         )

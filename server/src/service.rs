@@ -3,10 +3,12 @@
 use crate::config::{Config, DatabaseConfig, SimulatorSink};
 use crate::custom::{CustomBatch, CustomStream};
 use crate::group_commit::GroupCommit;
+use crate::live::Live;
 use crate::sales_kafka::{self, SalesSink, SalesStreams};
 use crate::state::AppState;
 use crate::{MIGRATOR, consumer, definitions, kafka, pipeline, sales_pipeline, simulator};
 use anyhow::Context;
+use app::chart::service::{ChartService, ChartSettings};
 use app::streams::{CatalogEntry, StreamCatalog};
 use leptos::config::LeptosOptions;
 use sqlx::PgPool;
@@ -215,7 +217,31 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .site_pkg_dir("pkg")
         .site_addr(config.http.addr)
         .build();
+    let charts = ChartService::new(
+        pool.clone(),
+        app::chart::dataset::builtin(),
+        ChartSettings {
+            minimum_refresh: config.dashboards.minimum_refresh,
+            tile_url: config.dashboards.tile_url.clone(),
+        },
+    );
+    crate::dashboard_files::load_dir(
+        &pool,
+        &config.dashboards.dir,
+        &charts.datasets,
+        config.dashboards.minimum_refresh,
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "loading dashboards from {} (PULSEBOARD_DASHBOARDS_DIR)",
+            config.dashboards.dir.display()
+        )
+    })?;
+    let live = Live::start(pool.clone(), charts.cache.clone(), shutdown.clone());
     let state = AppState {
+        charts,
+        live,
         ingest_streams: sensors.sources.http_names.clone().into(),
         catalog: catalog(&definitions, config.kafka.as_ref()),
         custom_streams: Arc::new(

@@ -3,6 +3,8 @@
 use crate::config::KafkaConfig;
 use crate::custom::CustomStream;
 use crate::group_commit::GroupCommit;
+use crate::live::Live;
+use app::chart::service::ChartService;
 use app::streams::StreamCatalog;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
@@ -24,6 +26,22 @@ pub struct AppState {
     pub custom_streams: Arc<HashMap<String, Arc<CustomStream>>>,
     /// Stores what HTTP ingest requests accepted, several requests per transaction.
     pub writer: GroupCommit,
+    /// Draws charts for pages and downloads, sharing one cache.
+    pub charts: ChartService,
+    /// Announces streams that stored new data.
+    pub live: Live,
+}
+
+impl FromRef<AppState> for ChartService {
+    fn from_ref(state: &AppState) -> Self {
+        state.charts.clone()
+    }
+}
+
+impl FromRef<AppState> for Live {
+    fn from_ref(state: &AppState) -> Self {
+        state.live.clone()
+    }
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -252,12 +252,16 @@ pub(crate) async fn record_activity(
     if records == 0 {
         return Ok(());
     }
+    // The notification is delivered when the flush commits, and tells live
+    // dashboards which stream has new data (see `crate::live`).
     sqlx::query(
-        "INSERT INTO stream_activity AS a (stream, minute, records, newest_event)
-         VALUES ($1, date_trunc('minute', now()), $2, to_timestamp($3 / 1000.0))
-         ON CONFLICT (stream, minute) DO UPDATE
-            SET records = a.records + excluded.records,
-                newest_event = greatest(a.newest_event, excluded.newest_event)",
+        "WITH added AS (
+             INSERT INTO stream_activity AS a (stream, minute, records, newest_event)
+             VALUES ($1, date_trunc('minute', now()), $2, to_timestamp($3 / 1000.0))
+             ON CONFLICT (stream, minute) DO UPDATE
+                SET records = a.records + excluded.records,
+                    newest_event = greatest(a.newest_event, excluded.newest_event))
+         SELECT pg_notify('pulseboard_data', $1)",
     )
     .bind(stream)
     .bind(records as i64)

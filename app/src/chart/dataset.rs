@@ -28,6 +28,9 @@ pub struct Dataset {
     /// The name charts use; also the table or view it reads.
     pub name: String,
     pub description: String,
+    /// The streams whose flushes change it: live dashboards refresh its
+    /// charts when one of them stores new data.
+    pub streams: Vec<String>,
     pub columns: Vec<Column>,
 }
 
@@ -36,16 +39,27 @@ impl Dataset {
         self.columns.iter().find(|c| c.name == name)
     }
 
+    /// Whether new data in `stream` changes this dataset.
+    pub fn fed_by(&self, stream: &str) -> bool {
+        self.streams.iter().any(|s| s == stream)
+    }
+
     /// The time column, if the dataset has one (the first, if several).
     pub fn time_column(&self) -> Option<&Column> {
         self.columns.iter().find(|c| c.kind == ColumnKind::Time)
     }
 }
 
-fn dataset(name: &str, description: &str, columns: &[(&str, ColumnKind)]) -> Dataset {
+fn dataset(
+    name: &str,
+    description: &str,
+    streams: &[&str],
+    columns: &[(&str, ColumnKind)],
+) -> Dataset {
     Dataset {
         name: name.into(),
         description: description.into(),
+        streams: streams.iter().map(|s| (*s).into()).collect(),
         columns: columns
             .iter()
             .map(|(name, kind)| Column {
@@ -60,10 +74,14 @@ fn dataset(name: &str, description: &str, columns: &[(&str, ColumnKind)]) -> Dat
 /// pipeline's tables and the seed's views.
 pub fn builtin() -> Vec<Dataset> {
     use ColumnKind::*;
+    const SENSORS: &str = "sensors";
+    const PURCHASES: &str = "purchases";
+    const ALL_STREAMS: &[&str] = &[SENSORS, PURCHASES, "products", "inventories"];
     vec![
         dataset(
             "sensor_msg_detail",
             "Every sensor reading with its sensor's installation",
+            &[SENSORS],
             &[
                 ("recorded", Time),
                 ("temp", Metric),
@@ -76,6 +94,7 @@ pub fn builtin() -> Vec<Dataset> {
         dataset(
             "sensor_stats",
             "All-time statistics per sensor",
+            &[SENSORS],
             &[
                 ("guid", Dimension),
                 ("location", Dimension),
@@ -89,6 +108,7 @@ pub fn builtin() -> Vec<Dataset> {
         dataset(
             "sensor_stats_minutely",
             "Per sensor and minute: count, sum, min and max of temperature",
+            &[SENSORS],
             &[
                 ("bucket_start", Time),
                 ("guid", Dimension),
@@ -101,6 +121,7 @@ pub fn builtin() -> Vec<Dataset> {
         dataset(
             "sensor_avg_temp",
             "Average temperature and message count per sensor, with its place",
+            &[SENSORS],
             &[
                 ("guid", Dimension),
                 ("location", Dimension),
@@ -111,8 +132,19 @@ pub fn builtin() -> Vec<Dataset> {
             ],
         ),
         dataset(
+            "sensor_latency",
+            "Stored time minus event time of every sensor reading, in milliseconds",
+            &[SENSORS],
+            &[
+                ("recorded", Time),
+                ("guid", Dimension),
+                ("latency_ms", Metric),
+            ],
+        ),
+        dataset(
             "purchases_enriched",
             "Every purchase with its product",
+            &[PURCHASES],
             &[
                 ("transaction_time", Time),
                 ("product_id", Dimension),
@@ -131,6 +163,7 @@ pub fn builtin() -> Vec<Dataset> {
         dataset(
             "running_totals",
             "Transactions, quantities and sales per product since the start",
+            &[PURCHASES],
             &[
                 ("event_time", Time),
                 ("product_id", Dimension),
@@ -142,6 +175,7 @@ pub fn builtin() -> Vec<Dataset> {
         dataset(
             "sales_windows",
             "Sales per product in 10-minute windows sliding every 5 minutes",
+            &[PURCHASES],
             &[
                 ("window_start", Time),
                 ("product_id", Dimension),
@@ -154,6 +188,7 @@ pub fn builtin() -> Vec<Dataset> {
         dataset(
             "stream_latency",
             "Stored time minus event time per stream, in milliseconds",
+            ALL_STREAMS,
             &[
                 ("stream", Dimension),
                 ("msg_count", Metric),

@@ -108,6 +108,17 @@ pub enum TimeGrain {
 }
 
 impl TimeGrain {
+    /// Every grain, finest first.
+    pub const ALL: [TimeGrain; 7] = [
+        TimeGrain::Second,
+        TimeGrain::TenSeconds,
+        TimeGrain::Minute,
+        TimeGrain::FiveMinutes,
+        TimeGrain::FifteenMinutes,
+        TimeGrain::Hour,
+        TimeGrain::Day,
+    ];
+
     pub fn seconds(self) -> i64 {
         match self {
             TimeGrain::Second => 1,
@@ -237,6 +248,9 @@ pub struct Visual {
     /// Buckets of a histogram.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bins: Option<u32>,
+    /// Map markers with no data for this long are drawn as stale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale_after_seconds: Option<u32>,
 }
 
 /// A field of a definition that is wrong, and why.
@@ -249,11 +263,33 @@ pub struct FieldError {
 
 pub const MAX_NAME: usize = 200;
 pub const MAX_METRICS: usize = 10;
-pub const MAX_GROUP_BY: usize = 3;
+pub const MAX_GROUP_BY: usize = 4;
 pub const MAX_FILTERS: usize = 20;
 pub const MAX_LIMIT: u32 = 10_000;
 
 impl ChartDefinition {
+    /// What a new chart starts as: average temperature per sensor, by
+    /// minute, over the last 30 minutes.
+    pub fn starter() -> Self {
+        ChartDefinition {
+            name: "New chart".into(),
+            dataset: "sensor_msg_detail".into(),
+            chart_type: ChartType::Line,
+            metrics: vec![Metric {
+                aggregate: Aggregate::Avg,
+                column: Some("temp".into()),
+            }],
+            group_by: vec!["location".into()],
+            time_grain: Some(TimeGrain::Minute),
+            time_range: TimeRange::Last(Relative::ThirtyMinutes),
+            filters: Vec::new(),
+            sort: None,
+            limit: None,
+            visual: Visual::default(),
+            refresh_seconds: None,
+        }
+    }
+
     /// Every problem with the definition against `datasets`; empty when it
     /// can be saved and run.
     pub fn validate(&self, datasets: &[Dataset]) -> Vec<FieldError> {

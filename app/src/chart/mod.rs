@@ -3,14 +3,34 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod api;
+#[cfg(feature = "ssr")]
+mod bars;
+#[cfg(feature = "ssr")]
+pub mod cache;
 pub mod dataset;
 pub mod definition;
+#[cfg(feature = "ssr")]
+mod histogram;
+#[cfg(feature = "ssr")]
+pub mod kpi;
+#[cfg(feature = "ssr")]
+pub mod map;
+#[cfg(feature = "ssr")]
+mod plot;
 #[cfg(feature = "ssr")]
 pub mod query;
 #[cfg(feature = "ssr")]
 pub mod render;
 #[cfg(feature = "ssr")]
+pub mod service;
+#[cfg(feature = "ssr")]
 pub mod store;
+#[cfg(feature = "ssr")]
+pub mod svg;
+#[cfg(feature = "ssr")]
+mod timeseries;
+pub mod view;
 
 /// One value of a chart's rows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

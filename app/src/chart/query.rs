@@ -324,25 +324,11 @@ impl ChartQuery {
 mod tests {
     use super::*;
     use crate::chart::dataset::builtin;
-    use crate::chart::definition::{Metric, Relative, TimeGrain, TimeRange, Visual};
 
     fn temperatures() -> ChartDefinition {
         ChartDefinition {
             name: "Temperature".into(),
-            dataset: "sensor_msg_detail".into(),
-            chart_type: ChartType::Line,
-            metrics: vec![Metric {
-                aggregate: Aggregate::Avg,
-                column: Some("temp".into()),
-            }],
-            group_by: vec!["location".into()],
-            time_grain: Some(TimeGrain::Minute),
-            time_range: TimeRange::Last(Relative::ThirtyMinutes),
-            filters: vec![],
-            sort: None,
-            limit: None,
-            visual: Visual::default(),
-            refresh_seconds: None,
+            ..ChartDefinition::starter()
         }
     }
 

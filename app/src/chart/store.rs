@@ -74,17 +74,27 @@ pub async fn create(
     definition: &ChartDefinition,
     datasets: &[Dataset],
 ) -> Result<StoredChart, StoreError> {
-    let json = checked(definition, datasets)?;
     let mut tx = pool.begin().await?;
+    let chart = insert(&mut tx, definition, datasets).await?;
+    tx.commit().await?;
+    Ok(chart)
+}
+
+/// Creates a chart inside a larger transaction (a dashboard's import).
+pub async fn insert(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    definition: &ChartDefinition,
+    datasets: &[Dataset],
+) -> Result<StoredChart, StoreError> {
+    let json = checked(definition, datasets)?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO charts (name, definition, revision) VALUES ($1, $2::jsonb, 1) RETURNING id",
     )
     .bind(&definition.name)
     .bind(&json)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut **tx)
     .await?;
-    keep_revision(&mut tx, id, 1, &json).await?;
-    tx.commit().await?;
+    keep_revision(tx, id, 1, &json).await?;
     Ok(StoredChart {
         id,
         revision: 1,

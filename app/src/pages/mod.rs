@@ -1,5 +1,9 @@
 //! Routed pages, one per file.
 
+pub mod chart_tile;
+pub mod charts;
+pub mod dashboard;
+pub mod dashboards;
 pub mod sensors;
 pub mod streams;
 

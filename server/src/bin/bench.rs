@@ -474,6 +474,12 @@ async fn firehose_ingest(
     connections: usize,
 ) -> anyhow::Result<Duration> {
     let state = server::state::AppState {
+        charts: app::chart::service::ChartService::new(
+            pool.clone(),
+            app::chart::dataset::builtin(),
+            Default::default(),
+        ),
+        live: Default::default(),
         writer: GroupCommit::start(pool.clone(), BENCH_FLUSH.max_records, None),
         pool: pool.clone(),
         leptos_options: leptos::config::LeptosOptions::builder()

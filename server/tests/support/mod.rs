@@ -19,6 +19,12 @@ pub fn state(pool: PgPool, kafka: Option<KafkaConfig>) -> AppState {
         .site_root("target/site")
         .build();
     AppState {
+        charts: app::chart::service::ChartService::new(
+            pool.clone(),
+            app::chart::dataset::builtin(),
+            Default::default(),
+        ),
+        live: Default::default(),
         writer: GroupCommit::start(pool.clone(), FlushConfig::DEFAULT.max_records, None),
         pool,
         leptos_options,

@@ -1,0 +1,665 @@
+//! `/charts`: saved charts; `/charts/new` and `/charts/{id}`: the editor,
+//! with a live preview, field-by-field errors, history and restore.
+
+use crate::chart::api::{
+    SavedChart, chart_revisions, delete_chart, duplicate_chart, get_chart, import_chart,
+    list_charts, preview_chart, restore_chart, save_chart,
+};
+use crate::chart::dataset::{ColumnKind, Dataset, builtin};
+use crate::chart::definition::{
+    Aggregate, ChartDefinition, ChartType, FieldError, Filter, FilterOp, Metric, Relative, Scalar,
+    Sort, TimeGrain, TimeRange,
+};
+use crate::chart::view::{ViewOptions, iso_time, parse_utc};
+use crate::dashboard::api::{get_dashboard, list_dashboards, save_dashboard};
+use crate::dashboard::definition::{Content, Element};
+use crate::error::AppError;
+use crate::pages::chart_tile::ChartBody;
+use crate::pages::error_list;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use leptos_router::hooks::use_params_map;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// An enum's name as written in JSON: `line`, `avg`, `5m`.
+pub fn tag<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value)
+        .map(|quoted| quoted.trim_matches('"').to_string())
+        .unwrap_or_default()
+}
+
+pub fn untag<T: DeserializeOwned>(name: &str) -> Option<T> {
+    serde_json::to_string(name)
+        .ok()
+        .and_then(|quoted| serde_json::from_str(&quoted).ok())
+}
+
+const CHART_TYPES: [ChartType; 9] = [
+    ChartType::Line,
+    ChartType::Area,
+    ChartType::Bar,
+    ChartType::StackedBar,
+    ChartType::HorizontalBar,
+    ChartType::Kpi,
+    ChartType::Table,
+    ChartType::Histogram,
+    ChartType::Map,
+];
+const AGGREGATES: [Aggregate; 6] = [
+    Aggregate::Count,
+    Aggregate::CountDistinct,
+    Aggregate::Sum,
+    Aggregate::Avg,
+    Aggregate::Min,
+    Aggregate::Max,
+];
+const OPS: [FilterOp; 8] = [
+    FilterOp::Eq,
+    FilterOp::Ne,
+    FilterOp::Lt,
+    FilterOp::Le,
+    FilterOp::Gt,
+    FilterOp::Ge,
+    FilterOp::In,
+    FilterOp::Contains,
+];
+
+#[component]
+pub fn ChartsPage() -> impl IntoView {
+    let changed = RwSignal::new(0_u32);
+    let charts = Resource::new(move || changed.get(), |_| list_charts());
+    let act = move |work: std::pin::Pin<Box<dyn Future<Output = Result<(), AppError>>>>| {
+        spawn_local(async move {
+            if let Err(error) = work.await {
+                leptos::logging::error!("{error}");
+            }
+            changed.update(|c| *c += 1);
+        })
+    };
+    let status = RwSignal::new(String::new());
+    let import = move |ev: leptos::ev::Event| {
+        crate::browser::read_chosen_file(&ev, move |text| {
+            spawn_local(async move {
+                match import_chart(text).await {
+                    Ok(saved) => status.set(format!("Imported as chart {}.", saved.id)),
+                    Err(error) => status.set(format!("Not imported: {error}")),
+                }
+                changed.update(|c| *c += 1);
+            })
+        })
+    };
+    view! {
+        <div class="dashboard-header">
+            <h1>"Charts"</h1>
+            <div class="toolbar">
+                <label>"Import a chart file"
+                    <input type="file" accept=".json,application/json" data-testid="import-chart" on:change=import/>
+                </label>
+                <a class="button" href="/charts/new">"New chart"</a>
+            </div>
+        </div>
+        <p class="status" role="status">{move || status.get()}</p>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            <ErrorBoundary fallback=error_list>
+                {move || Suspend::new(async move {
+                    charts.await.map(|charts| view! {
+                        <table class="data" data-testid="chart-list">
+                            <thead><tr><th>"Name"</th><th>"Type"</th><th>"Dataset"</th><th>"Revision"</th><th></th></tr></thead>
+                            <tbody>
+                                {charts.into_iter().map(|c| {
+                                    let id = c.id;
+                                    view! {
+                                        <tr>
+                                            <td><a href=format!("/charts/{id}")>{c.name}</a></td>
+                                            <td>{tag(&c.chart_type)}</td>
+                                            <td>{c.dataset}</td>
+                                            <td class="num">{c.revision}</td>
+                                            <td class="actions">
+                                                <button on:click=move |_| act(Box::pin(async move { duplicate_chart(id).await.map(|_| ()) }))>"Duplicate"</button>
+                                                <button on:click=move |_| act(Box::pin(delete_chart(id)))>"Delete"</button>
+                                                <a href=format!("/download/chart/{id}/csv")>"CSV"</a>
+                                                <a href=format!("/download/chart/{id}/json") data-testid="export-chart">"Export"</a>
+                                            </td>
+                                        </tr>
+                                    }
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    })
+                })}
+            </ErrorBoundary>
+        </Transition>
+    }
+}
+
+#[component]
+pub fn ChartEditorPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.with(|p| p.get("id").and_then(|id| id.parse::<i64>().ok()));
+    let loaded = Resource::new(id, |id| async move {
+        match id {
+            Some(id) => get_chart(id).await.map(Some),
+            None => Ok(None),
+        }
+    });
+    view! {
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            <ErrorBoundary fallback=error_list>
+                {move || Suspend::new(async move {
+                    loaded.await.map(|saved| view! { <Editor saved/> })
+                })}
+            </ErrorBoundary>
+        </Suspense>
+    }
+}
+
+/// The errors of `field` and the fields under it.
+fn errors_for(errors: RwSignal<Vec<FieldError>>, field: &'static str) -> impl IntoView {
+    move || {
+        errors.with(|errors| {
+            errors
+                .iter()
+                .filter(|e| e.field == field || e.field.starts_with(&format!("{field}[")) || e.field.starts_with(&format!("{field}.")))
+                .map(|e| view! { <p class="field-error" data-field=e.field.clone()>{format!("{}: {}", e.field, e.message)}</p> })
+                .collect_view()
+        })
+    }
+}
+
+fn dataset_of(definition: &ChartDefinition) -> Option<Dataset> {
+    builtin().into_iter().find(|d| d.name == definition.dataset)
+}
+
+fn columns_of(definition: &ChartDefinition, kinds: &[ColumnKind]) -> Vec<String> {
+    dataset_of(definition)
+        .map(|d| {
+            d.columns
+                .into_iter()
+                .filter(|c| kinds.contains(&c.kind))
+                .map(|c| c.name)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn parse_value(text: &str, kind: Option<ColumnKind>) -> Scalar {
+    match kind {
+        Some(ColumnKind::Dimension) | None => Scalar::Text(text.to_string()),
+        Some(ColumnKind::Time) => parse_utc(text)
+            .map(|ms| Scalar::Number(ms as f64))
+            .unwrap_or_else(|| Scalar::Text(text.into())),
+        Some(_) => text
+            .trim()
+            .parse()
+            .map(Scalar::Number)
+            .unwrap_or_else(|_| Scalar::Text(text.into())),
+    }
+}
+
+fn value_text(value: &Scalar) -> String {
+    match value {
+        Scalar::Text(t) => t.clone(),
+        Scalar::Bool(b) => b.to_string(),
+        Scalar::Number(x) => x.to_string(),
+    }
+}
+
+#[component]
+fn Editor(saved: Option<SavedChart>) -> impl IntoView {
+    let id = RwSignal::new(saved.as_ref().map(|s| s.id));
+    let revision = RwSignal::new(saved.as_ref().map_or(0, |s| s.revision));
+    let def = RwSignal::new(saved.map_or_else(ChartDefinition::starter, |s| s.definition));
+    let errors = RwSignal::new(Vec::<FieldError>::new());
+    let status = RwSignal::new(String::new());
+
+    let preview = Resource::new(
+        move || def.get(),
+        |definition| {
+            preview_chart(
+                definition,
+                ViewOptions {
+                    width: 880,
+                    height: 400,
+                    ..ViewOptions::default()
+                },
+            )
+        },
+    );
+    let history = Resource::new(
+        move || (id.get(), revision.get()),
+        |(id, _)| async move {
+            match id {
+                Some(id) => chart_revisions(id).await,
+                None => Ok(Vec::new()),
+            }
+        },
+    );
+    let dashboards = Resource::new(|| (), |_| list_dashboards());
+
+    let save = move |_| {
+        spawn_local(async move {
+            let was_new = id.get_untracked().is_none();
+            match save_chart(id.get_untracked(), def.get_untracked()).await {
+                Ok(saved) => {
+                    errors.set(Vec::new());
+                    id.set(Some(saved.id));
+                    revision.set(saved.revision);
+                    status.set(format!("Saved revision {}.", saved.revision));
+                    if was_new {
+                        crate::browser::replace_url(&format!("/charts/{}", saved.id));
+                    }
+                }
+                Err(AppError::Invalid(found)) => {
+                    status.set("Not saved: fix the fields marked below.".into());
+                    errors.set(found);
+                }
+                Err(error) => status.set(format!("Not saved: {error}")),
+            }
+        });
+    };
+    let restore = move |number: i32| {
+        spawn_local(async move {
+            let Some(chart) = id.get_untracked() else {
+                return;
+            };
+            match restore_chart(chart, number).await {
+                Ok(saved) => {
+                    def.set(saved.definition);
+                    revision.set(saved.revision);
+                    status.set(format!(
+                        "Restored revision {number} as revision {}.",
+                        saved.revision
+                    ));
+                }
+                Err(error) => status.set(format!("Not restored: {error}")),
+            }
+        });
+    };
+    let chosen_dashboard = RwSignal::new(String::new());
+    let add_to_dashboard = move |_| {
+        spawn_local(async move {
+            let (Some(chart), slug) = (id.get_untracked(), chosen_dashboard.get_untracked()) else {
+                status.set("Save the chart first.".into());
+                return;
+            };
+            let result = async {
+                let mut dashboard = get_dashboard(slug.clone()).await?.dashboard;
+                let tab = &mut dashboard.tabs[0];
+                let bottom = tab.elements.iter().map(|e| e.y + e.h).max().unwrap_or(0);
+                tab.elements.push(Element {
+                    x: 0,
+                    y: bottom,
+                    w: 6,
+                    h: 4,
+                    content: Content::Chart(chart),
+                });
+                save_dashboard(slug.clone(), dashboard).await
+            }
+            .await;
+            match result {
+                Ok(()) => status.set(format!("Added to dashboard {slug}.")),
+                Err(error) => status.set(format!("Not added: {error}")),
+            }
+        });
+    };
+    let json_area = NodeRef::<leptos::html::Textarea>::new();
+    let apply_json = move |_| {
+        let Some(area) = json_area.get() else { return };
+        match serde_json::from_str::<ChartDefinition>(&area.value()) {
+            Ok(parsed) => {
+                def.set(parsed);
+                status.set("JSON applied; save to keep it.".into());
+            }
+            Err(error) => status.set(format!("Not applied: {error}")),
+        }
+    };
+
+    view! {
+        <div class="dashboard-header">
+            <h1>{move || if id.get().is_some() { "Edit chart" } else { "New chart" }}</h1>
+            <div class="toolbar">
+                <button class="primary" data-testid="save-chart" on:click=save>"Save"</button>
+                {move || id.get().map(|chart| view! {
+                    <button on:click=move |_| spawn_local(async move {
+                        if let Ok(copy) = duplicate_chart(chart).await {
+                            status.set(format!("Saved a copy as chart {}.", copy.id));
+                        }
+                    })>"Duplicate"</button>
+                    <a class="button" href=format!("/download/chart/{chart}/csv")>"CSV"</a>
+                    <a class="button" href=format!("/download/chart/{chart}/svg")>"SVG"</a>
+                    <a class="button" href=format!("/download/chart/{chart}/png")>"PNG"</a>
+                })}
+            </div>
+        </div>
+        <p class="status" role="status" data-testid="editor-status">{move || status.get()}</p>
+        <div class="editor">
+            <form class="chart-form" on:submit=|ev| ev.prevent_default()>
+                <label>"Name"
+                    <input data-testid="chart-name" prop:value=move || def.with(|d| d.name.clone())
+                        on:input=move |ev| { let v = event_target_value(&ev); def.update(|d| d.name = v) }/>
+                </label>
+                {errors_for(errors, "name")}
+                <label>"Dataset"
+                    <select data-testid="chart-dataset" on:change=move |ev| {
+                        let name = event_target_value(&ev);
+                        def.update(|d| {
+                            d.dataset = name;
+                            d.metrics = vec![Metric { aggregate: Aggregate::Count, column: None }];
+                            d.group_by.clear();
+                            d.filters.clear();
+                            d.sort = None;
+                            if dataset_of(d).and_then(|ds| ds.time_column().cloned()).is_none() {
+                                d.time_grain = None;
+                            }
+                        })
+                    }>
+                        {builtin().into_iter().map(|d| {
+                            let name = d.name.clone();
+                            let value = d.name.clone();
+                            view! { <option value=value selected=move || def.with(|x| x.dataset == name)>{d.name}" — "{d.description}</option> }
+                        }).collect_view()}
+                    </select>
+                </label>
+                {errors_for(errors, "dataset")}
+                <label>"Chart type"
+                    <select data-testid="chart-type" on:change=move |ev| {
+                        if let Some(t) = untag::<ChartType>(&event_target_value(&ev)) { def.update(|d| d.chart_type = t) }
+                    }>
+                        {CHART_TYPES.iter().map(|t| {
+                            let t = *t;
+                            view! { <option value=tag(&t) selected=move || def.with(|d| d.chart_type == t)>{tag(&t)}</option> }
+                        }).collect_view()}
+                    </select>
+                </label>
+                <fieldset>
+                    <legend>"Metrics"</legend>
+                    {move || {
+                        let definition = def.get();
+                        let columns = columns_of(&definition, &[ColumnKind::Metric, ColumnKind::Time, ColumnKind::Dimension, ColumnKind::Latitude, ColumnKind::Longitude]);
+                        definition.metrics.iter().enumerate().map(|(i, metric)| {
+                            let current = metric.column.clone().unwrap_or_default();
+                            let aggregate = metric.aggregate;
+                            view! {
+                                <div class="row" data-testid=format!("metric-{i}")>
+                                    <select class="metric-aggregate" on:change=move |ev| {
+                                        if let Some(a) = untag::<Aggregate>(&event_target_value(&ev)) { def.update(|d| d.metrics[i].aggregate = a) }
+                                    }>
+                                        {AGGREGATES.iter().map(|a| view! { <option value=tag(a) selected=*a == aggregate>{tag(a)}</option> }).collect_view()}
+                                    </select>
+                                    <select class="metric-column" on:change=move |ev| {
+                                        let v = event_target_value(&ev);
+                                        def.update(|d| d.metrics[i].column = (!v.is_empty()).then_some(v))
+                                    }>
+                                        <option value="" selected=current.is_empty()>"(rows)"</option>
+                                        {columns.iter().map(|c| view! { <option value=c.clone() selected=*c == current>{c.clone()}</option> }).collect_view()}
+                                    </select>
+                                    <button type="button" on:click=move |_| def.update(|d| { d.metrics.remove(i); })>"Remove"</button>
+                                </div>
+                            }
+                        }).collect_view()
+                    }}
+                    <button type="button" on:click=move |_| def.update(|d| d.metrics.push(Metric { aggregate: Aggregate::Count, column: None }))>"Add metric"</button>
+                    {errors_for(errors, "metrics")}
+                </fieldset>
+                <fieldset>
+                    <legend>"Group by"</legend>
+                    {move || {
+                        let definition = def.get();
+                        columns_of(&definition, &[ColumnKind::Dimension, ColumnKind::Latitude, ColumnKind::Longitude]).into_iter().map(|c| {
+                            let checked = definition.group_by.contains(&c);
+                            let name = c.clone();
+                            view! {
+                                <label class="check"><input type="checkbox" data-testid=format!("group-{c}") prop:checked=checked on:change=move |ev| {
+                                    let on = event_target_checked(&ev);
+                                    let name = name.clone();
+                                    def.update(|d| if on { if !d.group_by.contains(&name) { d.group_by.push(name) } } else { d.group_by.retain(|g| *g != name) })
+                                }/>{c}</label>
+                            }
+                        }).collect_view()
+                    }}
+                    {errors_for(errors, "group_by")}
+                </fieldset>
+                <label>"Time grain"
+                    <select data-testid="chart-grain" on:change=move |ev| {
+                        let v = event_target_value(&ev);
+                        def.update(|d| d.time_grain = untag(&v))
+                    }>
+                        <option value="" selected=move || def.with(|d| d.time_grain.is_none())>"none"</option>
+                        {TimeGrain::ALL.iter().map(|g| { let g = *g; view! { <option value=tag(&g) selected=move || def.with(|d| d.time_grain == Some(g))>{tag(&g)}</option> } }).collect_view()}
+                    </select>
+                </label>
+                {errors_for(errors, "time_grain")}
+                <TimeRangeField def/>
+                {errors_for(errors, "time_range")}
+                <fieldset>
+                    <legend>"Filters"</legend>
+                    {move || {
+                        let definition = def.get();
+                        let dataset = dataset_of(&definition);
+                        let columns: Vec<String> = dataset.as_ref().map(|d| d.columns.iter().map(|c| c.name.clone()).collect()).unwrap_or_default();
+                        definition.filters.iter().enumerate().map(|(i, filter)| {
+                            let column = filter.column.clone();
+                            let op = filter.op;
+                            let text = filter.values.iter().map(value_text).collect::<Vec<_>>().join(", ");
+                            let kind = dataset.as_ref().and_then(|d| d.column(&column)).map(|c| c.kind);
+                            view! {
+                                <div class="row" data-testid=format!("filter-{i}")>
+                                    <select on:change=move |ev| { let v = event_target_value(&ev); def.update(|d| d.filters[i].column = v) }>
+                                        {columns.iter().map(|c| view! { <option value=c.clone() selected=*c == column>{c.clone()}</option> }).collect_view()}
+                                    </select>
+                                    <select on:change=move |ev| { if let Some(o) = untag::<FilterOp>(&event_target_value(&ev)) { def.update(|d| d.filters[i].op = o) } }>
+                                        {OPS.iter().map(|o| view! { <option value=tag(o) selected=*o == op>{tag(o)}</option> }).collect_view()}
+                                    </select>
+                                    <input class="filter-value" prop:value=text on:change=move |ev| {
+                                        let v = event_target_value(&ev);
+                                        def.update(|d| {
+                                            d.filters[i].values = if d.filters[i].op == FilterOp::In {
+                                                v.split(',').map(|p| parse_value(p.trim(), kind)).collect()
+                                            } else {
+                                                vec![parse_value(&v, kind)]
+                                            }
+                                        })
+                                    }/>
+                                    <button type="button" on:click=move |_| def.update(|d| { d.filters.remove(i); })>"Remove"</button>
+                                </div>
+                            }
+                        }).collect_view()
+                    }}
+                    <button type="button" on:click=move |_| def.update(|d| {
+                        let column = dataset_of(d).and_then(|ds| ds.columns.first().map(|c| c.name.clone())).unwrap_or_default();
+                        d.filters.push(Filter { column, op: FilterOp::Eq, values: vec![Scalar::Text(String::new())] })
+                    })>"Add filter"</button>
+                    {errors_for(errors, "filters")}
+                </fieldset>
+                <div class="row">
+                    <label>"Sort by"
+                        <select on:change=move |ev| {
+                            let v = event_target_value(&ev);
+                            def.update(|d| d.sort = (!v.is_empty()).then(|| Sort { by: v, descending: d.sort.as_ref().is_some_and(|s| s.descending) }))
+                        }>
+                            {move || {
+                                let definition = def.get();
+                                let current = definition.sort.as_ref().map(|s| s.by.clone()).unwrap_or_default();
+                                let mut choices = vec![String::new()];
+                                if definition.time_grain.is_some() { choices.push("time".into()) }
+                                choices.extend(definition.group_by.iter().cloned());
+                                choices.extend(definition.metrics.iter().map(Metric::output_name));
+                                choices.into_iter().map(|c| view! { <option value=c.clone() selected=c == current>{if c.is_empty() { "default".to_string() } else { c.clone() }}</option> }).collect_view()
+                            }}
+                        </select>
+                    </label>
+                    <label class="check"><input type="checkbox" prop:checked=move || def.with(|d| d.sort.as_ref().is_some_and(|s| s.descending))
+                        on:change=move |ev| { let on = event_target_checked(&ev); def.update(|d| if let Some(s) = &mut d.sort { s.descending = on }) }/>"descending"</label>
+                    <label>"Limit"
+                        <input type="number" min="1" prop:value=move || def.with(|d| d.limit.map(|l| l.to_string()).unwrap_or_default())
+                            on:change=move |ev| { let v = event_target_value(&ev); def.update(|d| d.limit = v.trim().parse().ok()) }/>
+                    </label>
+                </div>
+                {errors_for(errors, "sort")}
+                {errors_for(errors, "limit")}
+                <fieldset>
+                    <legend>"Look"</legend>
+                    <label>"Colours (#rrggbb, comma-separated)"
+                        <input prop:value=move || def.with(|d| d.visual.colors.join(", "))
+                            on:change=move |ev| { let v = event_target_value(&ev); def.update(|d| d.visual.colors = v.split(',').map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect()) }/>
+                    </label>
+                    <label>"Value axis label"
+                        <input prop:value=move || def.with(|d| d.visual.y_label.clone().unwrap_or_default())
+                            on:change=move |ev| { let v = event_target_value(&ev); def.update(|d| d.visual.y_label = (!v.is_empty()).then_some(v)) }/>
+                    </label>
+                    <label>"Unit"
+                        <input data-testid="chart-unit" prop:value=move || def.with(|d| d.visual.unit.clone().unwrap_or_default())
+                            on:change=move |ev| { let v = event_target_value(&ev); def.update(|d| d.visual.unit = (!v.is_empty()).then_some(v)) }/>
+                    </label>
+                    <label>"Thresholds (comma-separated)"
+                        <input prop:value=move || def.with(|d| d.visual.thresholds.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", "))
+                            on:change=move |ev| { let v = event_target_value(&ev); def.update(|d| d.visual.thresholds = v.split(',').filter_map(|t| t.trim().parse().ok()).collect()) }/>
+                    </label>
+                    <label>"Histogram bins"
+                        <input type="number" prop:value=move || def.with(|d| d.visual.bins.map(|b| b.to_string()).unwrap_or_default())
+                            on:change=move |ev| { let v = event_target_value(&ev); def.update(|d| d.visual.bins = v.trim().parse().ok()) }/>
+                    </label>
+                    <label>"Map: stale after (seconds)"
+                        <input type="number" prop:value=move || def.with(|d| d.visual.stale_after_seconds.map(|b| b.to_string()).unwrap_or_default())
+                            on:change=move |ev| { let v = event_target_value(&ev); def.update(|d| d.visual.stale_after_seconds = v.trim().parse().ok()) }/>
+                    </label>
+                    {errors_for(errors, "visual")}
+                </fieldset>
+                <label>"Refresh every (seconds; empty: the dashboard's)"
+                    <input type="number" min="1" prop:value=move || def.with(|d| d.refresh_seconds.map(|s| s.to_string()).unwrap_or_default())
+                        on:change=move |ev| { let v = event_target_value(&ev); def.update(|d| d.refresh_seconds = v.trim().parse().ok()) }/>
+                </label>
+                {errors_for(errors, "refresh_seconds")}
+                <details>
+                    <summary>"JSON"</summary>
+                    <textarea data-testid="chart-json" node_ref=json_area rows="16"
+                        prop:value=move || def.with(|d| serde_json::to_string_pretty(d).unwrap_or_default())></textarea>
+                    <button type="button" on:click=apply_json>"Apply JSON"</button>
+                </details>
+            </form>
+            <section class="preview panel" aria-label="Preview">
+                <h2>"Preview"</h2>
+                <Transition fallback=|| view! { <p class="loading">"Drawing…"</p> }>
+                    <ErrorBoundary fallback=error_list>
+                        {move || Suspend::new(async move {
+                            preview.await.map(|preview| match preview {
+                                crate::chart::api::Preview::Drawn(view) => view! { <ChartBody view/> }.into_any(),
+                                crate::chart::api::Preview::Invalid(found) => view! {
+                                    <ul class="field-errors" data-testid="preview-errors">
+                                        {found.into_iter().map(|e| view! { <li>{format!("{}: {}", e.field, e.message)}</li> }).collect_view()}
+                                    </ul>
+                                }.into_any(),
+                            })
+                        })}
+                    </ErrorBoundary>
+                </Transition>
+                <div class="row">
+                    <label>"Add to dashboard"
+                        <select data-testid="add-to-dashboard" on:change=move |ev| chosen_dashboard.set(event_target_value(&ev))>
+                            <option value="">"choose…"</option>
+                            <Suspense>
+                                {move || Suspend::new(async move {
+                                    dashboards.await.map(|list| list.into_iter().map(|(slug, name)| view! { <option value=slug>{name}</option> }).collect_view())
+                                })}
+                            </Suspense>
+                        </select>
+                    </label>
+                    <button type="button" data-testid="add-to-dashboard-button" on:click=add_to_dashboard>"Add"</button>
+                </div>
+                <h3>"History"</h3>
+                <Transition>
+                    {move || Suspend::new(async move {
+                        history.await.map(|revisions| view! {
+                            <ol class="history" data-testid="chart-history">
+                                {revisions.into_iter().map(|(number, saved_ms)| view! {
+                                    <li>"Revision " {number} " · " {iso_time(saved_ms)}
+                                        <button type="button" on:click=move |_| restore(number)>"Restore"</button>
+                                    </li>
+                                }).collect_view()}
+                            </ol>
+                        })
+                    })}
+                </Transition>
+            </section>
+        </div>
+    }
+}
+
+#[component]
+fn TimeRangeField(def: RwSignal<ChartDefinition>) -> impl IntoView {
+    let choice = move || {
+        def.with(|d| match d.time_range {
+            TimeRange::All => "all".to_string(),
+            TimeRange::Last(r) => tag(&r),
+            TimeRange::Between { .. } => "between".to_string(),
+        })
+    };
+    let bound = move |which: usize| {
+        def.with(|d| match d.time_range {
+            TimeRange::Between { from_ms, to_ms } => {
+                iso_time(if which == 0 { from_ms } else { to_ms })
+            }
+            _ => String::new(),
+        })
+    };
+    let set_bound = move |which: usize, text: String| {
+        let Some(ms) = parse_utc(&text) else { return };
+        def.update(|d| {
+            let (mut from, mut to) = match d.time_range {
+                TimeRange::Between { from_ms, to_ms } => (from_ms, to_ms),
+                _ => (ms - 3_600_000, ms),
+            };
+            if which == 0 {
+                from = ms
+            } else {
+                to = ms
+            }
+            d.time_range = TimeRange::Between {
+                from_ms: from,
+                to_ms: to,
+            };
+        })
+    };
+    view! {
+        <label>"Time range"
+            <select data-testid="chart-range" on:change=move |ev| {
+                let v = event_target_value(&ev);
+                def.update(|d| d.time_range = match v.as_str() {
+                    "all" => TimeRange::All,
+                    "between" => {
+                        let now = js_now();
+                        TimeRange::Between { from_ms: now - 3_600_000, to_ms: now }
+                    }
+                    other => untag::<Relative>(other).map(TimeRange::Last).unwrap_or_default(),
+                })
+            }>
+                {crate::dashboard::params::RELATIVE_CHOICES.iter().map(|r| {
+                    let name = tag(r);
+                    let (shown, value) = (name.clone(), name.clone());
+                    view! { <option value=value selected=move || choice() == shown>{"last "}{name}</option> }
+                }).collect_view()}
+                <option value="all" selected=move || choice() == "all">"all time"</option>
+                <option value="between" selected=move || choice() == "between">"between (UTC)"</option>
+            </select>
+        </label>
+        <Show when=move || choice() == "between">
+            <div class="row">
+                <label>"From (UTC)"<input prop:value=move || bound(0) on:change=move |ev| set_bound(0, event_target_value(&ev))/></label>
+                <label>"To (UTC)"<input prop:value=move || bound(1) on:change=move |ev| set_bound(1, event_target_value(&ev))/></label>
+            </div>
+        </Show>
+    }
+}
+
+/// Now in epoch milliseconds, in the browser; the server never asks.
+fn js_now() -> i64 {
+    #[cfg(feature = "hydrate")]
+    {
+        leptos::web_sys::js_sys::Date::now() as i64
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        0
+    }
+}

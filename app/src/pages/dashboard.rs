@@ -1,0 +1,393 @@
+//! `/d/{slug}`: a dashboard. Its time range, the filters picked on it, its
+//! refresh interval, live mode and tab live in the address, so a link shows
+//! what its sender saw. Edit mode moves and resizes elements on the grid,
+//! adds and removes them, and saves the layout.
+
+use crate::chart::dataset::builtin;
+use crate::chart::definition::{FieldError, TimeRange};
+use crate::dashboard::api::{DashboardPage, get_dashboard, save_dashboard};
+use crate::dashboard::definition::{
+    Content, Element, GRID_COLUMNS, MAX_HEIGHT, REFRESH_CHOICES, Tab, format_interval,
+};
+use crate::dashboard::markdown;
+use crate::dashboard::params::{
+    RELATIVE_CHOICES, ViewParams, format_range, parse_range, relative_label,
+};
+use crate::pages::chart_tile::{ChartTile, ROW_PX, TileContext};
+use crate::pages::error_list;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use leptos_router::NavigateOptions;
+use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
+
+#[component]
+pub fn DashboardPageView() -> impl IntoView {
+    let params = use_params_map();
+    let slug = move || params.with(|p| p.get("slug").unwrap_or_default());
+    let page = Resource::new(slug, get_dashboard);
+    view! {
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            <ErrorBoundary fallback=error_list>
+                {move || Suspend::new(async move { page.await.map(|page| view! { <DashboardView page/> }) })}
+            </ErrorBoundary>
+        </Suspense>
+    }
+}
+
+/// An element being moved or resized with the pointer.
+#[derive(Clone, Copy, PartialEq)]
+struct Drag {
+    index: usize,
+    resize: bool,
+    start: (f64, f64),
+    original: (u32, u32, u32, u32),
+}
+
+#[component]
+fn DashboardView(page: DashboardPage) -> impl IntoView {
+    let DashboardPage {
+        dashboard,
+        minimum_refresh,
+        charts,
+    } = page;
+    let navigate = use_navigate();
+    let query = use_query_map();
+    let initial = query.with_untracked(|q| {
+        let pairs: Vec<(String, String)> = q
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        ViewParams::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    });
+    let (initial, url_problem) = match initial {
+        Ok(params) => (params, None),
+        Err(problem) => (ViewParams::default(), Some(problem)),
+    };
+    let saved_slug = RwSignal::new(dashboard.slug.clone());
+    let saved = RwSignal::new(dashboard.clone());
+    let working = RwSignal::new(dashboard.clone());
+    let range = RwSignal::new(initial.range.or(dashboard.time_range));
+    let filters = RwSignal::new(initial.filters.clone());
+    let clamp = move |seconds: Option<u32>| seconds.map(|s| s.max(minimum_refresh));
+    let refresh = RwSignal::new(clamp(initial.refresh.unwrap_or(dashboard.refresh_seconds)));
+    let clamped = initial
+        .refresh
+        .flatten()
+        .is_some_and(|s| s < minimum_refresh);
+    let live = RwSignal::new(initial.live.unwrap_or(dashboard.live));
+    let tab = RwSignal::new(
+        initial
+            .tab
+            .unwrap_or(0)
+            .min(dashboard.tabs.len().saturating_sub(1)),
+    );
+    let edit = RwSignal::new(false);
+    let errors = RwSignal::new(Vec::<FieldError>::new());
+    let status = RwSignal::new(url_problem.unwrap_or_default());
+
+    // The address follows what is shown.
+    let slug_now = saved_slug;
+    Effect::new(move |first: Option<()>| {
+        let params = ViewParams {
+            range: range.get(),
+            filters: filters.get(),
+            refresh: Some(refresh.get()),
+            live: Some(live.get()),
+            tab: Some(tab.get()),
+        };
+        if first.is_some() {
+            navigate(
+                &format!("/d/{}{}", slug_now.get_untracked(), params.to_query()),
+                NavigateOptions {
+                    replace: true,
+                    scroll: false,
+                    ..Default::default()
+                },
+            );
+        }
+    });
+
+    let live_event = crate::browser::use_data_events(live.into());
+    provide_context(TileContext {
+        range: range.into(),
+        filters: filters.into(),
+        refresh: refresh.into(),
+        live_event,
+        live: live.into(),
+        pick_filter: Callback::new(move |(column, value): (String, String)| {
+            filters.update(|f| {
+                f.retain(|(c, _)| *c != column);
+                f.push((column, value));
+            })
+        }),
+    });
+
+    let grid = NodeRef::<leptos::html::Div>::new();
+    let drag = RwSignal::new(None::<Drag>);
+    Effect::new(move |_| {
+        let moving = window_event_listener(leptos::ev::pointermove, move |ev| {
+            let Some(d) = drag.get_untracked() else {
+                return;
+            };
+            let element = grid.get_untracked();
+            let column_px = crate::browser::width_of(element.as_ref().map(|e| e.as_ref()))
+                / f64::from(GRID_COLUMNS);
+            let dx = ((f64::from(ev.client_x()) - d.start.0) / column_px).round() as i64;
+            let dy = ((f64::from(ev.client_y()) - d.start.1) / f64::from(ROW_PX)).round() as i64;
+            let (x, y, w, h) = d.original;
+            let clampu = |v: i64, lo: i64, hi: i64| v.clamp(lo, hi.max(lo)) as u32;
+            working.update(|dash| {
+                let Some(el) = dash
+                    .tabs
+                    .get_mut(tab.get_untracked())
+                    .and_then(|t| t.elements.get_mut(d.index))
+                else {
+                    return;
+                };
+                if d.resize {
+                    el.w = clampu(i64::from(w) + dx, 1, i64::from(GRID_COLUMNS - x));
+                    el.h = clampu(i64::from(h) + dy, 1, i64::from(MAX_HEIGHT));
+                } else {
+                    el.x = clampu(i64::from(x) + dx, 0, i64::from(GRID_COLUMNS - w));
+                    el.y = clampu(i64::from(y) + dy, 0, 190);
+                }
+            });
+        });
+        let up = window_event_listener(leptos::ev::pointerup, move |_| drag.set(None));
+        on_cleanup(move || {
+            moving.remove();
+            up.remove();
+        });
+    });
+
+    let save = move |_| {
+        spawn_local(async move {
+            let dashboard = working.get_untracked();
+            match save_dashboard(saved_slug.get_untracked(), dashboard.clone()).await {
+                Ok(()) => {
+                    saved_slug.set(dashboard.slug.clone());
+                    saved.set(dashboard);
+                    errors.set(Vec::new());
+                    edit.set(false);
+                    status.set("Saved.".into());
+                }
+                Err(crate::error::AppError::Invalid(found)) => {
+                    errors.set(found);
+                    status.set("Not saved: see below.".into());
+                }
+                Err(error) => status.set(format!("Not saved: {error}")),
+            }
+        });
+    };
+    let cancel = move |_| {
+        working.set(saved.get_untracked());
+        errors.set(Vec::new());
+        edit.set(false);
+    };
+    let charts = StoredValue::new(charts);
+    let chart_choice = RwSignal::new(String::new());
+    let text_choice = RwSignal::new(String::new());
+    let add = move |content: Content, h: u32| {
+        working.update(|d| {
+            let t = tab.get_untracked().min(d.tabs.len() - 1);
+            let bottom = d.tabs[t]
+                .elements
+                .iter()
+                .map(|e| e.y + e.h)
+                .max()
+                .unwrap_or(0);
+            let w = if matches!(content, Content::Chart(_)) {
+                6
+            } else {
+                GRID_COLUMNS
+            };
+            d.tabs[t].elements.push(Element {
+                x: 0,
+                y: bottom,
+                w,
+                h,
+                content,
+            });
+        })
+    };
+
+    view! {
+        <div class="dashboard-header">
+            <h1 data-testid="dashboard-name">{move || working.with(|d| d.name.clone())}</h1>
+            <div class="toolbar">
+                <label>"Time "
+                    <select data-testid="range-picker" on:change=move |ev| {
+                        let v = event_target_value(&ev);
+                        range.set(if v.is_empty() { None } else { parse_range(&v).ok() })
+                    }>
+                        <option value="" selected=move || range.get().is_none()>"each chart's own"</option>
+                        {RELATIVE_CHOICES.iter().map(|r| {
+                            let r = *r;
+                            view! { <option value=relative_label(r) selected=move || range.get() == Some(TimeRange::Last(r))>"last "{relative_label(r)}</option> }
+                        }).collect_view()}
+                        <option value="all" selected=move || range.get() == Some(TimeRange::All)>"all time"</option>
+                        {move || match range.get() {
+                            Some(r @ TimeRange::Between { .. }) => Some(view! { <option value=format_range(r) selected=true>{format_range(r)}</option> }),
+                            _ => None,
+                        }}
+                    </select>
+                </label>
+                <label>"Refresh "
+                    <select data-testid="refresh-picker" on:change=move |ev| {
+                        if let Ok(seconds) = crate::dashboard::definition::parse_interval(&event_target_value(&ev)) {
+                            refresh.set(clamp(seconds))
+                        }
+                    }>
+                        {REFRESH_CHOICES.iter().filter(|c| c.is_none_or(|s| s >= minimum_refresh)).map(|c| {
+                            let c = *c;
+                            view! { <option value=format_interval(c) selected=move || refresh.get() == c>{format_interval(c)}</option> }
+                        }).collect_view()}
+                        {move || {
+                            let current = refresh.get();
+                            (!REFRESH_CHOICES.contains(&current)).then(|| view! { <option value=format_interval(current) selected=true>{format_interval(current)}</option> })
+                        }}
+                    </select>
+                </label>
+                <label>"Custom"
+                    <input class="interval" size="5" placeholder="45s" data-testid="refresh-custom" on:change=move |ev| {
+                        match crate::dashboard::definition::parse_interval(&event_target_value(&ev)) {
+                            Ok(seconds) => refresh.set(clamp(seconds)),
+                            Err(problem) => status.set(problem),
+                        }
+                    }/>
+                </label>
+                <label class="check"><input type="checkbox" data-testid="live-toggle" prop:checked=move || live.get()
+                    on:change=move |ev| live.set(event_target_checked(&ev))/>"Live"</label>
+                <Show when=move || !edit.get()>
+                    <button data-testid="edit-dashboard" on:click=move |_| edit.set(true)>"Edit"</button>
+                </Show>
+                <Show when=move || edit.get()>
+                    <button class="primary" data-testid="save-dashboard" on:click=save>"Save"</button>
+                    <button on:click=cancel>"Cancel"</button>
+                </Show>
+                <a class="button" href=move || format!("/download/dashboard/{}", saved_slug.get())>"Export"</a>
+            </div>
+        </div>
+        {clamped.then(|| view! { <p class="note">{format!("This server refreshes at most every {minimum_refresh} s.")}</p> })}
+        <p class="status" role="status" data-testid="dashboard-status">{move || status.get()}</p>
+        <ul class="field-errors">{move || errors.get().into_iter().map(|e| view! { <li>{format!("{}: {}", e.field, e.message)}</li> }).collect_view()}</ul>
+        <Show when=move || !filters.with(Vec::is_empty)>
+            <div class="filters" data-testid="active-filters">
+                "Filtered to "
+                {move || filters.get().into_iter().map(|(column, value)| {
+                    let (c, label) = (column.clone(), format!("{column} = {value}"));
+                    view! {
+                        <span class="chip" data-testid="filter-chip">{label}
+                            <button aria-label="Clear this filter" on:click=move |_| filters.update(|f| f.retain(|(x, _)| *x != c))>"×"</button>
+                        </span>
+                    }
+                }).collect_view()}
+                <button data-testid="clear-filters" on:click=move |_| filters.set(Vec::new())>"Clear filters"</button>
+            </div>
+        </Show>
+        <nav class="tabs" role="tablist">
+            {move || working.with(|d| d.tabs.iter().enumerate().map(|(i, t)| view! {
+                <button role="tab" class:active=move || tab.get() == i aria-selected=move || (tab.get() == i).to_string()
+                    on:click=move |_| tab.set(i)>{t.name.clone()}</button>
+            }).collect_view())}
+        </nav>
+        <Show when=move || edit.get()>
+            <div class="edit-bar" data-testid="edit-bar">
+                <label>"Name" <input prop:value=move || working.with(|d| d.name.clone())
+                    on:change=move |ev| { let v = event_target_value(&ev); working.update(|d| d.name = v) }/></label>
+                <label>"Chart"
+                    <select data-testid="add-chart-select" on:change=move |ev| chart_choice.set(event_target_value(&ev))>
+                        <option value="">"choose…"</option>
+                        {charts.get_value().into_iter().map(|c| view! { <option value=c.id.to_string()>{c.name}</option> }).collect_view()}
+                    </select>
+                </label>
+                <button data-testid="add-chart" on:click=move |_| {
+                    if let Ok(id) = chart_choice.get_untracked().parse() { add(Content::Chart(id), 4) }
+                }>"Add chart"</button>
+                <input placeholder="Header or Markdown text" prop:value=move || text_choice.get()
+                    on:change=move |ev| text_choice.set(event_target_value(&ev))/>
+                <button on:click=move |_| add(Content::Header(text_choice.get_untracked()), 1)>"Add header"</button>
+                <button on:click=move |_| add(Content::Markdown(text_choice.get_untracked()), 2)>"Add text"</button>
+                <button on:click=move |_| add(Content::Divider, 1)>"Add divider"</button>
+                <button on:click=move |_| working.update(|d| d.tabs.push(Tab { name: format!("Tab {}", d.tabs.len() + 1), elements: Vec::new() }))>"Add tab"</button>
+                <button on:click=move |_| {
+                    let name = text_choice.get_untracked();
+                    if !name.trim().is_empty() { working.update(|d| if let Some(t) = d.tabs.get_mut(tab.get_untracked()) { t.name = name }) }
+                }>"Rename tab"</button>
+                <button on:click=move |_| working.update(|d| if d.tabs.len() > 1 { d.tabs.remove(tab.get_untracked().min(d.tabs.len() - 1)); tab.set(0) })>"Remove tab"</button>
+                <label>"Default time"
+                    <select on:change=move |ev| {
+                        let v = event_target_value(&ev);
+                        working.update(|d| d.time_range = if v.is_empty() { None } else { parse_range(&v).ok() })
+                    }>
+                        <option value="" selected=move || working.with(|d| d.time_range.is_none())>"each chart's own"</option>
+                        {RELATIVE_CHOICES.iter().map(|r| {
+                            let r = *r;
+                            view! { <option value=relative_label(r) selected=move || working.with(|d| d.time_range == Some(TimeRange::Last(r)))>"last "{relative_label(r)}</option> }
+                        }).collect_view()}
+                        <option value="all" selected=move || working.with(|d| d.time_range == Some(TimeRange::All))>"all time"</option>
+                    </select>
+                </label>
+                <label>"Default refresh"
+                    <select on:change=move |ev| {
+                        if let Ok(s) = crate::dashboard::definition::parse_interval(&event_target_value(&ev)) { working.update(|d| d.refresh_seconds = s) }
+                    }>
+                        {REFRESH_CHOICES.iter().filter(|c| c.is_none_or(|s| s >= minimum_refresh)).map(|c| {
+                            let c = *c;
+                            view! { <option value=format_interval(c) selected=move || working.with(|d| d.refresh_seconds == c)>{format_interval(c)}</option> }
+                        }).collect_view()}
+                    </select>
+                </label>
+                <label class="check"><input type="checkbox" prop:checked=move || working.with(|d| d.live)
+                    on:change=move |ev| { let on = event_target_checked(&ev); working.update(|d| d.live = on) }/>"Live by default"</label>
+            </div>
+        </Show>
+        <div class="grid" class:editing=move || edit.get() node_ref=grid data-testid="dashboard-grid"
+            style=move || {
+                let rows = working.with(|d| d.tabs.get(tab.get()).map_or(1, |t| t.elements.iter().map(|e| e.y + e.h).max().unwrap_or(1)));
+                format!("grid-template-rows: repeat({rows}, {ROW_PX}px)")
+            }>
+            <For
+                each=move || {
+                    let t = tab.get();
+                    working.with(|d| d.tabs.get(t).map(|tab| tab.elements.iter().enumerate().map(|(i, e)| (t, i, e.content.clone())).collect::<Vec<_>>()).unwrap_or_default())
+                }
+                key=|item| item.clone()
+                children=move |(t, index, content)| {
+                    let place = move || working.with(|d| d.tabs.get(t).and_then(|tab| tab.elements.get(index)).map(|e| (e.x, e.y, e.w, e.h)).unwrap_or((0, 0, 1, 1)));
+                    let size = Signal::derive(move || { let (_, _, w, h) = place(); (w, h) });
+                    let body = match content {
+                        Content::Chart(id) => {
+                            let summary = charts.get_value().into_iter().find(|c| c.id == id);
+                            let streams = summary.as_ref().and_then(|c| builtin().into_iter().find(|d| d.name == c.dataset)).map(|d| d.streams).unwrap_or_default();
+                            // A chart's own interval wins, within the server's minimum.
+                            let own_refresh = summary.and_then(|c| c.refresh_seconds).map(|s| s.max(minimum_refresh));
+                            view! { <ChartTile id size own_refresh dataset_streams=streams/> }.into_any()
+                        }
+                        Content::Header(text) => view! { <h2 class="header-element">{text}</h2> }.into_any(),
+                        Content::Markdown(text) => view! { <div class="markdown" inner_html=markdown::to_html(&text)></div> }.into_any(),
+                        Content::Divider => view! { <hr class="divider"/> }.into_any(),
+                    };
+                    let start = move |ev: leptos::ev::PointerEvent, resize: bool| {
+                        ev.prevent_default();
+                        drag.set(Some(Drag { index, resize, start: (f64::from(ev.client_x()), f64::from(ev.client_y())), original: place() }));
+                    };
+                    view! {
+                        <div class="cell" data-testid="grid-cell" data-index=index
+                            data-x=move || place().0 data-y=move || place().1 data-w=move || place().2 data-h=move || place().3
+                            style=move || { let (x, y, w, h) = place(); format!("grid-column: {} / span {w}; grid-row: {} / span {h}", x + 1, y + 1) }>
+                            <Show when=move || edit.get()>
+                                <div class="cell-tools">
+                                    <span class="drag-handle" data-testid="drag-handle" title="Drag to move" on:pointerdown=move |ev| start(ev, false)>"⠿ move"</span>
+                                    <button class="remove" on:click=move |_| working.update(|d| { if let Some(tab) = d.tabs.get_mut(t) && index < tab.elements.len() { tab.elements.remove(index); } })>"Remove"</button>
+                                </div>
+                                <span class="resize-handle" data-testid="resize-handle" title="Drag to resize" on:pointerdown=move |ev| start(ev, true)></span>
+                            </Show>
+                            {body}
+                        </div>
+                    }
+                }
+            />
+        </div>
+    }
+}
