@@ -520,7 +520,15 @@ fn color_legend(
         );
     }
     let font = Font::new(10.0).fill(svg::MUTED);
-    let (low, high) = (metric_text(column, lo, None), metric_text(column, hi, None));
+    // The legend's ends are read at a glance: a few digits, not every one.
+    let end = |v: f64| {
+        if column.time {
+            metric_text(column, v, None)
+        } else {
+            svg::fixed(v, 1)
+        }
+    };
+    let (low, high) = (end(lo), end(hi));
     svg::text(out, x, y + 33.0, font, "legend-min", 0.0, &low);
     svg::text(
         out,

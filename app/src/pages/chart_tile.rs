@@ -110,7 +110,7 @@ pub fn DataTable(rows: ChartRows) -> impl IntoView {
         <div class="pager">
             <button on:click=move |_| page.update(|p| *p = p.saturating_sub(1)) disabled=move || page.get() == 0>"Previous"</button>
             <span>{move || format!("page {} of {pages} · {total} rows", page.get() + 1)}</span>
-            <button on:click=move |_| page.update(|p| *p = (*p + 1).min(pages - 1)) disabled=move || page.get() + 1 >= pages>"Next"</button>
+            <button on:click=move |_| page.update(|p| *p = (*p + 1).min(pages - 1)) disabled=move || { page.get() + 1 >= pages }>"Next"</button>
         </div>
     }
 }
