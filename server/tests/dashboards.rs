@@ -253,11 +253,12 @@ async fn a_hundred_viewers_of_a_chart_cost_one_query(pool: PgPool) {
         .await
         .unwrap();
     let id = store::get(&pool, "sensors").await.unwrap().chart_refs()[0];
-    let definition = app::chart::store::get(&pool, id).await.unwrap().definition;
+    let definition = charts.saved(id).await.unwrap();
     let mut viewers = tokio::task::JoinSet::new();
     for _ in 0..100 {
-        let (charts, definition) = (charts.clone(), definition.clone());
+        let charts = charts.clone();
         viewers.spawn(async move {
+            let definition = charts.saved(id).await.expect("saved");
             charts
                 .view(&definition, &ViewOptions::default())
                 .await
@@ -274,6 +275,16 @@ async fn a_hundred_viewers_of_a_chart_cost_one_query(pool: PgPool) {
     };
     charts.view(&definition, &wide).await.unwrap();
     assert_eq!(charts.cache.queries(), 2);
+
+    // The definition came from memory: a deleted chart still reads until
+    // the cache's age (1 s here) has passed.
+    assert!(app::chart::store::delete(&pool, id).await.unwrap());
+    assert_eq!(charts.saved(id).await.unwrap(), definition);
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert!(matches!(
+        charts.saved(id).await,
+        Err(app::error::AppError::NotFound(_))
+    ));
 }
 
 use tower::ServiceExt;

@@ -144,6 +144,6 @@ pub async fn preview_chart(
 #[server(input = Json)]
 pub async fn view_chart(id: i64, options: ViewOptions) -> Result<ChartView, AppError> {
     let service = service()?;
-    let chart = super::store::get(&service.pool, id).await?;
-    Ok((*service.view(&chart.definition, &options).await?).clone())
+    let definition = service.saved(id).await?;
+    Ok((*service.view(&definition, &options).await?).clone())
 }

@@ -11,8 +11,9 @@ use super::view::{ChartView, ViewOptions, iso_time};
 use super::{Cell, ChartRows};
 use crate::error::{AppError, Result};
 use sqlx::PgPool;
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Settings an operator chooses.
 #[derive(Debug, Clone)]
@@ -39,6 +40,10 @@ pub struct ChartService {
     pub datasets: Arc<Vec<Dataset>>,
     pub settings: Arc<ChartSettings>,
     pub cache: Arc<QueryCache>,
+    /// Saved definitions by chart id, kept as long as drawn charts are, so
+    /// viewers of a dashboard do not each look up its charts.
+    definitions: Arc<Mutex<HashMap<i64, (Instant, ChartDefinition)>>>,
+    max_age: Duration,
 }
 
 /// Largest tile a page may ask for, in pixels.
@@ -52,7 +57,30 @@ impl ChartService {
             datasets: Arc::new(datasets),
             settings: Arc::new(settings),
             cache: Arc::new(QueryCache::new(max_age)),
+            definitions: Arc::default(),
+            max_age,
         }
+    }
+
+    /// A saved chart's definition; an edit shows within the cache's age.
+    pub async fn saved(&self, id: i64) -> Result<ChartDefinition> {
+        let known = self
+            .definitions
+            .lock()
+            .expect("definitions lock")
+            .get(&id)
+            .filter(|(at, _)| at.elapsed() < self.max_age)
+            .map(|(_, definition)| definition.clone());
+        if let Some(definition) = known {
+            return Ok(definition);
+        }
+        let definition = super::store::get(&self.pool, id).await?.definition;
+        let mut definitions = self.definitions.lock().expect("definitions lock");
+        if definitions.len() > 10_000 {
+            definitions.retain(|_, (at, _)| at.elapsed() < self.max_age);
+        }
+        definitions.insert(id, (Instant::now(), definition.clone()));
+        Ok(definition)
     }
 
     fn dataset(&self, name: &str) -> Result<&Dataset> {

@@ -117,13 +117,16 @@ impl Dashboard {
             }
             for (e, element) in tab.elements.iter().enumerate() {
                 let field = format!("tabs[{t}].elements[{e}]");
-                if element.w == 0 || element.x + element.w > GRID_COLUMNS {
+                if element.w == 0 || element.x.saturating_add(element.w) > GRID_COLUMNS {
                     wrong(
                         field.clone(),
                         format!("must fit in the {GRID_COLUMNS} columns"),
                     );
                 }
-                if element.h == 0 || element.h > MAX_HEIGHT || element.y + element.h > MAX_ROWS {
+                if element.h == 0
+                    || element.h > MAX_HEIGHT
+                    || element.y.saturating_add(element.h) > MAX_ROWS
+                {
                     wrong(
                         field.clone(),
                         format!("1 to {MAX_HEIGHT} rows high, within {MAX_ROWS} rows"),
@@ -262,6 +265,10 @@ mod tests {
         let mut wide = dashboard();
         wide.tabs[0].elements[1].w = 7;
         assert_eq!(wide.validate(1)[0].field, "tabs[0].elements[1]");
+        let mut far = dashboard();
+        far.tabs[0].elements[1].x = u32::MAX;
+        far.tabs[0].elements[1].y = u32::MAX;
+        assert_eq!(far.validate(1).len(), 2, "refused, not overflowed");
         let mut fast = dashboard();
         fast.refresh_seconds = Some(1);
         assert_eq!(fast.validate(5)[0].field, "refresh_seconds");
