@@ -217,9 +217,16 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .site_pkg_dir("pkg")
         .site_addr(config.http.addr)
         .build();
+    // Streams of your own chart like the built-in ones.
+    let mut datasets = app::chart::dataset::builtin();
+    datasets.extend(
+        crate::custom::datasets(&pool, &custom)
+            .await
+            .context("reading the custom streams' tables")?,
+    );
     let charts = ChartService::new(
         pool.clone(),
-        app::chart::dataset::builtin(),
+        datasets,
         ChartSettings {
             minimum_refresh: config.dashboards.minimum_refresh,
             tile_url: config.dashboards.tile_url.clone(),

@@ -627,3 +627,94 @@ async fn replay_rebuilds_a_custom_stream_from_its_topic(pool: PgPool) {
         assert_eq!(scalar(&pool, counted).await, 300);
     }
 }
+
+#[sqlx::test(migrator = "server::MIGRATOR")]
+async fn a_streams_tables_are_chart_datasets_with_typed_columns(pool: PgPool) {
+    use app::chart::dataset::ColumnKind;
+    use app::chart::definition::{Aggregate, ChartDefinition, ChartType, Metric, TimeRange};
+
+    prepare_stations(&pool).await;
+    let stream = std::sync::Arc::new(plan(&DEFINITION.replace("TOPIC", "t")));
+    stream.prepare(&pool).await.expect("tables");
+    let datasets = server::custom::datasets(&pool, std::slice::from_ref(&stream))
+        .await
+        .expect("datasets read");
+    let names: Vec<&str> = datasets.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "stream_rides",
+            "rollup_rides_per_station_view",
+            "rollup_rides_per_city_view",
+            "window_rides_city_5m_view"
+        ]
+    );
+    let kinds = |name: &str| -> Vec<(String, ColumnKind)> {
+        let dataset = datasets.iter().find(|d| d.name == name).unwrap();
+        assert_eq!(dataset.streams, ["rides"]);
+        dataset
+            .columns
+            .iter()
+            .map(|c| (c.name.clone(), c.kind))
+            .collect()
+    };
+    let raw = kinds("stream_rides");
+    assert_eq!(raw[0], ("_event_time".into(), ColumnKind::Time));
+    for (column, kind) in [
+        ("station", ColumnKind::Dimension),
+        ("duration_s", ColumnKind::Metric),
+        ("distance_km", ColumnKind::Metric),
+        ("electric", ColumnKind::Dimension),
+    ] {
+        assert!(raw.contains(&(column.into(), kind)), "{column}: {raw:?}");
+    }
+    assert!(
+        !raw.iter()
+            .any(|(c, _)| c == "started_at" || c == "_stored_at")
+    );
+    let rollup = kinds("rollup_rides_per_station_view");
+    assert_eq!(rollup[0], ("bucket_start".into(), ColumnKind::Time));
+    assert!(rollup.contains(&("station".into(), ColumnKind::Dimension)));
+    assert!(rollup.contains(&("avg_duration_s".into(), ColumnKind::Metric)));
+    let window = kinds("window_rides_city_5m_view");
+    assert_eq!(window[0], ("window_start".into(), ColumnKind::Time));
+
+    // A chart over the raw table gives the figures of its rows.
+    for (station, duration) in [("A", 100), ("A", 300), ("B", 50)] {
+        sqlx::query(
+            "INSERT INTO stream_rides (started_at, station, city, duration_s, electric, _event_time, _ingested_at)
+             VALUES ('2026-01-01T00:00:00Z', $1, 'Oslo', $2, false, now(), now())",
+        )
+        .bind(station)
+        .bind(duration)
+        .execute(&pool)
+        .await
+        .expect("a ride");
+    }
+    let chart = ChartDefinition {
+        name: "Ride time by station".into(),
+        dataset: "stream_rides".into(),
+        chart_type: ChartType::Bar,
+        metrics: vec![Metric {
+            aggregate: Aggregate::Sum,
+            column: Some("duration_s".into()),
+        }],
+        group_by: vec!["station".into()],
+        time_range: TimeRange::All,
+        time_grain: None,
+        ..ChartDefinition::starter()
+    };
+    let rows = app::chart::query::build(&chart, &datasets, 0)
+        .expect("valid over the stream's dataset")
+        .run(&pool)
+        .await
+        .expect("ran");
+    use app::chart::Cell;
+    assert_eq!(
+        rows.rows,
+        [
+            vec![Cell::Text("A".into()), Cell::Number(400.0)],
+            vec![Cell::Text("B".into()), Cell::Number(50.0)]
+        ]
+    );
+}

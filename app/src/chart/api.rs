@@ -34,13 +34,28 @@ impl From<super::store::StoredChart> for SavedChart {
     }
 }
 
+/// The datasets charts may read: the built-in ones and every custom stream's.
+#[server]
+pub async fn list_datasets() -> Result<Vec<super::dataset::Dataset>, AppError> {
+    Ok(service()?.datasets.to_vec())
+}
+
 #[server]
 pub async fn list_charts() -> Result<Vec<ChartSummary>, AppError> {
     let service = service()?;
     let charts = super::store::list(&service.pool).await?;
+    let streams = |dataset: &str| {
+        service
+            .datasets
+            .iter()
+            .find(|d| d.name == dataset)
+            .map(|d| d.streams.clone())
+            .unwrap_or_default()
+    };
     Ok(charts
         .into_iter()
         .map(|c| ChartSummary {
+            streams: streams(&c.definition.dataset),
             id: c.id,
             name: c.definition.name,
             chart_type: c.definition.chart_type,

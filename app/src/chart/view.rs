@@ -54,6 +54,8 @@ pub struct ChartSummary {
     pub revision: i32,
     /// The chart's own refresh interval, in seconds.
     pub refresh_seconds: Option<u32>,
+    /// The streams whose new data changes it (for live mode).
+    pub streams: Vec<String>,
 }
 
 /// `HH:MM:SS UTC` of an epoch millisecond.

@@ -3,9 +3,9 @@
 
 use crate::chart::api::{
     SavedChart, chart_revisions, delete_chart, duplicate_chart, get_chart, import_chart,
-    list_charts, preview_chart, restore_chart, save_chart,
+    list_charts, list_datasets, preview_chart, restore_chart, save_chart,
 };
-use crate::chart::dataset::{ColumnKind, Dataset, builtin};
+use crate::chart::dataset::{ColumnKind, Dataset};
 use crate::chart::definition::{
     Aggregate, ChartDefinition, ChartType, FieldError, Filter, FilterOp, Metric, Relative, Scalar,
     Sort, TimeGrain, TimeRange,
@@ -138,16 +138,17 @@ pub fn ChartEditorPage() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.with(|p| p.get("id").and_then(|id| id.parse::<i64>().ok()));
     let loaded = Resource::new(id, |id| async move {
-        match id {
-            Some(id) => get_chart(id).await.map(Some),
-            None => Ok(None),
-        }
+        let saved = match id {
+            Some(id) => Some(get_chart(id).await?),
+            None => None,
+        };
+        Ok::<_, AppError>((saved, list_datasets().await?))
     });
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             <ErrorBoundary fallback=error_list>
                 {move || Suspend::new(async move {
-                    loaded.await.map(|saved| view! { <Editor saved/> })
+                    loaded.await.map(|(saved, datasets)| view! { <Editor saved datasets/> })
                 })}
             </ErrorBoundary>
         </Suspense>
@@ -167,12 +168,12 @@ fn errors_for(errors: RwSignal<Vec<FieldError>>, field: &'static str) -> impl In
     }
 }
 
-fn dataset_of(definition: &ChartDefinition) -> Option<Dataset> {
-    builtin().into_iter().find(|d| d.name == definition.dataset)
+fn find(datasets: &[Dataset], name: &str) -> Option<Dataset> {
+    datasets.iter().find(|d| d.name == name).cloned()
 }
 
-fn columns_of(definition: &ChartDefinition, kinds: &[ColumnKind]) -> Vec<String> {
-    dataset_of(definition)
+fn columns_of(dataset: Option<Dataset>, kinds: &[ColumnKind]) -> Vec<String> {
+    dataset
         .map(|d| {
             d.columns
                 .into_iter()
@@ -206,7 +207,11 @@ fn value_text(value: &Scalar) -> String {
 }
 
 #[component]
-fn Editor(saved: Option<SavedChart>) -> impl IntoView {
+fn Editor(saved: Option<SavedChart>, datasets: Vec<Dataset>) -> impl IntoView {
+    let catalog = StoredValue::new(datasets);
+    let dataset_of = move |definition: &ChartDefinition| {
+        catalog.with_value(|all| find(all, &definition.dataset))
+    };
     let id = RwSignal::new(saved.as_ref().map(|s| s.id));
     let revision = RwSignal::new(saved.as_ref().map_or(0, |s| s.revision));
     let def = RwSignal::new(saved.map_or_else(ChartDefinition::starter, |s| s.definition));
@@ -354,7 +359,7 @@ fn Editor(saved: Option<SavedChart>) -> impl IntoView {
                             }
                         })
                     }>
-                        {builtin().into_iter().map(|d| {
+                        {catalog.get_value().into_iter().map(|d| {
                             let name = d.name.clone();
                             let value = d.name.clone();
                             view! { <option value=value selected=move || def.with(|x| x.dataset == name)>{d.name}" — "{d.description}</option> }
@@ -376,7 +381,7 @@ fn Editor(saved: Option<SavedChart>) -> impl IntoView {
                     <legend>"Metrics"</legend>
                     {move || {
                         let definition = def.get();
-                        let columns = columns_of(&definition, &[ColumnKind::Metric, ColumnKind::Time, ColumnKind::Dimension, ColumnKind::Latitude, ColumnKind::Longitude]);
+                        let columns = columns_of(dataset_of(&definition), &[ColumnKind::Metric, ColumnKind::Time, ColumnKind::Dimension, ColumnKind::Latitude, ColumnKind::Longitude]);
                         definition.metrics.iter().enumerate().map(|(i, metric)| {
                             let current = metric.column.clone().unwrap_or_default();
                             let aggregate = metric.aggregate;
@@ -406,7 +411,7 @@ fn Editor(saved: Option<SavedChart>) -> impl IntoView {
                     <legend>"Group by"</legend>
                     {move || {
                         let definition = def.get();
-                        columns_of(&definition, &[ColumnKind::Dimension, ColumnKind::Latitude, ColumnKind::Longitude]).into_iter().map(|c| {
+                        columns_of(dataset_of(&definition), &[ColumnKind::Dimension, ColumnKind::Latitude, ColumnKind::Longitude]).into_iter().map(|c| {
                             let checked = definition.group_by.contains(&c);
                             let name = c.clone();
                             view! {

@@ -3,7 +3,6 @@
 //! what its sender saw. Edit mode moves and resizes elements on the grid,
 //! adds and removes them, and saves the layout.
 
-use crate::chart::dataset::builtin;
 use crate::chart::definition::{FieldError, TimeRange};
 use crate::dashboard::api::{DashboardPage, get_dashboard, save_dashboard};
 use crate::dashboard::definition::{
@@ -359,7 +358,7 @@ fn DashboardView(page: DashboardPage) -> impl IntoView {
                     let body = match content {
                         Content::Chart(id) => {
                             let summary = charts.get_value().into_iter().find(|c| c.id == id);
-                            let streams = summary.as_ref().and_then(|c| builtin().into_iter().find(|d| d.name == c.dataset)).map(|d| d.streams).unwrap_or_default();
+                            let streams = summary.as_ref().map(|c| c.streams.clone()).unwrap_or_default();
                             // A chart's own interval wins, within the server's minimum.
                             let own_refresh = summary.and_then(|c| c.refresh_seconds).map(|s| s.max(minimum_refresh));
                             view! { <ChartTile id size own_refresh dataset_streams=streams/> }.into_any()

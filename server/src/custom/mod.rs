@@ -13,10 +13,12 @@
 //! Tables are created, and new fields added as columns, at start.
 
 mod batch;
+mod datasets;
 mod join;
 mod record;
 
 pub use batch::CustomBatch;
+pub use datasets::datasets;
 pub use join::JoinPlan;
 pub use record::{HTTP_SOURCE, Row, Value, decode};
 
