@@ -144,3 +144,16 @@ pub fn replace_url(url: &str) {
         let _ = url;
     }
 }
+
+/// Now in epoch milliseconds, by the browser's clock (0 on the server,
+/// which never asks).
+pub fn now_ms() -> f64 {
+    #[cfg(feature = "hydrate")]
+    {
+        web_sys::js_sys::Date::now()
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        0.0
+    }
+}

@@ -633,7 +633,7 @@ fn TimeRangeField(def: RwSignal<ChartDefinition>) -> impl IntoView {
                 def.update(|d| d.time_range = match v.as_str() {
                     "all" => TimeRange::All,
                     "between" => {
-                        let now = js_now();
+                        let now = crate::browser::now_ms() as i64;
                         TimeRange::Between { from_ms: now - 3_600_000, to_ms: now }
                     }
                     other => untag::<Relative>(other).map(TimeRange::Last).unwrap_or_default(),
@@ -654,17 +654,5 @@ fn TimeRangeField(def: RwSignal<ChartDefinition>) -> impl IntoView {
                 <label>"To (UTC)"<input prop:value=move || bound(1) on:change=move |ev| set_bound(1, event_target_value(&ev))/></label>
             </div>
         </Show>
-    }
-}
-
-/// Now in epoch milliseconds, in the browser; the server never asks.
-fn js_now() -> i64 {
-    #[cfg(feature = "hydrate")]
-    {
-        leptos::web_sys::js_sys::Date::now() as i64
-    }
-    #[cfg(not(feature = "hydrate"))]
-    {
-        0
     }
 }

@@ -226,10 +226,20 @@ fn DashboardView(page: DashboardPage) -> impl IntoView {
                         }).collect_view()}
                         <option value="all" selected=move || range.get() == Some(TimeRange::All)>"all time"</option>
                         {move || match range.get() {
-                            Some(r @ TimeRange::Between { .. }) => Some(view! { <option value=format_range(r) selected=true>{format_range(r)}</option> }),
+                            Some(r @ TimeRange::Between { .. }) => Some(view! { <option value=format_range(r) selected=true>"between (below)"</option> }),
                             _ => None,
                         }}
                     </select>
+                </label>
+                <label>"From (UTC)"
+                    <input class="when" size="16" placeholder="2026-01-31 09:00" data-testid="range-from"
+                        prop:value=move || between(range.get()).map(|(from, _)| utc_minute(from)).unwrap_or_default()
+                        on:change=move |ev| set_between(range, status, Some(event_target_value(&ev)), None)/>
+                </label>
+                <label>"To (UTC)"
+                    <input class="when" size="16" placeholder="2026-01-31 10:00" data-testid="range-to"
+                        prop:value=move || between(range.get()).map(|(_, to)| utc_minute(to)).unwrap_or_default()
+                        on:change=move |ev| set_between(range, status, None, Some(event_target_value(&ev)))/>
                 </label>
                 <label>"Refresh "
                     <select data-testid="refresh-picker" on:change=move |ev| {
@@ -389,4 +399,49 @@ fn DashboardView(page: DashboardPage) -> impl IntoView {
             />
         </div>
     }
+}
+
+/// The bounds of an absolute range.
+fn between(range: Option<TimeRange>) -> Option<(i64, i64)> {
+    match range {
+        Some(TimeRange::Between { from_ms, to_ms }) => Some((from_ms, to_ms)),
+        _ => None,
+    }
+}
+
+/// `YYYY-MM-DD HH:MM` in UTC.
+fn utc_minute(ms: i64) -> String {
+    crate::chart::view::iso_time(ms)[..16].replace('T', " ")
+}
+
+/// Sets one end of an absolute range, the other end kept or, for a range
+/// that was relative, an hour away.
+fn set_between(
+    range: RwSignal<Option<TimeRange>>,
+    status: RwSignal<String>,
+    from: Option<String>,
+    to: Option<String>,
+) {
+    let read = |text: Option<String>| match text {
+        None => Ok(None),
+        Some(text) => crate::chart::view::parse_utc(&text).map(Some).ok_or(text),
+    };
+    let (from, to) = match (read(from), read(to)) {
+        (Ok(from), Ok(to)) => (from, to),
+        (Err(bad), _) | (_, Err(bad)) => {
+            status.set(format!("{bad:?} is not a time like 2026-01-31 09:00 (UTC)"));
+            return;
+        }
+    };
+    let (old_from, old_to) = between(range.get_untracked()).unwrap_or_else(|| {
+        let anchor = from.or(to).unwrap_or_default();
+        (anchor - 3_600_000, anchor + 3_600_000)
+    });
+    let (from_ms, to_ms) = (from.unwrap_or(old_from), to.unwrap_or(old_to));
+    if from_ms >= to_ms {
+        status.set("From must be before to.".into());
+        return;
+    }
+    status.set(String::new());
+    range.set(Some(TimeRange::Between { from_ms, to_ms }));
 }
