@@ -245,3 +245,19 @@ test('a dashboard exported, deleted and imported comes back identical', async ({
   await expect(page.getByTestId('dashboards-status')).toHaveText(`Imported /d/${slug}.`);
   expect(await (await request.get(`/download/dashboard/${slug}`)).text()).toBe(exported);
 });
+
+test('an absolute time range applies to every chart and goes into the address', async ({ page }) => {
+  await open(page, '/d/sensors?refresh=off');
+  const series = tile(page, 'Temperature by sensor').locator('figure.chart');
+  await expect(series).not.toHaveAttribute('data-points', '0');
+  // Two hours ago to one hour ago: before this server's data began.
+  const minute = (ms: number) => new Date(ms).toISOString().slice(0, 16).replace('T', ' ');
+  const now = Date.now();
+  await page.getByTestId('range-to').fill(minute(now - 3_600_000));
+  await page.getByTestId('range-to').blur();
+  await page.getByTestId('range-from').fill(minute(now - 7_200_000));
+  await page.getByTestId('range-from').blur();
+  await expect(page).toHaveURL(/range=\d+\.\.\d+/);
+  await expect(series).toHaveAttribute('data-points', '0');
+  await expect(page.getByTestId('dashboard-status')).toHaveText('');
+});
