@@ -311,3 +311,72 @@ async fn a_flush_tells_live_dashboards_and_marks_its_charts_stale(pool: PgPool) 
     assert_eq!(heard, "sensors");
     shutdown.cancel();
 }
+
+#[sqlx::test(migrator = "server::MIGRATOR")]
+async fn every_built_in_dataset_matches_its_table_and_charts(pool: PgPool) {
+    use app::chart::dataset::ColumnKind;
+    use app::chart::definition::{Aggregate, ChartDefinition, ChartType, Metric, TimeRange};
+    seed_readings(&pool).await;
+    let datasets = builtin();
+    for dataset in &datasets {
+        let columns: Vec<(String, String)> = sqlx::query_as(
+            "SELECT column_name::text, data_type::text FROM information_schema.columns
+              WHERE table_schema = current_schema() AND table_name = $1",
+        )
+        .bind(&dataset.name)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        for column in &dataset.columns {
+            let (_, data_type) = columns
+                .iter()
+                .find(|(name, _)| *name == column.name)
+                .unwrap_or_else(|| panic!("{} has no column {}", dataset.name, column.name));
+            let numeric = [
+                "smallint",
+                "integer",
+                "bigint",
+                "numeric",
+                "real",
+                "double precision",
+            ]
+            .contains(&data_type.as_str());
+            match column.kind {
+                ColumnKind::Time => assert!(
+                    data_type.starts_with("timestamp"),
+                    "{}.{}",
+                    dataset.name,
+                    column.name
+                ),
+                ColumnKind::Metric | ColumnKind::Latitude | ColumnKind::Longitude => {
+                    assert!(numeric, "{}.{} is {data_type}", dataset.name, column.name)
+                }
+                ColumnKind::Dimension => {}
+            }
+        }
+        // Every dataset answers a chart: rows per its first dimension.
+        let first = dataset
+            .columns
+            .iter()
+            .find(|c| c.kind == ColumnKind::Dimension)
+            .map(|c| c.name.clone());
+        let chart = ChartDefinition {
+            name: dataset.name.clone(),
+            dataset: dataset.name.clone(),
+            chart_type: ChartType::Table,
+            metrics: vec![Metric {
+                aggregate: Aggregate::Count,
+                column: None,
+            }],
+            group_by: first.into_iter().collect(),
+            time_grain: None,
+            time_range: TimeRange::All,
+            ..ChartDefinition::starter()
+        };
+        app::chart::query::build(&chart, &datasets, 0)
+            .unwrap_or_else(|e| panic!("{}: {e:?}", dataset.name))
+            .run(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", dataset.name));
+    }
+}
