@@ -291,7 +291,14 @@ use tower::ServiceExt;
 
 #[sqlx::test(migrator = "server::MIGRATOR")]
 async fn a_flush_tells_live_dashboards_and_marks_its_charts_stale(pool: PgPool) {
-    let charts = service(&pool);
+    use app::chart::Cell;
+    use app::chart::definition::{Aggregate, ChartDefinition, ChartType, Metric, TimeRange};
+    // Drawn charts are kept an hour here: only new data can make one stale.
+    let settings = ChartSettings {
+        minimum_refresh: 3_600,
+        ..ChartSettings::default()
+    };
+    let charts = ChartService::new(pool.clone(), builtin(), settings);
     let shutdown = tokio_util::sync::CancellationToken::new();
     let live = server::live::Live::start(pool.clone(), charts.cache.clone(), shutdown.clone());
     let mut events = live.subscribe();
@@ -309,6 +316,48 @@ async fn a_flush_tells_live_dashboards_and_marks_its_charts_stale(pool: PgPool) 
     .await
     .expect("a notification within 10 s");
     assert_eq!(heard, "sensors");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    while events.try_recv().is_ok() {}
+
+    let readings = ChartDefinition {
+        name: "Readings".into(),
+        chart_type: ChartType::Table,
+        metrics: vec![Metric {
+            aggregate: Aggregate::Count,
+            column: None,
+        }],
+        group_by: vec![],
+        time_grain: None,
+        time_range: TimeRange::All,
+        ..ChartDefinition::starter()
+    };
+    let count = |view: &app::chart::view::ChartView| match view.table.as_ref().unwrap().rows[0][0] {
+        Cell::Number(n) => n,
+        ref other => panic!("{other:?}"),
+    };
+    let before = charts
+        .view(&readings, &ViewOptions::default())
+        .await
+        .unwrap();
+    let again = charts
+        .view(&readings, &ViewOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(charts.cache.queries(), 1, "kept while no data came");
+    assert_eq!(count(&again), count(&before));
+
+    seed_readings(&pool).await;
+    let stream = tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .expect("told within 5 s")
+        .unwrap();
+    assert_eq!(stream, "sensors");
+    let after = charts
+        .view(&readings, &ViewOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(charts.cache.queries(), 2);
+    assert_eq!(count(&after), count(&before) + 60.0);
     shutdown.cancel();
 }
 

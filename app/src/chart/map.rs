@@ -584,9 +584,9 @@ fn scale_bar(out: &mut String, view: &View, right: f64, y: f64) {
 #[cfg(test)]
 mod tests {
     use super::super::ChartRows;
-    use super::super::definition::{Aggregate, ChartType, Visual};
+    use super::super::definition::Visual;
     use super::super::render::tests::{
-        assert_well_formed, attr, dataset, definition, elements, metric, number_attr, rows, text,
+        assert_well_formed, attr, dataset, elements, number_attr, rows, text,
     };
     use super::super::render::{RenderInput, render_svg};
     use super::*;
@@ -594,17 +594,7 @@ mod tests {
     const NOW: i64 = 1_764_158_400_000;
 
     fn sensors_map(visual: Visual) -> super::super::definition::ChartDefinition {
-        let mut d = definition(
-            ChartType::Map,
-            "sensor_msg_detail",
-            vec![
-                metric(Aggregate::Avg, Some("temp")),
-                metric(Aggregate::Count, None),
-                metric(Aggregate::Max, Some("recorded")),
-            ],
-            &["guid", "location", "lat", "long"],
-            None,
-        );
+        let mut d = super::super::render::tests::sensors_map();
         d.visual = visual;
         d
     }

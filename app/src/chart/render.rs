@@ -508,6 +508,21 @@ pub(crate) mod tests {
         }
     }
 
+    /// The sensor map as the Sensors dashboard draws it.
+    pub fn sensors_map() -> ChartDefinition {
+        definition(
+            ChartType::Map,
+            "sensor_msg_detail",
+            vec![
+                metric(Aggregate::Avg, Some("temp")),
+                metric(Aggregate::Count, None),
+                metric(Aggregate::Max, Some("recorded")),
+            ],
+            &["guid", "location", "lat", "long"],
+            None,
+        )
+    }
+
     pub fn dataset(name: &str) -> Dataset {
         builtin()
             .into_iter()
@@ -1012,17 +1027,7 @@ pub(crate) mod tests {
             })
             .collect();
         charts.push((d, rows(&["bucket_start", "bucket_end", "count"], data)));
-        let mut d = definition(
-            ChartType::Map,
-            "sensor_msg_detail",
-            vec![
-                metric(Aggregate::Avg, Some("temp")),
-                metric(Aggregate::Count, None),
-                metric(Aggregate::Max, Some("recorded")),
-            ],
-            &["guid", "location", "lat", "long"],
-            None,
-        );
+        let mut d = sensors_map();
         d.name = hostile.into();
         let data = (0..rows_each)
             .map(|i| {
