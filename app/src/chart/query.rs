@@ -289,7 +289,60 @@ fn bind_all<'q>(
     query
 }
 
+impl Param {
+    /// The parameter's type as sqlx sends it.
+    fn sql_type(&self) -> &'static str {
+        match self {
+            Param::Text(_) => "text",
+            Param::Texts(_) => "text[]",
+            Param::Number(_) => "float8",
+            Param::Numbers(_) => "float8[]",
+            Param::Int(_) => "int8",
+        }
+    }
+
+    /// The parameter as an SQL literal of its type.
+    fn literal(&self) -> String {
+        let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
+        let array = |items: Vec<String>| quote(&format!("{{{}}}", items.join(",")));
+        match self {
+            Param::Text(t) => quote(t),
+            Param::Texts(ts) => array(
+                ts.iter()
+                    .map(|t| format!("\"{}\"", t.replace('\\', "\\\\").replace('"', "\\\"")))
+                    .collect(),
+            ),
+            Param::Number(x) => format!("{x:?}"),
+            Param::Numbers(xs) => array(xs.iter().map(|x| format!("{x:?}")).collect()),
+            Param::Int(i) => i.to_string(),
+        }
+    }
+}
+
 impl ChartQuery {
+    /// The statement as `PREPARE name(types) AS …` and the `EXECUTE` that
+    /// runs it with this query's parameters as literals: the same statement,
+    /// with the same parameter types, for a plain SQL client such as `psql`.
+    pub fn prepared(&self, name: &str) -> (String, String) {
+        let types: Vec<_> = self.params.iter().map(Param::sql_type).collect();
+        let values: Vec<_> = self.params.iter().map(Param::literal).collect();
+        let list = |items: Vec<String>| {
+            if items.is_empty() {
+                String::new()
+            } else {
+                format!("({})", items.join(", "))
+            }
+        };
+        (
+            format!(
+                "PREPARE {name}{} AS {}",
+                list(types.into_iter().map(String::from).collect()),
+                self.sql
+            ),
+            format!("EXECUTE {name}{}", list(values)),
+        )
+    }
+
     /// Runs the statement and reads its rows.
     pub async fn run(&self, pool: &PgPool) -> Result<ChartRows, sqlx::Error> {
         let rows = bind_all(sqlx::query(&self.sql), &self.params)
@@ -374,5 +427,29 @@ mod tests {
         );
         let names: Vec<&str> = query.columns.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["time", "location", "avg_temp"]);
+    }
+
+    #[test]
+    fn the_prepared_form_keeps_the_statement_and_quotes_every_value() {
+        let mut definition = temperatures();
+        definition.filters.push(Filter {
+            column: "location".into(),
+            op: FilterOp::In,
+            values: vec![
+                Scalar::Text("O'Hare \"north\"".into()),
+                Scalar::Text("back\\slash".into()),
+            ],
+        });
+        let query = build(&definition, &builtin(), 1_700_000_000_000).expect("valid");
+        let (prepare, execute) = query.prepared("chart");
+        assert_eq!(
+            prepare,
+            format!("PREPARE chart(int8, int8, text[], int8) AS {}", query.sql)
+        );
+        let from = 1_700_000_000_000i64 - 1_800_000;
+        let expected = format!(
+            r#"EXECUTE chart({from}, 1700000000000, '{{"O''Hare \"north\"","back\\slash"}}', "#
+        );
+        assert!(execute.starts_with(&expected), "{execute}");
     }
 }

@@ -6,6 +6,11 @@
 //! Needs DATABASE_URL (a role that may create databases) and
 //! PULSEBOARD_KAFKA_BOOTSTRAP; `./scripts/bench` provides both.
 
+mod http;
+mod process;
+mod served;
+mod table;
+
 use anyhow::Context;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use server::config::{DatabaseConfig, FlushConfig, KafkaConfig};
@@ -31,6 +36,12 @@ use tokio_util::sync::CancellationToken;
 struct Options {
     records: usize,
     runs: usize,
+    /// Raw readings under the window chart.
+    raw_readings: usize,
+    /// Minutes of continuous ingest for the memory figures.
+    soak_minutes: u64,
+    /// Seconds Postgres stays stopped under ingest.
+    outage_seconds: u64,
     /// Keys of the table rows to measure (with their baselines); all when empty.
     only: Vec<String>,
 }
@@ -39,62 +50,20 @@ impl Options {
     /// Whether a figure or baseline is to be measured.
     fn measures(&self, name: &str) -> bool {
         self.only.is_empty()
-            || ROWS.iter().any(|(_, key, _, base, _)| {
-                self.only.iter().any(|o| o == key) && (*key == name || *base == name)
+            || table::ROWS.iter().any(|row| {
+                self.only.iter().any(|o| o == row.key)
+                    && (row.key == name || row.base_key == Some(name))
             })
     }
 }
-
-/// The table: figure, its key, baseline, the baseline's key, target.
-const ROWS: [(&str, &str, &str, &str, &str); 6] = [
-    (
-        "Readings: Kafka to Postgres, raw rows and aggregates",
-        "readings_kafka",
-        "binary COPY of the same rows",
-        "readings_copy",
-        "at least 0.5",
-    ),
-    (
-        "Readings: Kafka to Postgres, aggregates only",
-        "readings_aggregates",
-        "rdkafka consumer that only counts",
-        "readings_consume",
-        "at least 0.5",
-    ),
-    (
-        "Readings: Firehose PutRecordBatch (4 connections)",
-        "readings_firehose",
-        "the readings Kafka path above",
-        "readings_kafka",
-        "at least 0.8",
-    ),
-    (
-        "Readings: Firehose PutRecordBatch (16 connections)",
-        "readings_firehose_16",
-        "the readings Kafka path above",
-        "readings_kafka",
-        "at least 0.8",
-    ),
-    (
-        "Purchases: Kafka to Postgres, enriched rows, totals and windows",
-        "purchases_kafka",
-        "binary COPY of the same enriched rows",
-        "purchases_copy",
-        "at least 0.5",
-    ),
-    (
-        "Purchases: Kafka to Postgres, aggregates only",
-        "purchases_aggregates",
-        "rdkafka consumer that only counts",
-        "purchases_consume",
-        "at least 0.5",
-    ),
-];
 
 fn options() -> anyhow::Result<Options> {
     let mut options = Options {
         records: 1_000_000,
         runs: 3,
+        raw_readings: 10_000_000,
+        soak_minutes: 10,
+        outage_seconds: 30,
         only: Vec::new(),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -106,9 +75,19 @@ fn options() -> anyhow::Result<Options> {
         match arg.as_str() {
             "--records" => options.records = value.parse().context("--records takes a number")?,
             "--runs" => options.runs = value.parse().context("--runs takes a number")?,
+            "--raw-readings" => {
+                options.raw_readings = value.parse().context("--raw-readings takes a number")?
+            }
+            "--soak-minutes" => {
+                options.soak_minutes = value.parse().context("--soak-minutes takes a number")?
+            }
+            "--outage-seconds" => {
+                options.outage_seconds = value.parse().context("--outage-seconds takes a number")?
+            }
             "--only" => options.only = value.split(',').map(str::to_string).collect(),
             other => anyhow::bail!(
-                "unknown option {other}; use --records N --runs R --only figure[,figure]"
+                "unknown option {other}; use --records N --runs R --raw-readings N --soak-minutes M \
+                 --outage-seconds S --only figure[,figure]"
             ),
         }
     }
@@ -116,7 +95,7 @@ fn options() -> anyhow::Result<Options> {
         options.records > 0 && options.runs > 0,
         "--records and --runs must be at least 1"
     );
-    let keys: Vec<&str> = ROWS.iter().map(|row| row.1).collect();
+    let keys: Vec<&str> = table::ROWS.iter().map(|row| row.key).collect();
     if let Some(unknown) = options.only.iter().find(|o| !keys.contains(&o.as_str())) {
         anyhow::bail!(
             "--only: no figure {unknown:?}; figures: {}",
@@ -128,13 +107,18 @@ fn options() -> anyhow::Result<Options> {
 
 /// `count` readings of the six seed sensors, one second apart per sensor.
 fn readings(count: usize) -> Vec<Reading> {
+    readings_spaced(count, 1_700_000_000, 6)
+}
+
+/// `count` readings of the six seed sensors from `start` (epoch seconds),
+/// `per_second` of them (all sensors together) each second.
+fn readings_spaced(count: usize, start: i64, per_second: usize) -> Vec<Reading> {
     let mut rng = rand::rng();
     let mut waves = seed_waves();
-    let start = 1_700_000_000;
     (0..count)
         .map(|i| {
             let wave = &mut waves[i % 6];
-            wave.next_reading(start + (i / 6) as i64, &mut rng)
+            wave.next_reading(start + (i / per_second) as i64, &mut rng)
         })
         .collect()
 }
@@ -501,15 +485,24 @@ async fn firehose_ingest(
     for share in bodies.chunks(bodies.len().div_ceil(connections)) {
         let share = share.to_vec();
         clients.spawn(async move {
-            // As HTTP clients such as the AWS SDKs' do.
-            let socket = tokio::net::TcpStream::connect(addr).await?;
-            socket.set_nodelay(true)?;
-            let mut connection = tokio::io::BufStream::new(socket);
+            let mut connection = http::Connection::open(addr).await?;
             for body in share {
-                let (status, reply) = put_record_batch(&mut connection, &body).await?;
+                let reply = connection
+                    .request(
+                        "POST",
+                        "/",
+                        &[
+                            ("X-Amz-Target", "Firehose_20150804.PutRecordBatch"),
+                            ("Content-Type", "application/x-amz-json-1.1"),
+                        ],
+                        body.as_bytes(),
+                    )
+                    .await?;
                 anyhow::ensure!(
-                    status == 200 && reply.contains("\"FailedPutCount\":0"),
-                    "status {status}: {reply}"
+                    reply.status == 200 && reply.text().contains("\"FailedPutCount\":0"),
+                    "status {}: {}",
+                    reply.status,
+                    reply.text()
                 );
             }
             anyhow::Ok(())
@@ -528,45 +521,6 @@ async fn firehose_ingest(
         "Firehose stored {stored} of {records}"
     );
     Ok(took)
-}
-
-/// One request over a keep-alive HTTP/1.1 connection; returns status and body.
-async fn put_record_batch(
-    connection: &mut tokio::io::BufStream<tokio::net::TcpStream>,
-    body: &str,
-) -> anyhow::Result<(u16, String)> {
-    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
-    let head = format!(
-        "POST / HTTP/1.1\r\nHost: bench\r\nX-Amz-Target: Firehose_20150804.PutRecordBatch\r\n\
-         Content-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    connection.write_all(head.as_bytes()).await?;
-    connection.write_all(body.as_bytes()).await?;
-    connection.flush().await?;
-    let mut line = String::new();
-    connection.read_line(&mut line).await?;
-    let status: u16 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .context("no HTTP status")?;
-    let mut length = 0;
-    loop {
-        line.clear();
-        connection.read_line(&mut line).await?;
-        if line.trim().is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':')
-            && name.eq_ignore_ascii_case("content-length")
-        {
-            length = value.trim().parse()?;
-        }
-    }
-    let mut reply = vec![0; length];
-    connection.read_exact(&mut reply).await?;
-    Ok((status, String::from_utf8_lossy(&reply).into_owned()))
 }
 
 /// The request bodies for `rows`, 500 records each, prepared before timing.
@@ -760,44 +714,67 @@ async fn main() -> anyhow::Result<()> {
             .await?;
     }
 
+    served::measure(
+        &served::Setup {
+            admin: &admin,
+            admin_url: &admin_url,
+            bootstrap: &bootstrap,
+            nonce,
+        },
+        &options,
+        &mut figures,
+    )
+    .await?;
+    if options.measures("wasm_raw") || options.measures("wasm_gzip") {
+        let (raw, gzip) = wasm_bundle()?;
+        figures.add_value("wasm_raw", raw);
+        figures.add_value("wasm_gzip", gzip);
+    }
+
     let baselines = [
         "readings_copy",
         "readings_consume",
         "purchases_copy",
         "purchases_consume",
+        "psql_window",
+        "psql_rollup",
+        "psql_totals",
+        "service_ingest",
+        "hello",
     ];
-    let noisy = baselines
-        .iter()
-        .filter_map(|b| figures.rates.get(*b))
-        .any(|rates| spread(rates) > 0.25);
+    let noisy: Vec<&str> = baselines
+        .into_iter()
+        .filter(|b| figures.values.get(*b).is_some_and(|v| spread(v) > 0.25))
+        .collect();
     println!();
     println!(
         "{} sensor readings and {} purchases, median of {} runs{}",
         options.records,
         sales.purchases,
         options.runs,
-        if noisy {
-            " (NOISY: a baseline spread over 25%)"
+        if noisy.is_empty() {
+            String::new()
         } else {
-            ""
+            format!(" (NOISY: baselines spread over 25%: {})", noisy.join(", "))
         }
     );
-    println!("| figure | events/s | baseline | baseline events/s | ratio | target |");
-    println!("|---|---|---|---|---|---|");
-    let mut table = Vec::new();
-    for (figure, key, baseline, base_key, target) in ROWS {
-        if !(options.measures(key) && options.measures(base_key)) {
+    println!("{}", table::HEADER);
+    let mut rows = Vec::new();
+    for row in &table::ROWS {
+        if !figures.values.contains_key(row.key)
+            || row
+                .base_key
+                .is_some_and(|b| !figures.values.contains_key(b))
+        {
             continue;
         }
-        let (value, base) = (figures.median(key), figures.median(base_key));
-        println!(
-            "| {figure} | {value:.0} | {baseline} | {base:.0} | {:.2} | {target} |",
-            value / base
-        );
-        table.push(serde_json::json!({
-            "figure": figure, "events_per_s": value, "baseline": baseline,
-            "baseline_events_per_s": base, "ratio": value / base, "target": target,
-        }));
+        let base = row.base_key.map(|b| figures.median(b));
+        let (text, json) = table::line(row, figures.median(row.key), base);
+        println!("{text}");
+        rows.push(json);
+    }
+    if let Some(median) = figures.values.get("visible_browser_median") {
+        println!("(in the browser, live mode, median {:.0} ms)", median[0]);
     }
     println!("(producing the readings ran at {produce_rate:.0} events/s)");
 
@@ -805,44 +782,59 @@ async fn main() -> anyhow::Result<()> {
         "records": options.records,
         "runs": options.runs,
         "noisy": noisy,
-        "table": table,
-        "runs_events_per_s": figures.rates,
+        "table": rows,
+        "runs_values": figures.values,
         "produce_events_per_s": produce_rate,
     });
     let out = std::path::Path::new("target/bench");
     std::fs::create_dir_all(out)?;
-    std::fs::write(
-        out.join("ingest.json"),
-        serde_json::to_string_pretty(&json)?,
-    )?;
-    eprintln!("written to target/bench/ingest.json");
+    std::fs::write(out.join("bench.json"), serde_json::to_string_pretty(&json)?)?;
+    eprintln!("written to target/bench/bench.json");
     Ok(())
 }
 
-/// Events per second of each figure, one entry per run.
+/// The browser bundle as served, raw and gzip-compressed, in KiB.
+fn wasm_bundle() -> anyhow::Result<(f64, f64)> {
+    let site_root = std::env::var("PULSEBOARD_SITE_ROOT").unwrap_or_else(|_| "target/site".into());
+    let path = std::path::Path::new(&site_root).join("pkg/pulseboard.wasm");
+    let raw = std::fs::metadata(&path)
+        .with_context(|| format!("{} (build the site first)", path.display()))?
+        .len();
+    let gzip = std::process::Command::new("gzip")
+        .args(["-9", "-c"])
+        .arg(&path)
+        .output()?;
+    anyhow::ensure!(gzip.status.success(), "gzip failed");
+    Ok((raw as f64 / 1024.0, gzip.stdout.len() as f64 / 1024.0))
+}
+
+/// Each figure's value in each run (events per second for rates).
 #[derive(Default)]
 struct Figures {
-    rates: std::collections::BTreeMap<&'static str, Vec<f64>>,
+    values: std::collections::BTreeMap<&'static str, Vec<f64>>,
     last: Vec<(&'static str, f64)>,
 }
 
 impl Figures {
     fn add(&mut self, name: &'static str, events: usize, took: Duration) {
-        let rate = events as f64 / took.as_secs_f64();
-        self.rates.entry(name).or_default().push(rate);
-        self.last.push((name, rate));
+        self.add_value(name, events as f64 / took.as_secs_f64());
+    }
+
+    fn add_value(&mut self, name: &'static str, value: f64) {
+        self.values.entry(name).or_default().push(value);
+        self.last.push((name, value));
     }
 
     fn median(&self, name: &str) -> f64 {
-        median(self.rates[name].clone())
+        median(self.values[name].clone())
     }
 
-    /// The figures added since the last call, as `name rate/s` pairs.
+    /// The figures added since the last call, as `name value` pairs.
     fn last_run(&mut self) -> String {
         let line = self
             .last
             .iter()
-            .map(|(name, rate)| format!("{name} {rate:.0}/s"))
+            .map(|(name, value)| format!("{name} {value:.0}"))
             .collect::<Vec<_>>()
             .join(", ");
         self.last.clear();

@@ -1,0 +1,790 @@
+//! Figures of the service as users run it: the `pulseboard` binary consuming
+//! a Kafka topic of sensor readings, with 10 million older readings in its
+//! table (10 million by default), charts asked for over HTTP as the dashboard asks for them, and its
+//! CPU time and memory read from /proc. Each beside a baseline taken in the
+//! same run.
+
+use crate::http::Connection;
+use crate::process::{self, RunningService};
+use crate::{Figures, Options, fresh_database, readings_spaced};
+use anyhow::Context;
+use app::chart::definition::ChartDefinition;
+use app::chart::view::{ChartView, ViewOptions};
+use app::chart::{Cell, api};
+use leptos::server_fn::ServerFn;
+use server::config::FlushConfig;
+use server::kafka::ReadingPublisher;
+use server::pgcopy::BinaryRows;
+use server::reading::Reading;
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// What the served figures need from the run.
+pub struct Setup<'a> {
+    pub admin: &'a PgPool,
+    pub admin_url: &'a str,
+    pub bootstrap: &'a str,
+    pub nonce: u32,
+}
+
+/// Samples per chart and per run.
+const WINDOW_SAMPLES: usize = 10;
+const ROLLUP_SAMPLES: usize = 40;
+/// Records posted one at a time to time event-to-visible, per run.
+const PROBES: usize = 20;
+/// How often the probe's chart is asked for.
+const POLL: Duration = Duration::from_millis(100);
+const VIEWERS: usize = 10;
+
+/// Distinct tile widths, so that no sample is served from the chart cache.
+static WIDTH: AtomicU32 = AtomicU32::new(900);
+
+fn fresh_width() -> u32 {
+    WIDTH.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The keys of the figures measured here.
+pub const KEYS: [&str; 17] = [
+    "service_ingest",
+    "service_cpu",
+    "postgres_cpu",
+    "peak_rss",
+    "window_chart",
+    "psql_window",
+    "rollup_chart",
+    "psql_rollup",
+    "totals_chart",
+    "psql_totals",
+    "window_chart_ingesting",
+    "ingest_viewers",
+    "visible_api",
+    "visible_budget",
+    "ssr",
+    "hello",
+    "visible_browser",
+];
+
+pub const SOAK_KEYS: [&str; 4] = ["rss_soak", "rss_1min", "rss_outage", "rss_before_outage"];
+
+struct Charts {
+    window: ChartDefinition,
+    rollup: ChartDefinition,
+    totals: ChartDefinition,
+    probe: ChartDefinition,
+}
+
+fn chart(json: serde_json::Value) -> ChartDefinition {
+    serde_json::from_value(json).expect("a valid chart definition")
+}
+
+impl Charts {
+    /// `raw` is the span of the raw readings, `recent` that of the readings
+    /// that arrive through Kafka, both in epoch seconds.
+    fn new(raw: (i64, i64), recent: (i64, i64), probe_guid: &str) -> Charts {
+        let between = |(from, to): (i64, i64)| serde_json::json!({ "between": { "from_ms": from * 1000, "to_ms": (to + 1) * 1000 } });
+        Charts {
+            window: chart(serde_json::json!({
+                "name": "Average temperature per location and minute",
+                "dataset": "sensor_msg_detail", "type": "line",
+                "metrics": [{ "aggregate": "avg", "column": "temp" }],
+                "group_by": ["location"], "time_grain": "1m",
+                "time_range": between(raw), "visual": {}
+            })),
+            rollup: chart(serde_json::json!({
+                "name": "Readings per sensor and minute",
+                "dataset": "sensor_stats_minutely", "type": "line",
+                "metrics": [{ "aggregate": "sum", "column": "msg_count" }],
+                "group_by": ["guid"], "time_grain": "1m",
+                "time_range": between(recent), "visual": {}
+            })),
+            totals: chart(serde_json::json!({
+                "name": "Messages per sensor",
+                "dataset": "sensor_stats", "type": "bar",
+                "metrics": [{ "aggregate": "sum", "column": "msg_count" }],
+                "group_by": ["location"], "time_range": "all", "visual": {}
+            })),
+            probe: chart(serde_json::json!({
+                "name": "Hottest reading of one sensor",
+                "dataset": "sensor_stats", "type": "table",
+                "metrics": [{ "aggregate": "max", "column": "max_temp" }],
+                "filters": [{ "column": "guid", "op": "eq", "values": [probe_guid] }],
+                "time_range": "all", "visual": {}
+            })),
+        }
+    }
+}
+
+/// The service, its database and topic, and how to start it again.
+struct Bench<'a> {
+    setup: &'a Setup<'a>,
+    pool: PgPool,
+    db_url: String,
+    topic: String,
+    publisher: ReadingPublisher,
+    /// Span of the readings produced to the topic, epoch seconds.
+    recent: (i64, i64),
+    log: std::path::PathBuf,
+    /// Largest resident set of any service process, MiB.
+    peak_rss: f64,
+}
+
+impl Bench<'_> {
+    async fn start(&self) -> anyhow::Result<RunningService> {
+        let site_root =
+            std::env::var("PULSEBOARD_SITE_ROOT").unwrap_or_else(|_| "target/site".into());
+        RunningService::start(
+            &[
+                ("DATABASE_URL", self.db_url.clone()),
+                (
+                    "PULSEBOARD_KAFKA_BOOTSTRAP",
+                    self.setup.bootstrap.to_string(),
+                ),
+                ("PULSEBOARD_KAFKA_TOPIC", self.topic.clone()),
+                (
+                    "PULSEBOARD_KAFKA_GROUP",
+                    format!("bench-{:x}", self.setup.nonce),
+                ),
+                ("PULSEBOARD_SIMULATOR", "false".into()),
+                ("PULSEBOARD_SALES_SIMULATOR", "false".into()),
+                ("PULSEBOARD_SITE_ROOT", site_root),
+                ("RUST_LOG", "warn".into()),
+            ],
+            &self.log,
+        )
+        .await
+    }
+
+    async fn stop(&mut self, service: RunningService) -> anyhow::Result<()> {
+        self.peak_rss = self.peak_rss.max(service.memory()?.peak_mib);
+        service.stop().await
+    }
+
+    /// Produces `count` readings spread over the recent span.
+    async fn produce_backlog(&self, count: usize) -> anyhow::Result<()> {
+        let span = (self.recent.1 - self.recent.0) as usize;
+        let rows = readings_spaced(count, self.recent.0, count.div_ceil(span).max(1));
+        for chunk in rows.chunks(20_000) {
+            self.publisher.publish(chunk).await?;
+        }
+        Ok(())
+    }
+}
+
+/// How one backlog was ingested.
+struct Ingested {
+    took: Duration,
+    service_cpu: f64,
+    postgres_cpu: f64,
+}
+
+/// Waits until the service has stored `records` Kafka records, timed from
+/// the first one it received (as the counting consumer is timed).
+async fn ingest(service: &RunningService, records: usize) -> anyhow::Result<Ingested> {
+    let pid_file = std::env::var("PULSEBOARD_BENCH_PG_PID_FILE").ok();
+    let postgres_cpu = || match &pid_file {
+        Some(file) => process::postgres_cpu_seconds(file),
+        None => Ok(f64::NAN),
+    };
+    let launched = Instant::now();
+    while service.kafka_counts().await?.0 == 0 {
+        anyhow::ensure!(
+            launched.elapsed() < Duration::from_secs(120),
+            "the service received nothing in 2 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (started, cpu, pg_cpu) = (Instant::now(), service.cpu_seconds()?, postgres_cpu()?);
+    while (service.kafka_counts().await?.1 as usize) < records {
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(900),
+            "ingest did not finish in 15 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(Ingested {
+        took: started.elapsed(),
+        service_cpu: service.cpu_seconds()? - cpu,
+        postgres_cpu: postgres_cpu()? - pg_cpu,
+    })
+}
+
+/// Asks for a chart as the chart editor's preview does; returns how long
+/// the answer took and the chart.
+async fn preview(
+    connection: &mut Connection,
+    definition: &ChartDefinition,
+    width: u32,
+) -> anyhow::Result<(Duration, ChartView)> {
+    let body = serde_json::json!({
+        "definition": definition,
+        "options": ViewOptions { width, ..ViewOptions::default() },
+    });
+    let started = Instant::now();
+    let reply = connection
+        .request(
+            "POST",
+            api::PreviewChart::PATH,
+            &[
+                ("Content-Type", "application/json"),
+                ("Accept", "application/json"),
+            ],
+            body.to_string().as_bytes(),
+        )
+        .await?;
+    let took = started.elapsed();
+    anyhow::ensure!(
+        reply.status == 200,
+        "preview: {} {}",
+        reply.status,
+        reply.text()
+    );
+    match serde_json::from_slice(&reply.body)? {
+        api::Preview::Drawn(view) => Ok((took, view)),
+        api::Preview::Invalid(errors) => anyhow::bail!("invalid chart: {errors:?}"),
+    }
+}
+
+/// Server times of `samples` fresh (uncached) draws of a chart, in ms.
+async fn chart_times(
+    addr: std::net::SocketAddr,
+    definition: &ChartDefinition,
+    samples: usize,
+) -> anyhow::Result<Vec<f64>> {
+    let mut connection = Connection::open(addr).await?;
+    let mut times = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let (took, view) = preview(&mut connection, definition, fresh_width()).await?;
+        anyhow::ensure!(view.points > 0, "{}: no points drawn", definition.name);
+        times.push(took.as_secs_f64() * 1000.0);
+    }
+    Ok(times)
+}
+
+/// `psql` running the chart's own statement (prepared with the same
+/// parameter types, as the service's driver does) `samples` times; its
+/// `\timing` figures in ms.
+async fn psql_times(
+    db_url: &str,
+    definition: &ChartDefinition,
+    samples: usize,
+) -> anyhow::Result<Vec<f64>> {
+    use tokio::io::AsyncWriteExt;
+    let psql = std::env::var("PULSEBOARD_BENCH_PSQL").unwrap_or_else(|_| "psql".into());
+    let query = app::chart::query::build(
+        definition,
+        &app::chart::dataset::builtin(),
+        app::chart::service::now_ms(),
+    )
+    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let (prepare, execute) = query.prepared("chart");
+    let mut script = format!("\\timing on\n{prepare};\n");
+    for _ in 0..samples {
+        script.push_str(&format!("{execute};\n"));
+    }
+    let mut child = tokio::process::Command::new(&psql)
+        .args([
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-o",
+            "/dev/null",
+            "-d",
+            db_url,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("running {psql}"))?;
+    child
+        .stdin
+        .take()
+        .context("psql stdin")?
+        .write_all(script.as_bytes())
+        .await?;
+    let out = child.wait_with_output().await?;
+    anyhow::ensure!(
+        out.status.success(),
+        "psql failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let times: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("Time: ")?.split(' ').next()?.parse().ok())
+        .skip(1) // the PREPARE
+        .collect();
+    anyhow::ensure!(
+        times.len() == samples,
+        "psql timed {} of {samples}",
+        times.len()
+    );
+    Ok(times)
+}
+
+pub fn p95(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let rank = ((values.len() as f64) * 0.95).ceil() as usize;
+    values[rank.clamp(1, values.len()) - 1]
+}
+
+/// Loads the raw readings by binary COPY, a million at a time, spaced
+/// evenly over `span`.
+async fn load_raw(pool: &PgPool, count: usize, span: (i64, i64)) -> anyhow::Result<()> {
+    let per_second = count.div_ceil((span.1 - span.0) as usize);
+    let mut waves = server::simulator::seed_waves();
+    let mut rng = rand::rng();
+    let mut done = 0;
+    while done < count {
+        let part = (count - done).min(1_000_000);
+        let mut rows = BinaryRows::with_capacity(part);
+        for i in done..done + part {
+            let ts = span.0 + (i / per_second) as i64;
+            let r = waves[i % 6].next_reading(ts, &mut rng);
+            rows.row(3)
+                .text(&r.guid)
+                .int8(r.ts)
+                .numeric2((r.temp * 100.0).round() as i64);
+        }
+        crate::copy_into(
+            pool,
+            "COPY message (guid, ts, temp) FROM STDIN (FORMAT binary)",
+            rows.finish(),
+            part,
+        )
+        .await?;
+        done += part;
+    }
+    sqlx::query("VACUUM ANALYZE message").execute(pool).await?;
+    Ok(())
+}
+
+/// Record to chart through the dashboard API: posts one reading at a time
+/// to Kafka and asks for a chart that shows it every `POLL`, as a dashboard
+/// refreshing that often would; the ms until it shows.
+async fn event_to_visible(
+    bench: &Bench<'_>,
+    service: &RunningService,
+    chart: &ChartDefinition,
+    guid: &str,
+    first_temp: f64,
+) -> anyhow::Result<Vec<f64>> {
+    let mut connection = Connection::open(service.addr).await?;
+    let width = fresh_width();
+    let mut delays = Vec::with_capacity(PROBES);
+    for i in 0..PROBES {
+        let temp = first_temp + i as f64;
+        let posted = Instant::now();
+        let ts = app::chart::service::now_ms() / 1000;
+        bench
+            .publisher
+            .publish(&[Reading::new(guid, ts, temp)])
+            .await?;
+        loop {
+            let asked = Instant::now();
+            let (_, view) = preview(&mut connection, chart, width).await?;
+            let shown = view
+                .table
+                .as_ref()
+                .and_then(|t| t.rows.first()?.first().cloned());
+            if matches!(shown, Some(Cell::Number(x)) if x >= temp - 0.001) {
+                delays.push(posted.elapsed().as_secs_f64() * 1000.0);
+                break;
+            }
+            anyhow::ensure!(
+                posted.elapsed() < Duration::from_secs(30),
+                "a posted reading did not show within 30 s"
+            );
+            tokio::time::sleep(POLL.saturating_sub(asked.elapsed())).await;
+        }
+    }
+    Ok(delays)
+}
+
+/// Requests per second that `connections` keep-alive clients get from
+/// `GET path` in `seconds`, each answer checked.
+async fn requests_per_second(
+    addr: std::net::SocketAddr,
+    path: &'static str,
+    connections: usize,
+    seconds: u64,
+) -> anyhow::Result<f64> {
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let mut clients = tokio::task::JoinSet::new();
+    for _ in 0..connections {
+        clients.spawn(async move {
+            let mut connection = Connection::open(addr).await?;
+            let mut count = 0u64;
+            while Instant::now() < until {
+                let reply = connection.request("GET", path, &[], b"").await?;
+                anyhow::ensure!(reply.status == 200, "GET {path}: {}", reply.status);
+                count += 1;
+            }
+            anyhow::Ok(count)
+        });
+    }
+    let started = Instant::now();
+    let mut total = 0;
+    while let Some(done) = clients.join_next().await {
+        total += done??;
+    }
+    Ok(total as f64 / started.elapsed().as_secs_f64())
+}
+
+/// An axum hello-world on this machine: the ceiling for any page.
+async fn hello_world() -> anyhow::Result<std::net::SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let app = axum::Router::new().route("/", axum::routing::get(|| async { "Hello, World!" }));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(addr)
+}
+
+/// Ten dashboards of the default sensors dashboard, each asking for every
+/// one of its charts once a second, as the page does, until `done`.
+async fn viewers(
+    addr: std::net::SocketAddr,
+    chart_ids: Arc<Vec<i64>>,
+    done: Arc<AtomicBool>,
+    answered: Arc<AtomicU64>,
+) -> anyhow::Result<()> {
+    let mut clients = tokio::task::JoinSet::new();
+    for _ in 0..VIEWERS {
+        let (ids, done, answered) = (chart_ids.clone(), done.clone(), answered.clone());
+        clients.spawn(async move {
+            let mut connection = Connection::open(addr).await?;
+            while !done.load(Ordering::Relaxed) {
+                let tick = Instant::now();
+                for id in ids.iter() {
+                    let body = serde_json::json!({ "id": id, "options": ViewOptions::default() });
+                    let reply = connection
+                        .request(
+                            "POST",
+                            api::ViewChart::PATH,
+                            &[
+                                ("Content-Type", "application/json"),
+                                ("Accept", "application/json"),
+                            ],
+                            body.to_string().as_bytes(),
+                        )
+                        .await?;
+                    anyhow::ensure!(reply.status == 200, "view_chart: {}", reply.text());
+                    answered.fetch_add(1, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_secs(1).saturating_sub(tick.elapsed())).await;
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(done) = clients.join_next().await {
+        done??;
+    }
+    Ok(())
+}
+
+/// The live-mode browser test (headless Chromium through the running
+/// service): its median and p95 from record posted to shown, in ms.
+async fn browser_live(addr: std::net::SocketAddr) -> anyhow::Result<(f64, f64)> {
+    let out = tokio::process::Command::new("npx")
+        .args([
+            "playwright",
+            "test",
+            "-g",
+            "live mode shows a posted record",
+        ])
+        .current_dir("end2end")
+        .env("PULSEBOARD_BASE_URL", format!("http://{addr}"))
+        .output()
+        .await
+        .context("running the browser test (npx playwright)")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    anyhow::ensure!(out.status.success(), "the browser test failed:\n{text}");
+    let figure = |name: &str| -> anyhow::Result<f64> {
+        let after = text
+            .split(&format!("{name} "))
+            .nth(1)
+            .with_context(|| format!("no {name} in the browser test's output:\n{text}"))?;
+        Ok(after.split(' ').next().unwrap_or("").parse()?)
+    };
+    Ok((figure("median")?, figure("p95")?))
+}
+
+pub async fn measure(
+    setup: &Setup<'_>,
+    options: &Options,
+    figures: &mut Figures,
+) -> anyhow::Result<()> {
+    let wanted = |keys: &[&str]| keys.iter().any(|k| options.measures(k));
+    if !wanted(&KEYS) && !wanted(&SOAK_KEYS) {
+        return Ok(());
+    }
+    let name = format!("bench_service_{:x}", setup.nonce);
+    let pool = fresh_database(setup.admin, setup.admin_url, &name).await?;
+    let db_url = format!(
+        "{}/{name}",
+        setup
+            .admin_url
+            .rsplit_once('/')
+            .map_or(setup.admin_url, |(b, _)| b)
+    );
+    let topic = format!("bench.service.{:x}", setup.nonce);
+    let publisher = ReadingPublisher::new(&server::config::KafkaConfig {
+        bootstrap_servers: setup.bootstrap.to_string(),
+        readings_topic: topic.clone(),
+        ..Default::default()
+    })?;
+    let now = app::chart::service::now_ms() / 1000;
+    // The raw readings end before the recent ones begin, so the window
+    // chart reads exactly the raw rows however many arrive later.
+    let raw_span = (now - 7 * 3600, now - 3 * 3600);
+    let recent = (now - 3600, now);
+    std::fs::create_dir_all("target/bench")?;
+    let mut bench = Bench {
+        setup,
+        pool,
+        db_url,
+        topic,
+        publisher,
+        recent,
+        log: "target/bench/service.log".into(),
+        peak_rss: 0.0,
+    };
+    let probe_guid = server::simulator::SEED_SENSORS[0].guid;
+    let charts = Charts::new(raw_span, recent, probe_guid);
+    let records = options.records;
+
+    eprintln!("loading {} raw readings by COPY", options.raw_readings);
+    load_raw(&bench.pool, options.raw_readings, raw_span).await?;
+
+    for run in 1..=options.runs {
+        eprintln!("service run {run}: idle ingest, charts, event to visible, pages");
+        bench.produce_backlog(records).await?;
+        let service = bench.start().await?;
+        let ingested = ingest(&service, records).await?;
+        figures.add("service_ingest", records, ingested.took);
+        let per_million = 1e6 / records as f64;
+        figures.add_value("service_cpu", ingested.service_cpu * per_million);
+        figures.add_value("postgres_cpu", ingested.postgres_cpu * per_million);
+
+        if wanted(&["window_chart", "psql_window", "window_chart_ingesting"]) {
+            let times = chart_times(service.addr, &charts.window, WINDOW_SAMPLES).await?;
+            figures.add_value("window_chart", p95(times));
+            let times = psql_times(&bench.db_url, &charts.window, WINDOW_SAMPLES).await?;
+            figures.add_value("psql_window", p95(times));
+        }
+        for (key, base, chart) in [
+            ("rollup_chart", "psql_rollup", &charts.rollup),
+            ("totals_chart", "psql_totals", &charts.totals),
+        ] {
+            if wanted(&[key, base]) {
+                let times = chart_times(service.addr, chart, ROLLUP_SAMPLES).await?;
+                figures.add_value(key, p95(times));
+                let times = psql_times(&bench.db_url, chart, ROLLUP_SAMPLES).await?;
+                figures.add_value(base, p95(times));
+            }
+        }
+        if wanted(&["visible_api", "visible_budget"]) {
+            let first_temp = 500.0 + ((run - 1) * PROBES) as f64;
+            let delays =
+                event_to_visible(&bench, &service, &charts.probe, probe_guid, first_temp).await?;
+            figures.add_value("visible_api", p95(delays));
+            let budget = FlushConfig::DEFAULT.interval + POLL;
+            figures.add_value("visible_budget", budget.as_secs_f64() * 1000.0);
+        }
+        if wanted(&["ssr", "hello"]) {
+            figures.add_value(
+                "ssr",
+                requests_per_second(service.addr, "/d/sensors", 4, 5).await?,
+            );
+            let hello = hello_world().await?;
+            figures.add_value("hello", requests_per_second(hello, "/", 4, 5).await?);
+        }
+        if wanted(&["visible_browser"]) && run == 1 {
+            let (median, p95) = browser_live(service.addr).await?;
+            figures.add_value("visible_browser", p95);
+            figures.add_value("visible_browser_median", median);
+        }
+        bench.stop(service).await?;
+
+        if wanted(&["ingest_viewers"]) {
+            eprintln!(
+                "service run {run}: ingest with {VIEWERS} dashboards refreshing every second"
+            );
+            bench.produce_backlog(records).await?;
+            let service = bench.start().await?;
+            let dashboard = app::dashboard::store::get(&bench.pool, "sensors").await?;
+            let ids = Arc::new(dashboard.chart_refs());
+            let (done, answered) = (
+                Arc::new(AtomicBool::new(false)),
+                Arc::new(AtomicU64::new(0)),
+            );
+            let load = tokio::spawn(viewers(service.addr, ids, done.clone(), answered.clone()));
+            let ingested = ingest(&service, records).await;
+            done.store(true, Ordering::Relaxed);
+            load.await??;
+            figures.add("ingest_viewers", records, ingested?.took);
+            eprintln!("  {} charts answered", answered.load(Ordering::Relaxed));
+            bench.stop(service).await?;
+        }
+
+        if wanted(&["window_chart_ingesting"]) {
+            eprintln!("service run {run}: the window chart while ingesting");
+            // Enough backlog to draw the chart several times while it lasts.
+            let backlog = records * 3;
+            bench.produce_backlog(backlog).await?;
+            let service = bench.start().await?;
+            let ingesting = AtomicBool::new(true);
+            let mut times = Vec::new();
+            let sample = async {
+                let mut connection = Connection::open(service.addr).await?;
+                while ingesting.load(Ordering::Relaxed) {
+                    let (took, _) = preview(&mut connection, &charts.window, fresh_width()).await?;
+                    if ingesting.load(Ordering::Relaxed) {
+                        times.push(took.as_secs_f64() * 1000.0);
+                    }
+                }
+                anyhow::Ok(())
+            };
+            let wait = async {
+                let result = ingest(&service, backlog).await;
+                ingesting.store(false, Ordering::Relaxed);
+                result
+            };
+            let (ingested, sampled) = tokio::join!(wait, sample);
+            ingested?;
+            sampled?;
+            anyhow::ensure!(!times.is_empty(), "no chart finished while ingesting");
+            eprintln!("  {} window charts drawn while ingesting", times.len());
+            figures.add_value("window_chart_ingesting", p95(times));
+            bench.stop(service).await?;
+        }
+    }
+    figures.add_value("peak_rss", bench.peak_rss);
+
+    if wanted(&SOAK_KEYS) {
+        soak(&mut bench, options, figures).await?;
+    }
+    bench.pool.close().await;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+        .execute(setup.admin)
+        .await?;
+    Ok(())
+}
+
+/// Continuous ingest for `--soak-minutes`, then a Postgres outage of
+/// `--outage-seconds` under the same ingest: resident memory at each point,
+/// and every reading produced counted in Postgres afterwards.
+async fn soak(
+    bench: &mut Bench<'_>,
+    options: &Options,
+    figures: &mut Figures,
+) -> anyhow::Result<()> {
+    let service = bench.start().await?;
+    let soak_start = app::chart::service::now_ms() / 1000;
+    let stop = Arc::new(AtomicBool::new(false));
+    let produced = Arc::new(AtomicU64::new(0));
+    let producer = {
+        let (stop, produced) = (stop.clone(), produced.clone());
+        let publisher = ReadingPublisher::new(&server::config::KafkaConfig {
+            bootstrap_servers: bench.setup.bootstrap.to_string(),
+            readings_topic: bench.topic.clone(),
+            ..Default::default()
+        })?;
+        tokio::spawn(async move {
+            let mut waves = server::simulator::seed_waves();
+            while !stop.load(Ordering::Relaxed) {
+                let ts = app::chart::service::now_ms() / 1000;
+                let chunk: Vec<Reading> = {
+                    let mut rng = rand::rng();
+                    (0..10_000)
+                        .map(|i| waves[i % 6].next_reading(ts, &mut rng))
+                        .collect()
+                };
+                publisher.publish(&chunk).await?;
+                produced.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            }
+            anyhow::Ok(())
+        })
+    };
+    let minutes = options.soak_minutes;
+    eprintln!("soak: {minutes} minutes of continuous ingest");
+    let started = Instant::now();
+    let mut at_one_minute = None;
+    let sample_rss = |service: &RunningService| service.memory().map(|m| m.rss_mib);
+    while started.elapsed() < Duration::from_secs(minutes * 60) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if at_one_minute.is_none() && started.elapsed() >= Duration::from_secs(60) {
+            at_one_minute = Some(sample_rss(&service)?);
+            eprintln!("  after 1 minute: {:.0} MiB", at_one_minute.unwrap_or(0.0));
+        }
+    }
+    let at_end = sample_rss(&service)?;
+    let (received, stored) = service.kafka_counts().await?;
+    eprintln!(
+        "  after {minutes} minutes: {at_end:.0} MiB; {} produced, {received} received, {stored} stored",
+        produced.load(Ordering::Relaxed)
+    );
+    figures.add_value("rss_1min", at_one_minute.unwrap_or(f64::NAN));
+    figures.add_value("rss_soak", at_end);
+    figures.add_value(
+        "soak_events_per_s",
+        stored as f64 / started.elapsed().as_secs_f64(),
+    );
+
+    let outage = options.outage_seconds;
+    let (stop_pg, start_pg) = (
+        std::env::var("PULSEBOARD_BENCH_PG_STOP").ok(),
+        std::env::var("PULSEBOARD_BENCH_PG_START").ok(),
+    );
+    if let (Some(stop_pg), Some(start_pg)) = (stop_pg, start_pg) {
+        let before = sample_rss(&service)?;
+        eprintln!("outage: Postgres stopped for {outage} s under ingest (before: {before:.0} MiB)");
+        shell(&stop_pg).await?;
+        let down = Instant::now();
+        let mut most = before;
+        while down.elapsed() < Duration::from_secs(outage) {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            most = most.max(sample_rss(&service)?);
+        }
+        shell(&start_pg).await?;
+        eprintln!("  most during the outage: {most:.0} MiB; Postgres is back");
+        figures.add_value("rss_before_outage", before);
+        figures.add_value("rss_outage", most);
+    } else {
+        eprintln!(
+            "outage skipped: PULSEBOARD_BENCH_PG_STOP/START are not set (./scripts/bench sets them)"
+        );
+    }
+
+    stop.store(true, Ordering::Relaxed);
+    producer.await??;
+    let produced = produced.load(Ordering::Relaxed) as i64;
+    // Everything produced must arrive; the service catches up first.
+    let deadline = Instant::now() + Duration::from_secs(900);
+    let stored_rows = loop {
+        let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM message WHERE ts >= $1")
+            .bind(soak_start)
+            .fetch_one(&bench.pool)
+            .await
+            .unwrap_or(-1);
+        if stored >= produced || Instant::now() > deadline {
+            break stored;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
+    eprintln!("  {produced} readings produced during soak and outage, {stored_rows} stored");
+    figures.add_value("soak_lost", (produced - stored_rows) as f64);
+    bench.stop(service).await?;
+    Ok(())
+}
+
+async fn shell(command: &str) -> anyhow::Result<()> {
+    let status = tokio::process::Command::new("bash")
+        .args(["-c", command])
+        .status()
+        .await?;
+    anyhow::ensure!(status.success(), "{command} failed with {status}");
+    Ok(())
+}
