@@ -821,6 +821,7 @@ impl Figures {
     }
 
     fn add_value(&mut self, name: &'static str, value: f64) {
+        eprintln!("  {name}: {value:.2}");
         self.values.entry(name).or_default().push(value);
         self.last.push((name, value));
     }
