@@ -773,6 +773,10 @@ async fn main() -> anyhow::Result<()> {
         println!("{text}");
         rows.push(json);
     }
+    for (name, reason) in &figures.failures {
+        let first_line = reason.lines().next().unwrap_or("");
+        println!("(FAILED, not measured: {name}: {first_line}; the whole reason is above)");
+    }
     if let Some(median) = figures.values.get("visible_browser_median") {
         println!("(in the browser, live mode, median {:.0} ms)", median[0]);
     }
@@ -784,6 +788,7 @@ async fn main() -> anyhow::Result<()> {
         "noisy": noisy,
         "table": rows,
         "runs_values": figures.values,
+        "failures": figures.failures,
         "produce_events_per_s": produce_rate,
     });
     let out = std::path::Path::new("target/bench");
@@ -813,6 +818,8 @@ fn wasm_bundle() -> anyhow::Result<(f64, f64)> {
 struct Figures {
     values: std::collections::BTreeMap<&'static str, Vec<f64>>,
     last: Vec<(&'static str, f64)>,
+    /// Figures that could not be measured, and why.
+    failures: Vec<(&'static str, String)>,
 }
 
 impl Figures {
@@ -828,6 +835,11 @@ impl Figures {
 
     fn median(&self, name: &str) -> f64 {
         median(self.values[name].clone())
+    }
+
+    fn failed(&mut self, name: &'static str, reason: String) {
+        eprintln!("  {name}: FAILED: {reason}");
+        self.failures.push((name, reason));
     }
 
     /// The figures added since the last call, as `name value` pairs.

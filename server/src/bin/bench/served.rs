@@ -602,9 +602,14 @@ pub async fn measure(
             figures.add_value("hello", requests_per_second(hello, "/", 4, 5).await?);
         }
         if wanted(&["visible_browser"]) && run == 1 {
-            let (median, p95) = browser_live(service.addr).await?;
-            figures.add_value("visible_browser", p95);
-            figures.add_value("visible_browser_median", median);
+            // A failed browser run is reported, and the other figures kept.
+            match browser_live(service.addr).await {
+                Ok((median, p95)) => {
+                    figures.add_value("visible_browser", p95);
+                    figures.add_value("visible_browser_median", median);
+                }
+                Err(error) => figures.failed("visible_browser", format!("{error:#}")),
+            }
         }
         bench.stop(service).await?;
 
