@@ -80,8 +80,8 @@ fn chart(json: serde_json::Value) -> ChartDefinition {
 }
 
 impl Charts {
-    /// `raw` is the span of the raw readings, `recent` that of the readings
-    /// that arrive through Kafka, both in epoch seconds.
+    /// `raw` is the span of the raw readings, `recent` that of the first
+    /// backlog from Kafka, both in epoch seconds.
     fn new(raw: (i64, i64), recent: (i64, i64), probe_guid: &str) -> Charts {
         let between = |(from, to): (i64, i64)| serde_json::json!({ "between": { "from_ms": from * 1000, "to_ms": (to + 1) * 1000 } });
         Charts {
@@ -106,9 +106,9 @@ impl Charts {
                 "group_by": ["location"], "time_range": "all", "visual": {}
             })),
             probe: chart(serde_json::json!({
-                "name": "Hottest reading of one sensor",
+                "name": "Messages from one sensor",
                 "dataset": "sensor_stats", "type": "table",
-                "metrics": [{ "aggregate": "max", "column": "max_temp" }],
+                "metrics": [{ "aggregate": "sum", "column": "msg_count" }],
                 "filters": [{ "column": "guid", "op": "eq", "values": [probe_guid] }],
                 "time_range": "all", "visual": {}
             })),
@@ -123,8 +123,10 @@ struct Bench<'a> {
     db_url: String,
     topic: String,
     publisher: ReadingPublisher,
-    /// Span of the readings produced to the topic, epoch seconds.
-    recent: (i64, i64),
+    /// When the benchmark began, epoch seconds.
+    began: i64,
+    /// Backlogs produced so far.
+    backlogs: i64,
     log: std::path::PathBuf,
     /// Largest resident set of any service process, MiB.
     peak_rss: f64,
@@ -161,10 +163,13 @@ impl Bench<'_> {
         service.stop().await
     }
 
-    /// Produces `count` readings spread over the recent span.
-    async fn produce_backlog(&self, count: usize) -> anyhow::Result<()> {
-        let span = (self.recent.1 - self.recent.0) as usize;
-        let rows = readings_spaced(count, self.recent.0, count.div_ceil(span).max(1));
+    /// Produces `count` readings over an hour of their own, the hour before
+    /// the previous backlog's: in time order within it, as a stream's
+    /// records arrive, and never piling more readings into an hour.
+    async fn produce_backlog(&mut self, count: usize) -> anyhow::Result<()> {
+        self.backlogs += 1;
+        let start = self.began - 3600 * self.backlogs;
+        let rows = readings_spaced(count, start, count.div_ceil(3600).max(1));
         for chunk in rows.chunks(20_000) {
             self.publisher.publish(chunk).await?;
         }
@@ -361,35 +366,47 @@ async fn load_raw(pool: &PgPool, count: usize, span: (i64, i64)) -> anyhow::Resu
     Ok(())
 }
 
+/// The first number a table chart shows.
+async fn shown_number(
+    connection: &mut Connection,
+    chart: &ChartDefinition,
+    width: u32,
+) -> anyhow::Result<f64> {
+    let (_, view) = preview(connection, chart, width).await?;
+    match view
+        .table
+        .as_ref()
+        .and_then(|t| t.rows.first()?.first().cloned())
+    {
+        Some(Cell::Number(x)) => Ok(x),
+        other => anyhow::bail!("{}: no number shown ({other:?})", chart.name),
+    }
+}
+
 /// Record to chart through the dashboard API: posts one reading at a time
-/// to Kafka and asks for a chart that shows it every `POLL`, as a dashboard
-/// refreshing that often would; the ms until it shows.
+/// to Kafka and asks for a chart of that sensor's message count every
+/// `POLL`, as a dashboard refreshing that often would; the ms until the
+/// count includes it.
 async fn event_to_visible(
     bench: &Bench<'_>,
     service: &RunningService,
     chart: &ChartDefinition,
     guid: &str,
-    first_temp: f64,
 ) -> anyhow::Result<Vec<f64>> {
     let mut connection = Connection::open(service.addr).await?;
     let width = fresh_width();
     let mut delays = Vec::with_capacity(PROBES);
-    for i in 0..PROBES {
-        let temp = first_temp + i as f64;
+    for _ in 0..PROBES {
+        let before = shown_number(&mut connection, chart, fresh_width()).await?;
         let posted = Instant::now();
         let ts = app::chart::service::now_ms() / 1000;
         bench
             .publisher
-            .publish(&[Reading::new(guid, ts, temp)])
+            .publish(&[Reading::new(guid, ts, 70.0)])
             .await?;
         loop {
             let asked = Instant::now();
-            let (_, view) = preview(&mut connection, chart, width).await?;
-            let shown = view
-                .table
-                .as_ref()
-                .and_then(|t| t.rows.first()?.first().cloned());
-            if matches!(shown, Some(Cell::Number(x)) if x >= temp - 0.001) {
+            if shown_number(&mut connection, chart, width).await? > before {
                 delays.push(posted.elapsed().as_secs_f64() * 1000.0);
                 break;
             }
@@ -536,9 +553,10 @@ pub async fn measure(
         ..Default::default()
     })?;
     let now = app::chart::service::now_ms() / 1000;
-    // The raw readings end before the recent ones begin, so the window
-    // chart reads exactly the raw rows however many arrive later.
-    let raw_span = (now - 7 * 3600, now - 3 * 3600);
+    // The raw readings are older than every backlog (an hour each, going
+    // back from now), so the window chart reads exactly the raw rows.
+    let raw_span = (now - 48 * 3600, now - 44 * 3600);
+    // The first backlog's hour.
     let recent = (now - 3600, now);
     std::fs::create_dir_all("target/bench")?;
     let mut bench = Bench {
@@ -547,7 +565,8 @@ pub async fn measure(
         db_url,
         topic,
         publisher,
-        recent,
+        began: now,
+        backlogs: 0,
         log: "target/bench/service.log".into(),
         peak_rss: 0.0,
     };
@@ -586,9 +605,7 @@ pub async fn measure(
             }
         }
         if wanted(&["visible_api", "visible_budget"]) {
-            let first_temp = 500.0 + ((run - 1) * PROBES) as f64;
-            let delays =
-                event_to_visible(&bench, &service, &charts.probe, probe_guid, first_temp).await?;
+            let delays = event_to_visible(&bench, &service, &charts.probe, probe_guid).await?;
             figures.add_value("visible_api", p95(delays));
             let budget = FlushConfig::DEFAULT.interval + POLL;
             figures.add_value("visible_budget", budget.as_secs_f64() * 1000.0);
