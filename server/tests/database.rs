@@ -152,3 +152,21 @@ async fn a_batch_is_all_or_nothing(pool: PgPool) {
     assert!(write_batch(&pool, &batch).await.is_err());
     assert_eq!(count(&pool, "message").await, 0);
 }
+
+/// Managed Postgres (RDS, Aurora) refuses connections without TLS, so the
+/// driver must speak it. The test server has no certificate: asked for TLS
+/// it says so, rather than the driver saying it cannot.
+#[tokio::test]
+async fn a_connection_can_require_tls() {
+    let url = std::env::var("DATABASE_URL").expect("DATABASE_URL");
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let error = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(std::time::Duration::from_secs(10))
+        .connect(&format!("{url}{separator}sslmode=require"))
+        .await
+        .expect_err("the test server has no TLS");
+    let text = error.to_string();
+    assert!(!text.contains("without TLS support"), "{text}");
+    assert!(text.contains("TLS"), "{text}");
+}

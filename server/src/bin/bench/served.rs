@@ -37,6 +37,8 @@ const PROBES: usize = 20;
 /// How often the probe's chart is asked for.
 const POLL: Duration = Duration::from_millis(100);
 const VIEWERS: usize = 10;
+/// How far the soak's producer may run ahead of what the service stored.
+const MAX_LAG: u64 = 1_000_000;
 
 /// Distinct tile widths, so that no sample is served from the chart cache.
 static WIDTH: AtomicU32 = AtomicU32::new(900);
@@ -707,8 +709,13 @@ async fn soak(
     let soak_start = app::chart::service::now_ms() / 1000;
     let stop = Arc::new(AtomicBool::new(false));
     let produced = Arc::new(AtomicU64::new(0));
+    // Stored so far, as last read from the service: the producer keeps at
+    // most MAX_LAG readings ahead of it, so the service ingests at its full
+    // rate while Kafka's log stays bounded (unbounded, the soak filled the
+    // disk).
+    let stored_seen = Arc::new(AtomicU64::new(0));
     let producer = {
-        let (stop, produced) = (stop.clone(), produced.clone());
+        let (stop, produced, stored_seen) = (stop.clone(), produced.clone(), stored_seen.clone());
         let publisher = ReadingPublisher::new(&server::config::KafkaConfig {
             bootstrap_servers: bench.setup.bootstrap.to_string(),
             readings_topic: bench.topic.clone(),
@@ -717,6 +724,13 @@ async fn soak(
         tokio::spawn(async move {
             let mut waves = server::simulator::seed_waves();
             while !stop.load(Ordering::Relaxed) {
+                let ahead = produced
+                    .load(Ordering::Relaxed)
+                    .saturating_sub(stored_seen.load(Ordering::Relaxed));
+                if ahead > MAX_LAG {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
                 let ts = app::chart::service::now_ms() / 1000;
                 let chunk: Vec<Reading> = {
                     let mut rng = rand::rng();
@@ -737,6 +751,7 @@ async fn soak(
     let sample_rss = |service: &RunningService| service.memory().map(|m| m.rss_mib);
     while started.elapsed() < Duration::from_secs(minutes * 60) {
         tokio::time::sleep(Duration::from_secs(1)).await;
+        stored_seen.store(service.kafka_counts().await?.1, Ordering::Relaxed);
         if at_one_minute.is_none() && started.elapsed() >= Duration::from_secs(60) {
             at_one_minute = Some(sample_rss(&service)?);
             eprintln!("  after 1 minute: {:.0} MiB", at_one_minute.unwrap_or(0.0));
@@ -768,6 +783,7 @@ async fn soak(
         let mut most = before;
         while down.elapsed() < Duration::from_secs(outage) {
             tokio::time::sleep(Duration::from_millis(500)).await;
+            stored_seen.store(service.kafka_counts().await?.1, Ordering::Relaxed);
             most = most.max(sample_rss(&service)?);
         }
         shell(&start_pg).await?;
