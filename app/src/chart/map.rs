@@ -582,7 +582,7 @@ fn scale_bar(out: &mut String, view: &View, right: f64, y: f64) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::super::ChartRows;
     use super::super::definition::Visual;
     use super::super::render::tests::{
@@ -599,18 +599,21 @@ mod tests {
         d
     }
 
+    /// The columns of a sensor map's rows, in the order its query gives them.
+    pub(crate) const SENSOR_MAP_COLUMNS: [&str; 7] = [
+        "guid",
+        "location",
+        "lat",
+        "long",
+        "avg_temp",
+        "count",
+        "max_recorded",
+    ];
+
     /// `(guid, location, lat, long, avg temp, count, seconds since the last reading)`.
     fn sensor_rows(sensors: &[(&str, &str, f64, f64, f64, f64, i64)]) -> ChartRows {
         rows(
-            &[
-                "guid",
-                "location",
-                "lat",
-                "long",
-                "avg_temp",
-                "count",
-                "max_recorded",
-            ],
+            &SENSOR_MAP_COLUMNS,
             sensors
                 .iter()
                 .map(|&(guid, location, lat, long, temp, count, age)| {

@@ -1042,21 +1042,7 @@ pub(crate) mod tests {
                 ]
             })
             .collect();
-        charts.push((
-            d,
-            rows(
-                &[
-                    "guid",
-                    "location",
-                    "lat",
-                    "long",
-                    "avg_temp",
-                    "count",
-                    "max_recorded",
-                ],
-                data,
-            ),
-        ));
+        charts.push((d, rows(&crate::chart::map::tests::SENSOR_MAP_COLUMNS, data)));
         let mut d = definition(
             ChartType::Kpi,
             "purchases_enriched",
