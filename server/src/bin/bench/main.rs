@@ -123,6 +123,14 @@ fn readings_spaced(count: usize, start: i64, per_second: usize) -> Vec<Reading> 
         .collect()
 }
 
+/// The URL of database `name` on the server of `admin_url`.
+fn database_url(admin_url: &str, name: &str) -> String {
+    let server = admin_url
+        .rsplit_once('/')
+        .map_or(admin_url, |(base, _)| base);
+    format!("{server}/{name}")
+}
+
 async fn fresh_database(admin: &PgPool, admin_url: &str, name: &str) -> anyhow::Result<PgPool> {
     sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
         .execute(admin)
@@ -130,15 +138,9 @@ async fn fresh_database(admin: &PgPool, admin_url: &str, name: &str) -> anyhow::
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(admin)
         .await?;
-    let url = format!(
-        "{}/{name}",
-        admin_url
-            .rsplit_once('/')
-            .map_or(admin_url, |(base, _)| base)
-    );
     let pool = PgPoolOptions::new()
         .max_connections(4)
-        .connect(&url)
+        .connect(&database_url(admin_url, name))
         .await?;
     server::MIGRATOR.run(&pool).await?;
     Ok(pool)

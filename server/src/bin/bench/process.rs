@@ -138,7 +138,7 @@ pub struct ProcStat {
 
 impl ProcStat {
     pub fn cpu_seconds(&self) -> f64 {
-        self.ticks as f64 / ticks_per_second()
+        self.ticks as f64 / TICKS_PER_SECOND
     }
 }
 
@@ -160,10 +160,9 @@ pub fn proc_stat(pid: u32) -> anyhow::Result<ProcStat> {
     })
 }
 
-fn ticks_per_second() -> f64 {
-    // USER_HZ is 100 on every Linux this runs on.
-    100.0
-}
+/// Clock ticks per second in /proc's CPU times (USER_HZ, 100 on every
+/// Linux this runs on).
+const TICKS_PER_SECOND: f64 = 100.0;
 
 /// CPU seconds used so far by a Postgres server: its postmaster, every
 /// process it started, and those that have exited.
@@ -192,5 +191,5 @@ pub fn postgres_cpu_seconds(postmaster_pid_file: &str) -> anyhow::Result<f64> {
             ticks += stat.ticks;
         }
     }
-    Ok(ticks as f64 / ticks_per_second())
+    Ok(ticks as f64 / TICKS_PER_SECOND)
 }

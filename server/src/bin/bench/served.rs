@@ -6,7 +6,7 @@
 
 use crate::http::Connection;
 use crate::process::{self, RunningService};
-use crate::{Figures, Options, fresh_database, readings_spaced};
+use crate::{Figures, Options, database_url, fresh_database, readings_spaced};
 use anyhow::Context;
 use app::chart::definition::ChartDefinition;
 use app::chart::view::{ChartView, ViewOptions};
@@ -453,12 +453,15 @@ async fn requests_per_second(
 }
 
 /// An axum hello-world on this machine: the ceiling for any page.
-async fn hello_world() -> anyhow::Result<std::net::SocketAddr> {
+/// Its requests per second, measured as the page's are.
+async fn hello_world_requests_per_second() -> anyhow::Result<f64> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let app = axum::Router::new().route("/", axum::routing::get(|| async { "Hello, World!" }));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok(addr)
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let rate = requests_per_second(addr, "/", 4, 5).await;
+    server.abort();
+    rate
 }
 
 /// Ten dashboards of the default sensors dashboard, each asking for every
@@ -541,13 +544,7 @@ pub async fn measure(
     }
     let name = format!("bench_service_{:x}", setup.nonce);
     let pool = fresh_database(setup.admin, setup.admin_url, &name).await?;
-    let db_url = format!(
-        "{}/{name}",
-        setup
-            .admin_url
-            .rsplit_once('/')
-            .map_or(setup.admin_url, |(b, _)| b)
-    );
+    let db_url = database_url(setup.admin_url, &name);
     let topic = format!("bench.service.{:x}", setup.nonce);
     let publisher = ReadingPublisher::new(&server::config::KafkaConfig {
         bootstrap_servers: setup.bootstrap.to_string(),
@@ -617,8 +614,7 @@ pub async fn measure(
                 "ssr",
                 requests_per_second(service.addr, "/d/sensors", 4, 5).await?,
             );
-            let hello = hello_world().await?;
-            figures.add_value("hello", requests_per_second(hello, "/", 4, 5).await?);
+            figures.add_value("hello", hello_world_requests_per_second().await?);
         }
         if wanted(&["visible_browser"]) && run == 1 {
             // A failed browser run is reported, and the other figures kept.
