@@ -18,7 +18,7 @@ pub mod text;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
-    ParamSegment, StaticSegment,
+    Lazy, ParamSegment, StaticSegment,
     components::{Route, Router, Routes},
 };
 
@@ -60,12 +60,12 @@ pub fn App() -> impl IntoView {
             </header>
             <main>
                 <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
-                    <Route path=StaticSegment("") view=pages::sensors::SensorsPage/>
-                    <Route path=StaticSegment("streams") view=pages::streams::StreamsPage/>
-                    <Route path=StaticSegment("dashboards") view=pages::dashboards::DashboardsPage/>
-                    <Route path=(StaticSegment("d"), ParamSegment("slug")) view=pages::dashboard::DashboardPageView/>
-                    <Route path=StaticSegment("charts") view=pages::charts::ChartsPage/>
-                    <Route path=(StaticSegment("charts"), ParamSegment("id")) view=pages::charts::ChartEditorPage/>
+                    <Route path=StaticSegment("") view={Lazy::<pages::SensorsRoute>::new()}/>
+                    <Route path=StaticSegment("streams") view={Lazy::<pages::StreamsRoute>::new()}/>
+                    <Route path=StaticSegment("dashboards") view={Lazy::<pages::DashboardsRoute>::new()}/>
+                    <Route path=(StaticSegment("d"), ParamSegment("slug")) view={Lazy::<pages::DashboardRoute>::new()}/>
+                    <Route path=StaticSegment("charts") view={Lazy::<pages::ChartsRoute>::new()}/>
+                    <Route path=(StaticSegment("charts"), ParamSegment("id")) view={Lazy::<pages::ChartEditorRoute>::new()}/>
                 </Routes>
             </main>
         </Router>
@@ -76,9 +76,15 @@ pub fn App() -> impl IntoView {
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(App);
-    // Lets browser tests wait until buttons work.
-    if let Some(body) = leptos::prelude::document().body() {
+    // Lazy routes hydrate once their code has loaded, so hydration is awaited.
+    wasm_bindgen_futures::spawn_local(async {
+        let body = leptos::prelude::document()
+            .body()
+            .expect("the page has a body");
+        leptos::mount::hydrate_from_async(body.clone(), App)
+            .await
+            .forget();
+        // Lets browser tests wait until buttons work.
         let _ = body.set_attribute("data-hydrated", "true");
-    }
+    });
 }

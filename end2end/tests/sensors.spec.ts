@@ -34,3 +34,21 @@ test('the sensor page shows six live temperature series', async ({ page }) => {
   expect(await page.evaluate(() => (window as any).__chartWentMissing)).toBe(false);
   expect(browserErrors).toEqual([]);
 });
+
+test('pages load their own code on the way: sensors to the dashboard list to a dashboard, in one document', async ({ page }) => {
+  const browserErrors: string[] = [];
+  page.on('pageerror', (error) => browserErrors.push(error.message));
+  await page.goto('/');
+  await expect(page.locator('body[data-hydrated="true"]')).toHaveCount(1);
+  await page.evaluate(() => ((window as any).__pulseboardDocument = 'first-load'));
+
+  await page.getByRole('link', { name: 'Dashboards' }).click();
+  await page.getByTestId('dashboard-list').getByRole('link', { name: 'Sensors' }).click();
+  await expect(page).toHaveURL(/\/d\/sensors$/);
+  await expect(page.getByTestId('dashboard-name')).toHaveText('Sensors');
+  // The dashboard works: its edit button opens edit mode.
+  await page.getByTestId('edit-dashboard').click();
+  await expect(page.getByTestId('edit-dashboard')).toHaveCount(0);
+  expect(await page.evaluate(() => (window as any).__pulseboardDocument)).toBe('first-load');
+  expect(browserErrors).toEqual([]);
+});

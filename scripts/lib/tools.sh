@@ -13,9 +13,8 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PULSEBOARD_CACHE/target}
 # Every clone builds its own copy of the workspace crates; incremental caches of
 # each would pile up in the shared target dir for little gain in one-off runs.
 export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
-export PATH="$HOME/.cargo/bin:$PULSEBOARD_CACHE/npm-tools/node_modules/.bin:$PATH"
+export PATH="$PULSEBOARD_CACHE/cargo-leptos/bin:$HOME/.cargo/bin:$PULSEBOARD_CACHE/npm-tools/node_modules/.bin:$PATH"
 
-CARGO_LEPTOS_VERSION=0.3.5
 # binaryen 132's wasm-opt; older ones emit wasm that current Chromium rejects.
 BINARYEN_VERSION=132.0.0
 
@@ -49,9 +48,15 @@ ensure_build_tools() {
     say "adding the Rust wasm32-unknown-unknown target (first run only)"
     rustup target add wasm32-unknown-unknown >&2
   fi
-  if ! cargo leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
-    say "installing cargo-leptos $CARGO_LEPTOS_VERSION (first run only, about 15 minutes)"
-    cargo install cargo-leptos --locked --version "$CARGO_LEPTOS_VERSION" >&2
+  # cargo-leptos from scripts/cargo-leptos, whose lock file carries the
+  # splitter that per-page bundles need; rebuilt when that lock file changes.
+  local leptos_root=$PULSEBOARD_CACHE/cargo-leptos leptos_lock
+  leptos_lock=$(sha256sum scripts/cargo-leptos/Cargo.lock | cut -c1-16)
+  if [[ $(cat "$leptos_root/lock-hash" 2>/dev/null) != "$leptos_lock" ]]; then
+    say "building cargo-leptos (first run only, about 15 minutes)"
+    CARGO_TARGET_DIR=$PULSEBOARD_CACHE/target-tools \
+      cargo install --locked --force --path scripts/cargo-leptos --root "$leptos_root" >&2
+    echo "$leptos_lock" >"$leptos_root/lock-hash"
   fi
   local bindgen
   bindgen=$(locked_wasm_bindgen_version)

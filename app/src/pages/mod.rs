@@ -8,6 +8,40 @@ pub mod sensors;
 pub mod streams;
 
 use leptos::prelude::*;
+use leptos_router::{LazyRoute, lazy_route};
+
+/// A route whose page code the browser downloads on the first visit to it
+/// (in its own module when the bundle is built with `--split`), so no page
+/// waits for the code of the others.
+macro_rules! lazy_page {
+    ($route:ident, $page:ident) => {
+        pub struct $route;
+
+        #[lazy_route]
+        impl LazyRoute for $route {
+            fn data() -> Self {
+                Self
+            }
+
+            fn view(_route: Self) -> AnyView {
+                view! { <$page/> }.into_any()
+            }
+        }
+    };
+}
+
+use charts::{ChartEditorPage, ChartsPage};
+use dashboard::DashboardPageView;
+use dashboards::DashboardsPage;
+use sensors::SensorsPage;
+use streams::StreamsPage;
+
+lazy_page!(SensorsRoute, SensorsPage);
+lazy_page!(StreamsRoute, StreamsPage);
+lazy_page!(DashboardsRoute, DashboardsPage);
+lazy_page!(DashboardRoute, DashboardPageView);
+lazy_page!(ChartsRoute, ChartsPage);
+lazy_page!(ChartEditorRoute, ChartEditorPage);
 
 /// The one error view shown inside every `ErrorBoundary`.
 pub fn error_list(errors: ArcRwSignal<Errors>) -> impl IntoView {
