@@ -12,6 +12,7 @@
 #                                  TLS), KAFKA_CA_FILE (PEM the clients trust),
 #                                  KAFKA_SCRAM_USERNAME, KAFKA_SCRAM_PASSWORD
 #   kafka_stop DIR                 stop it; safe to repeat or when not running
+#   kafka_restart DIR              stop it and start it again with its data
 #   kafka_tool MAIN_CLASS ARGS...  run one of Kafka's CLI classes
 #   kafka_topics / kafka_console_producer / kafka_console_consumer ARGS...
 #
@@ -275,7 +276,7 @@ kafka_start() {
     _kafka_log "usage: kafka_start DIR [PORT]"
     return 2
   fi
-  local dir=$1 port=${2:-} cport tport sport cluster_id java pid t0 deadline heap=()
+  local dir=$1 port=${2:-} cport tport sport cluster_id java pid t0
   local store_pass scram_user=pulseboard scram_pass
   mkdir -p -- "$dir" || return 1
   dir=$(cd -- "$dir" && pwd) || return 1
@@ -356,8 +357,31 @@ EOF
     return 1
   fi
 
-  read -r -a heap <<<"${KAFKA_BROKER_HEAP:--Xms256m -Xmx512m}"
   : >"$dir/broker.log"
+  _kafka_launch "$dir" "$port" || return 1
+  pid=$(<"$dir/broker.pid")
+
+  KAFKA_BOOTSTRAP=127.0.0.1:$port
+  KAFKA_TLS_BOOTSTRAP=127.0.0.1:$tport
+  KAFKA_SASL_BOOTSTRAP=127.0.0.1:$sport
+  KAFKA_CA_FILE=$dir/tls/ca.pem
+  KAFKA_SCRAM_USERNAME=$scram_user
+  KAFKA_SCRAM_PASSWORD=$scram_pass
+  export KAFKA_BOOTSTRAP KAFKA_TLS_BOOTSTRAP KAFKA_SASL_BOOTSTRAP KAFKA_CA_FILE \
+    KAFKA_SCRAM_USERNAME KAFKA_SCRAM_PASSWORD
+  # The same, for a shell that did not start the broker: `source DIR/client.env`.
+  (umask 077 && declare -p KAFKA_BOOTSTRAP KAFKA_TLS_BOOTSTRAP KAFKA_SASL_BOOTSTRAP \
+    KAFKA_CA_FILE KAFKA_SCRAM_USERNAME KAFKA_SCRAM_PASSWORD >"$dir/client.env") || return 1
+  printf '%s\n' "$KAFKA_BOOTSTRAP" >"$dir/bootstrap"
+  _kafka_log "Kafka $KAFKA_VERSION_IN_USE ready at $KAFKA_BOOTSTRAP in $(( SECONDS - t0 ))s (pid $pid, log $dir/broker.log)"
+}
+
+# Launches the broker configured in DIR (its server.properties and data) and
+# waits until it serves metadata on PORT.
+_kafka_launch() {
+  local dir=$1 port=$2 java pid deadline heap=()
+  java=$(_kafka_java)
+  read -r -a heap <<<"${KAFKA_BROKER_HEAP:--Xms256m -Xmx512m}"
   _kafka_log "starting Kafka $KAFKA_VERSION_IN_USE on 127.0.0.1:$port (data in $dir)…"
   # Started from a subshell so the broker is not a job of the caller's shell
   # (no "Terminated" notices, nothing left for the caller to reap).
@@ -392,20 +416,27 @@ EOF
     fi
     sleep 0.5
   done
+}
 
-  KAFKA_BOOTSTRAP=127.0.0.1:$port
-  KAFKA_TLS_BOOTSTRAP=127.0.0.1:$tport
-  KAFKA_SASL_BOOTSTRAP=127.0.0.1:$sport
-  KAFKA_CA_FILE=$dir/tls/ca.pem
-  KAFKA_SCRAM_USERNAME=$scram_user
-  KAFKA_SCRAM_PASSWORD=$scram_pass
-  export KAFKA_BOOTSTRAP KAFKA_TLS_BOOTSTRAP KAFKA_SASL_BOOTSTRAP KAFKA_CA_FILE \
-    KAFKA_SCRAM_USERNAME KAFKA_SCRAM_PASSWORD
-  # The same, for a shell that did not start the broker: `source DIR/client.env`.
-  (umask 077 && declare -p KAFKA_BOOTSTRAP KAFKA_TLS_BOOTSTRAP KAFKA_SASL_BOOTSTRAP \
-    KAFKA_CA_FILE KAFKA_SCRAM_USERNAME KAFKA_SCRAM_PASSWORD >"$dir/client.env") || return 1
-  printf '%s\n' "$KAFKA_BOOTSTRAP" >"$dir/bootstrap"
-  _kafka_log "Kafka $KAFKA_VERSION_IN_USE ready at $KAFKA_BOOTSTRAP in $(( SECONDS - t0 ))s (pid $pid, log $dir/broker.log)"
+# Stops the broker in DIR (if it runs) and starts it again on its port with
+# the data it had, as an operator's restart does.
+kafka_restart() {
+  if (( $# != 1 )); then
+    _kafka_log "usage: kafka_restart DIR"
+    return 2
+  fi
+  local dir=$1 port
+  if [[ ! -s $dir/bootstrap ]]; then
+    _kafka_log "no broker was started in $dir"
+    return 1
+  fi
+  port=$(<"$dir/bootstrap")
+  port=${port##*:}
+  kafka_stop "$dir" || return 1
+  kafka_fetch || return 1
+  _kafka_launch "$dir" "$port" || return 1
+  printf '%s\n' "127.0.0.1:$port" >"$dir/bootstrap"
+  _kafka_log "Kafka restarted at 127.0.0.1:$port"
 }
 
 # A self-signed certificate for 127.0.0.1 in DIR/broker.p12, and the same

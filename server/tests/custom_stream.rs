@@ -15,6 +15,7 @@ use server::kafka::JsonPublisher;
 use sqlx::PgPool;
 use std::collections::BTreeMap;
 use std::time::Duration;
+use support::scalar;
 
 const DEFINITION: &str = r#"
 name = "rides"
@@ -191,13 +192,6 @@ async fn publish(kafka: &KafkaConfig, topic: &str, rides: &[Ride], extra: Option
 fn percentile_disc(sorted: &[i64], p: f64) -> i64 {
     let rank = ((p * sorted.len() as f64).ceil() as usize).max(1);
     sorted[rank - 1]
-}
-
-async fn scalar(pool: &PgPool, sql: &str) -> i64 {
-    sqlx::query_scalar(sql)
-        .fetch_one(pool)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
 #[sqlx::test(migrator = "server::MIGRATOR")]

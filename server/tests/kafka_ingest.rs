@@ -17,6 +17,10 @@ use server::reading::Reading;
 use server::simulator::seed_waves;
 use sqlx::PgPool;
 use std::time::Duration;
+use support::{scalar, wait_for};
+
+/// How long a test waits for rows to arrive.
+const WAIT: Duration = Duration::from_secs(60);
 
 fn broker() -> String {
     std::env::var("PULSEBOARD_TEST_KAFKA_BOOTSTRAP")
@@ -31,20 +35,6 @@ fn unique_config(test: &str) -> KafkaConfig {
         readings_topic: format!("test.{test}.{nonce:x}"),
         group_id: format!("test-{test}-{nonce:x}"),
         ..Default::default()
-    }
-}
-
-async fn wait_for(pool: &PgPool, sql: &str, expected: i64) -> i64 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let n: i64 = sqlx::query_scalar(sql)
-            .fetch_one(pool)
-            .await
-            .expect("query");
-        if n >= expected || tokio::time::Instant::now() > deadline {
-            return n;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -100,8 +90,14 @@ async fn readings_on_a_topic_reach_message_and_sensor_avg_temp(pool: PgPool) {
 
     let (shutdown, task) = support::start_consumer(&pool, &config);
 
-    let stored = wait_for(&pool, "SELECT count(*) FROM message", readings.len() as i64).await;
-    let dead = wait_for(&pool, "SELECT count(*) FROM dead_letters", 1).await;
+    let stored = wait_for(
+        &pool,
+        "SELECT count(*) FROM message",
+        readings.len() as i64,
+        WAIT,
+    )
+    .await;
+    let dead = wait_for(&pool, "SELECT count(*) FROM dead_letters", 1, WAIT).await;
     // The consumer reports each partition's lag for /metrics; all caught up, it is zero.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let lag = loop {
@@ -183,13 +179,6 @@ async fn committed_once_settled(config: &KafkaConfig, expected: i64) -> i64 {
     committed_total(config)
 }
 
-async fn scalar(pool: &PgPool, sql: &str) -> i64 {
-    sqlx::query_scalar(sql)
-        .fetch_one(pool)
-        .await
-        .expect("query")
-}
-
 /// One reading from each seed sensor, taken at `ts`.
 fn one_per_sensor(ts: i64) -> Vec<Reading> {
     let mut rng = rand::rng();
@@ -203,7 +192,7 @@ fn one_per_sensor(ts: i64) -> Vec<Reading> {
 /// chance to show up, stops it, and returns how many rows are stored.
 async fn consume_until(pool: &PgPool, config: &KafkaConfig, expected: i64) -> i64 {
     let (shutdown, task) = support::start_consumer(pool, config);
-    wait_for(pool, "SELECT count(*) FROM message", expected).await;
+    wait_for(pool, "SELECT count(*) FROM message", expected, WAIT).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     shutdown.cancel();
     task.await.expect("consumer task");

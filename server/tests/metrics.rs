@@ -8,15 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::json;
 use sqlx::PgPool;
-use support::{get, send, state};
-
-/// The value of one sample line, e.g. `name{labels}`.
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines().find_map(|line| {
-        line.strip_prefix(series)
-            .and_then(|rest| rest.trim().parse().ok())
-    })
-}
+use support::{get, sample, send, state};
 
 #[sqlx::test(migrator = "server::MIGRATOR")]
 async fn metrics_count_what_http_ingest_stored(pool: PgPool) {

@@ -1,6 +1,7 @@
-//! The sales pipeline fed from Kafka: a purchase waits for its product, and
-//! two instances in one consumer group, one killed mid-stream, store every
-//! purchase exactly once.
+//! The sales pipeline fed from Kafka: a purchase waits for its product; two
+//! instances in one consumer group, one killed mid-stream, store every
+//! purchase exactly once; twenty kills in a row lose and double nothing; a
+//! SIGTERM stores what was read before the process exits.
 
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -13,10 +14,10 @@ use server::sales::{SalesConfig, SalesGenerator};
 use server::sales_kafka::{SalesSink, SalesStreams};
 use server::sales_pipeline::SalesOutputs;
 use sqlx::PgPool;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use support::Instance;
+use support::{Instance, scalar, wait_for};
 use tokio_util::sync::CancellationToken;
 
 mod support;
@@ -79,25 +80,6 @@ async fn produce(topic: &str, messages: &[(String, Vec<u8>)]) {
             })
             .collect();
         publisher.publish(&outgoing).await.expect("published");
-    }
-}
-
-async fn scalar(pool: &PgPool, sql: &str) -> i64 {
-    sqlx::query_scalar(sql)
-        .fetch_one(pool)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
-/// Polls `sql` until it reaches `expected` or `limit` passes; returns the last value.
-async fn wait_for(pool: &PgPool, sql: &str, expected: i64, limit: Duration) -> i64 {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        let n = scalar(pool, sql).await;
-        if n >= expected || tokio::time::Instant::now() > deadline {
-            return n;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -303,56 +285,180 @@ fn definitions_dir(streams: &SalesStreams, sensors_topic: &str) -> PathBuf {
 }
 
 fn start_instance(pool: &PgPool, streams_dir: &Path, group: &str, sensors_topic: &str) -> Instance {
-    support::start_instance(
-        pool,
-        &[
-            (
-                "PULSEBOARD_STREAMS_DIR",
-                streams_dir.to_str().expect("utf-8 path"),
-            ),
-            ("PULSEBOARD_KAFKA_BOOTSTRAP", &broker()),
-            ("PULSEBOARD_KAFKA_GROUP", group),
-            ("PULSEBOARD_KAFKA_TOPIC", sensors_topic),
-        ],
+    start_instance_with(pool, streams_dir, group, sensors_topic, &[])
+}
+
+fn start_instance_with(
+    pool: &PgPool,
+    streams_dir: &Path,
+    group: &str,
+    sensors_topic: &str,
+    more_env: &[(&str, &str)],
+) -> Instance {
+    let broker = broker();
+    let mut env = vec![
+        (
+            "PULSEBOARD_STREAMS_DIR",
+            streams_dir.to_str().expect("utf-8 path"),
+        ),
+        ("PULSEBOARD_KAFKA_BOOTSTRAP", &broker),
+        ("PULSEBOARD_KAFKA_GROUP", group),
+        ("PULSEBOARD_KAFKA_TOPIC", sensors_topic),
+    ];
+    env.extend_from_slice(more_env);
+    support::start_instance(pool, &env)
+}
+
+/// One purchase line item: transaction, product, drinks, cents. A
+/// transaction can hold several items.
+type LineItem = (String, String, i64, i64);
+
+/// Generated purchases and restocks as Kafka messages, and their line items.
+struct SalesInput {
+    purchases: Vec<(String, Vec<u8>)>,
+    restocks: Vec<(String, Vec<u8>)>,
+    line_items: Vec<LineItem>,
+}
+
+/// A product's running totals: purchases, drinks, cents.
+type Totals = Vec<(String, i64, i64, i64)>;
+
+impl SalesInput {
+    fn generate(generator: &mut SalesGenerator, purchases: usize) -> Self {
+        let mut input = SalesInput {
+            purchases: Vec::with_capacity(purchases),
+            restocks: Vec::new(),
+            line_items: Vec::with_capacity(purchases),
+        };
+        for event in generator.run(1_700_000_000_000, purchases) {
+            let p = &event.purchase;
+            input.line_items.push((
+                p.transaction_id.clone(),
+                p.product_id.clone(),
+                i64::from(p.quantity),
+                (p.total_purchase * 100.0).round() as i64,
+            ));
+            input.purchases.push((
+                p.transaction_id.clone(),
+                serde_json::to_vec(p).expect("json"),
+            ));
+            for r in &event.restocks {
+                input
+                    .restocks
+                    .push((r.product_id.clone(), serde_json::to_vec(r).expect("json")));
+            }
+        }
+        input
+    }
+
+    /// Fails unless every stored line item is one of the input's, stored no
+    /// more often than it was sent.
+    fn assert_sent_at_most_once(&self, stored: &[LineItem], when: &str) {
+        let mut unsent: HashMap<&LineItem, usize> = HashMap::new();
+        for item in &self.line_items {
+            *unsent.entry(item).or_default() += 1;
+        }
+        for item in stored {
+            match unsent.get_mut(item) {
+                Some(left) if *left > 0 => *left -= 1,
+                _ => panic!("{when}: {item:?} stored but not sent, or stored twice"),
+            }
+        }
+    }
+}
+
+/// The running totals line items add up to.
+fn totals<'a>(items: impl IntoIterator<Item = &'a LineItem>) -> Totals {
+    let mut totals: BTreeMap<String, (i64, i64, i64)> = BTreeMap::new();
+    for (_, product, drinks, cents) in items {
+        let entry = totals.entry(product.clone()).or_default();
+        entry.0 += 1;
+        entry.1 += drinks;
+        entry.2 += cents;
+    }
+    totals
+        .into_iter()
+        .map(|(id, (n, drinks, cents))| (id, n, drinks, cents))
+        .collect()
+}
+
+async fn stored_line_items(pool: &PgPool) -> Vec<LineItem> {
+    sqlx::query_as(
+        "SELECT transaction_id, product_id, purchase_quantity::int8, (total_purchase * 100)::int8 FROM purchases_enriched",
     )
+    .fetch_all(pool)
+    .await
+    .expect("stored purchases")
+}
+
+async fn stored_totals(pool: &PgPool) -> Totals {
+    sqlx::query_as(
+        "SELECT product_id, transactions, quantities, (sales * 100)::int8 FROM running_totals ORDER BY product_id",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("totals")
+}
+
+/// How every test here ends: each purchase sent is stored exactly once, the
+/// running totals are what they add up to, every restock is stored, and
+/// every purchase's offset is committed.
+async fn assert_all_stored_once(pool: &PgPool, input: &SalesInput, group: &str, topic: &str) {
+    let stored = stored_line_items(pool).await;
+    assert_eq!(stored.len(), input.line_items.len());
+    input.assert_sent_at_most_once(&stored, "at the end");
+    assert_eq!(stored_totals(pool).await, totals(&input.line_items));
+    assert_eq!(
+        scalar(pool, "SELECT count(*) FROM inventories").await,
+        input.restocks.len() as i64
+    );
+    assert_eq!(
+        committed_offsets(pool, group, topic).await,
+        input.line_items.len() as i64
+    );
+}
+
+async fn committed_offsets(pool: &PgPool, group: &str, topic: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT coalesce(sum(next_offset), 0)::int8 FROM kafka_offsets WHERE group_id = $1 AND topic = $2",
+    )
+    .bind(format!("{group}.sales"))
+    .bind(topic)
+    .fetch_one(pool)
+    .await
+    .expect("offsets")
+}
+
+/// Topics with products, restocks and `purchases` purchases in them, and a
+/// definitions folder pointing at them; returns the input, the consumer
+/// group and the sensors topic the instances use.
+async fn sales_topics_with_input(
+    streams: &SalesStreams,
+    purchases: usize,
+    seed: u64,
+    test: &str,
+) -> (SalesInput, String, String, PathBuf) {
+    create_topic(&streams.products_topics[0], 1).await;
+    create_topic(&streams.purchases_topics[0], 3).await;
+    create_topic(&streams.inventories_topics[0], 1).await;
+    let mut generator = SalesGenerator::new(SalesConfig::default(), seed);
+    produce(&streams.products_topics[0], &product_messages(&generator)).await;
+    let input = SalesInput::generate(&mut generator, purchases);
+    produce(&streams.inventories_topics[0], &input.restocks).await;
+    produce(&streams.purchases_topics[0], &input.purchases).await;
+    let nonce: u64 = rand::random();
+    let group = format!("test-{test}-{nonce:x}");
+    let sensors_topic = format!("test.{test}.readings.{nonce:x}");
+    let dir = definitions_dir(streams, &sensors_topic);
+    (input, group, sensors_topic, dir)
 }
 
 #[sqlx::test(migrator = "server::MIGRATOR")]
 async fn two_instances_one_killed_store_every_purchase_exactly_once(pool: PgPool) {
     const PURCHASES: usize = 100_000;
     let streams = unique_streams("kill", Duration::from_secs(30));
-    create_topic(&streams.products_topics[0], 1).await;
-    create_topic(&streams.purchases_topics[0], 3).await;
-    create_topic(&streams.inventories_topics[0], 1).await;
-
-    let mut generator = SalesGenerator::new(SalesConfig::default(), 11);
-    produce(&streams.products_topics[0], &product_messages(&generator)).await;
-    let events = generator.run(1_700_000_000_000, PURCHASES);
-    // The totals, computed from the input alone: purchases, drinks, cents.
-    let mut expected: BTreeMap<String, (i64, i64, i64)> = BTreeMap::new();
-    let mut purchases = Vec::with_capacity(PURCHASES);
-    let mut restocks = Vec::new();
-    for event in &events {
-        let p = &event.purchase;
-        let entry = expected.entry(p.product_id.clone()).or_default();
-        entry.0 += 1;
-        entry.1 += i64::from(p.quantity);
-        entry.2 += (p.total_purchase * 100.0).round() as i64;
-        purchases.push((
-            p.transaction_id.clone(),
-            serde_json::to_vec(p).expect("json"),
-        ));
-        for r in &event.restocks {
-            restocks.push((r.product_id.clone(), serde_json::to_vec(r).expect("json")));
-        }
-    }
-    produce(&streams.inventories_topics[0], &restocks).await;
-    produce(&streams.purchases_topics[0], &purchases).await;
-
-    let nonce: u64 = rand::random();
-    let group = format!("test-kill-{nonce:x}");
-    let sensors_topic = format!("test.kill.readings.{nonce:x}");
-    let dir = definitions_dir(&streams, &sensors_topic);
+    let (input, group, sensors_topic, dir) =
+        sales_topics_with_input(&streams, PURCHASES, 11, "kill").await;
     let mut first = start_instance(&pool, &dir, &group, &sensors_topic);
     let _second = start_instance(&pool, &dir, &group, &sensors_topic);
 
@@ -371,31 +477,139 @@ async fn two_instances_one_killed_store_every_purchase_exactly_once(pool: PgPool
     // Let any duplicate that was going to land, land.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(scalar(&pool, stored).await, PURCHASES as i64, "after {all}");
+    assert_all_stored_once(&pool, &input, &group, &streams.purchases_topics[0]).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
 
-    let totals: Vec<(String, i64, i64, i64)> = sqlx::query_as(
-        "SELECT product_id, transactions, quantities, (sales * 100)::int8 FROM running_totals ORDER BY product_id",
+/// SIGKILL at a random moment of ingest, twenty times in a row. After each
+/// kill, every stored purchase is one that was sent, none stored twice, and
+/// the running totals are exactly what the stored purchases add up to; after
+/// the last restart, every purchase is counted once.
+#[sqlx::test(migrator = "server::MIGRATOR")]
+async fn killed_twenty_times_mid_ingest_the_totals_match_the_input(pool: PgPool) {
+    use rand::Rng;
+    const PURCHASES: usize = 300_000;
+    const KILLS: usize = 20;
+    let streams = unique_streams("kills", Duration::from_secs(30));
+    let (input, group, sensors_topic, dir) =
+        sales_topics_with_input(&streams, PURCHASES, 17, "kills").await;
+    let stored_count = "SELECT count(*) FROM purchases_enriched";
+    let mut rng = rand::rng();
+    for kill in 1..=KILLS {
+        let before = scalar(&pool, stored_count).await;
+        // Small flushes, so that kills land between and inside many of them.
+        let mut instance = start_instance_with(
+            &pool,
+            &dir,
+            &group,
+            &sensors_topic,
+            &[("PULSEBOARD_FLUSH_MAX_RECORDS", "2000")],
+        );
+        // Once this instance is storing, kill it at a random moment.
+        let storing = wait_for(&pool, stored_count, before + 1, Duration::from_secs(120)).await;
+        assert!(storing > before, "run {kill} stored nothing in 2 minutes");
+        tokio::time::sleep(Duration::from_millis(rng.random_range(0..1_000))).await;
+        instance.0.kill().expect("SIGKILL");
+        instance.0.wait().expect("reaped");
+
+        let stored = stored_line_items(&pool).await;
+        assert!(
+            stored.len() < PURCHASES,
+            "every purchase stored before kill {kill}: it was not mid-ingest"
+        );
+        let when = format!("after kill {kill}");
+        eprintln!("{when}: {} of {PURCHASES} purchases stored", stored.len());
+        input.assert_sent_at_most_once(&stored, &when);
+        assert_eq!(stored_totals(&pool).await, totals(&stored), "{when}");
+    }
+
+    let _last = start_instance(&pool, &dir, &group, &sensors_topic);
+    let all = wait_for(
+        &pool,
+        stored_count,
+        PURCHASES as i64,
+        Duration::from_secs(600),
     )
-    .fetch_all(&pool)
-    .await
-    .expect("totals");
-    let expected: Vec<(String, i64, i64, i64)> = expected
-        .into_iter()
-        .map(|(id, (n, qty, cents))| (id, n, qty, cents))
-        .collect();
-    assert_eq!(totals, expected);
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
-        scalar(&pool, "SELECT count(*) FROM inventories").await,
-        restocks.len() as i64
+        scalar(&pool, stored_count).await,
+        PURCHASES as i64,
+        "after {all}"
     );
-    let offsets: i64 = sqlx::query_scalar(
-        "SELECT sum(next_offset)::int8 FROM kafka_offsets WHERE group_id = $1 AND topic = $2",
-    )
-    .bind(format!("{group}.sales"))
-    .bind(&streams.purchases_topics[0])
-    .fetch_one(&pool)
-    .await
-    .expect("offsets");
-    assert_eq!(offsets, PURCHASES as i64);
+    assert_all_stored_once(&pool, &input, &group, &streams.purchases_topics[0]).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// SIGTERM while every record has been read and none flushed (the flush
+/// interval is an hour): the service stores them and commits their offsets
+/// before it exits.
+#[sqlx::test(migrator = "server::MIGRATOR")]
+async fn sigterm_stores_what_was_read_before_exiting(pool: PgPool) {
+    const PURCHASES: usize = 5_000;
+    let streams = unique_streams("term", Duration::from_secs(30));
+    let (input, group, sensors_topic, dir) =
+        sales_topics_with_input(&streams, PURCHASES, 5, "term").await;
+    let port = support::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut instance = start_instance_with(
+        &pool,
+        &dir,
+        &group,
+        &sensors_topic,
+        &[
+            ("PULSEBOARD_ADDR", &addr),
+            ("PULSEBOARD_FLUSH_INTERVAL", "1h"),
+            ("PULSEBOARD_FLUSH_MAX_RECORDS", "1000000"),
+        ],
+    );
+    support::wait_until_serving(port).await;
+    let products = SalesGenerator::new(SalesConfig::default(), 5)
+        .product_events(0)
+        .len();
+    let everything = (products + input.restocks.len() + PURCHASES) as f64;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let (_, metrics) = support::request(port, "GET", "/metrics", &[], b"").await;
+        let received = support::sample(
+            &metrics,
+            "pulseboard_records_received_total{source=\"kafka\"}",
+        );
+        if received >= Some(everything) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "read {received:?} of {everything} records in 2 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let stored = "SELECT count(*) FROM purchases_enriched";
+    assert_eq!(
+        scalar(&pool, stored).await,
+        0,
+        "flushed before SIGTERM: nothing tested"
+    );
+
+    let signal = std::process::Command::new("kill")
+        .args(["-TERM", &instance.0.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(signal.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = instance.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no exit within 60 s of SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(status.success(), "exited with {status}");
+    assert_eq!(scalar(&pool, stored).await, PURCHASES as i64);
+    assert_all_stored_once(&pool, &input, &group, &streams.purchases_topics[0]).await;
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -91,6 +91,26 @@ pub async fn count(pool: &PgPool, table: &str) -> i64 {
         .expect("count")
 }
 
+/// The one number `sql` selects.
+pub async fn scalar(pool: &PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql)
+        .fetch_one(pool)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// Polls `sql` until it reaches `expected` or `limit` passes; returns the last value.
+pub async fn wait_for(pool: &PgPool, sql: &str, expected: i64, limit: std::time::Duration) -> i64 {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let n = scalar(pool, sql).await;
+        if n >= expected || tokio::time::Instant::now() > deadline {
+            return n;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// A running `pulseboard` process, killed when dropped.
 pub struct Instance(pub std::process::Child);
 
@@ -143,12 +163,23 @@ pub fn free_port() -> u16 {
 
 /// A plain HTTP/1.1 POST to a running instance: `(status, body)`.
 pub async fn post(port: u16, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+    request(port, "POST", path, headers, body).await
+}
+
+/// A plain HTTP/1.1 request to a running instance: `(status, body)`.
+pub async fn request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("connect");
     let mut request = format!(
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
     for (name, value) in headers {
@@ -173,6 +204,14 @@ pub async fn post(port: u16, path: &str, headers: &[(&str, &str)], body: &[u8]) 
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     (status, body)
+}
+
+/// The value of one sample line of `/metrics`, e.g. `name{labels}`.
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| {
+        line.strip_prefix(series)
+            .and_then(|rest| rest.trim().parse().ok())
+    })
 }
 
 /// Waits until a running instance answers `/healthz`.
