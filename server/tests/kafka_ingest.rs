@@ -17,7 +17,7 @@ use server::reading::Reading;
 use server::simulator::seed_waves;
 use sqlx::PgPool;
 use std::time::Duration;
-use support::{scalar, wait_for};
+use support::{committed_total, scalar, wait_for};
 
 /// How long a test waits for rows to arrive.
 const WAIT: Duration = Duration::from_secs(60);
@@ -36,33 +36,6 @@ fn unique_config(test: &str) -> KafkaConfig {
         group_id: format!("test-{test}-{nonce:x}"),
         ..Default::default()
     }
-}
-
-/// Offsets the group committed, summed over the topic's partitions.
-fn committed_total(config: &KafkaConfig) -> i64 {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &config.bootstrap_servers)
-        .set("group.id", &config.group_id)
-        .create()
-        .expect("consumer");
-    let metadata = consumer
-        .fetch_metadata(Some(&config.readings_topic), Duration::from_secs(10))
-        .expect("metadata");
-    let mut partitions = TopicPartitionList::new();
-    for partition in metadata.topics()[0].partitions() {
-        partitions.add_partition(&config.readings_topic, partition.id());
-    }
-    let committed = consumer
-        .committed_offsets(partitions, Duration::from_secs(10))
-        .expect("committed offsets");
-    committed
-        .elements()
-        .iter()
-        .map(|e| match e.offset() {
-            Offset::Offset(n) => n,
-            _ => 0,
-        })
-        .sum()
 }
 
 #[sqlx::test(migrator = "server::MIGRATOR")]

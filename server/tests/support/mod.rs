@@ -111,6 +111,37 @@ pub async fn wait_for(pool: &PgPool, sql: &str, expected: i64, limit: std::time:
     }
 }
 
+/// Offsets `config`'s group committed to Kafka, summed over its readings
+/// topic's partitions.
+pub fn committed_total(config: &KafkaConfig) -> i64 {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+    let timeout = std::time::Duration::from_secs(10);
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &config.bootstrap_servers)
+        .set("group.id", &config.group_id)
+        .create()
+        .expect("consumer");
+    let metadata = consumer
+        .fetch_metadata(Some(&config.readings_topic), timeout)
+        .expect("metadata");
+    let mut partitions = TopicPartitionList::new();
+    for partition in metadata.topics()[0].partitions() {
+        partitions.add_partition(&config.readings_topic, partition.id());
+    }
+    let committed = consumer
+        .committed_offsets(partitions, timeout)
+        .expect("committed offsets");
+    committed
+        .elements()
+        .iter()
+        .map(|e| match e.offset() {
+            Offset::Offset(n) => n,
+            _ => 0,
+        })
+        .sum()
+}
+
 /// A running `pulseboard` process, killed when dropped.
 pub struct Instance(pub std::process::Child);
 
