@@ -14,6 +14,8 @@ pub struct Config {
     pub simulator: SimulatorConfig,
     pub kafka: Option<KafkaConfig>,
     pub dashboards: DashboardConfig,
+    /// Raw rows older than this are removed; `None` keeps them.
+    pub raw_retention: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -222,8 +224,17 @@ impl Config {
             minimum_refresh,
             tile_url: var("PULSEBOARD_MAP_TILE_URL"),
         };
+        let raw_retention = match var("PULSEBOARD_RAW_RETENTION") {
+            None => None,
+            Some(age) => Some(duration(
+                Some(age),
+                "PULSEBOARD_RAW_RETENTION",
+                Duration::ZERO,
+            )?),
+        };
         Ok(Config {
             dashboards,
+            raw_retention,
             streams_dir: var("PULSEBOARD_STREAMS_DIR")
                 .unwrap_or_else(|| "streams".into())
                 .into(),
@@ -493,6 +504,29 @@ mod tests {
         .expect("valid");
         assert_eq!(c.flush.interval, Duration::from_millis(100));
         assert_eq!(c.simulator.period, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn raw_retention_is_off_unless_set() {
+        let off = config(&[("DATABASE_URL", "postgres://x")]).expect("valid");
+        assert_eq!(off.raw_retention, None);
+        let on = config(&[
+            ("DATABASE_URL", "postgres://x"),
+            ("PULSEBOARD_RAW_RETENTION", "30d"),
+        ])
+        .expect("valid");
+        assert_eq!(on.raw_retention, Some(Duration::from_secs(30 * 86_400)));
+        for bad in ["a month", "0s"] {
+            let err = config(&[
+                ("DATABASE_URL", "postgres://x"),
+                ("PULSEBOARD_RAW_RETENTION", bad),
+            ])
+            .unwrap_err();
+            assert!(
+                err.to_string().contains("PULSEBOARD_RAW_RETENTION"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

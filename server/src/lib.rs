@@ -19,6 +19,7 @@ pub mod pgcopy;
 pub mod pipeline;
 pub mod reading;
 pub mod replay;
+pub mod retention;
 pub mod router;
 pub mod sales;
 pub mod sales_kafka;

@@ -211,6 +211,19 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         }
     }
 
+    if let Some(age) = config.raw_retention {
+        tracing::info!(
+            ?age,
+            "raw rows are kept for this long (PULSEBOARD_RAW_RETENTION)"
+        );
+        tasks.spawn(crate::retention::run(
+            pool.clone(),
+            crate::retention::raw_tables(&custom),
+            age,
+            shutdown.clone(),
+        ));
+    }
+
     let leptos_options = LeptosOptions::builder()
         .output_name("pulseboard")
         .site_root(config.http.site_root.as_str())
