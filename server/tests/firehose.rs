@@ -241,3 +241,59 @@ async fn ndjson_lines_are_stored_and_bad_lines_named(pool: PgPool) {
     assert!(letters[0].1.ends_with("line 2"), "{:?}", letters[0]);
     assert!(letters[1].3.contains("not found"), "{:?}", letters[1]);
 }
+
+/// Hostile records: SQL and markup are stored as the plain values they are;
+/// invalid UTF-8, an overlong value and deep nesting are refused line by line
+/// with a reason, kept byte for byte as dead letters, and the rest lands.
+#[sqlx::test(migrator = "server::MIGRATOR")]
+async fn hostile_records_are_values_or_refused_with_a_reason(pool: PgPool) {
+    let sql = "x'); DROP TABLE message; --";
+    let markup = "<script>alert(1)</script>";
+    let nested = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let refused: Vec<Vec<u8>> = vec![
+        b"{\"guid\":\"\xff\xfe\",\"ts\":1,\"temp\":1}".to_vec(),
+        json!({ "guid": "g".repeat(100_000), "ts": 1, "temp": 1 })
+            .to_string()
+            .into_bytes(),
+        format!("{{\"guid\":\"a\",\"ts\":1,\"temp\":{nested}}}").into_bytes(),
+    ];
+    let mut body = Vec::new();
+    for guid in [sql, markup] {
+        body.extend(
+            json!({ "guid": guid, "ts": 1_700_000_000, "temp": 21.5 })
+                .to_string()
+                .into_bytes(),
+        );
+        body.push(b'\n');
+    }
+    for line in &refused {
+        body.extend(line);
+        body.push(b'\n');
+    }
+    let request = Request::post("/ingest/sensors")
+        .body(Body::from(body))
+        .expect("request");
+    let reply = send(state(pool.clone(), None), request).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let out = reply.json();
+    assert_eq!(out["accepted"], 2, "{out}");
+    let reasons: Vec<String> = out["rejected"]
+        .as_array()
+        .expect("rejected lines")
+        .iter()
+        .map(|r| r["error"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(reasons.len(), 3, "{out}");
+    assert!(reasons[0].contains("invalid unicode"), "{reasons:?}");
+    assert!(reasons[1].contains("1 to 36 characters"), "{reasons:?}");
+    assert!(reasons[2].contains("expected f64"), "{reasons:?}");
+
+    let stored: Vec<String> = sqlx::query_scalar("SELECT guid FROM message ORDER BY guid")
+        .fetch_all(&pool)
+        .await
+        .expect("the table is still there");
+    assert_eq!(stored, vec![markup.to_string(), sql.to_string()]);
+    let letters = dead_letters(&pool).await;
+    let kept: Vec<Vec<u8>> = letters.into_iter().map(|l| l.2).collect();
+    assert_eq!(kept, refused);
+}

@@ -236,6 +236,9 @@ impl<'de> Visitor<'de> for FieldIndex<'_> {
     }
 }
 
+/// The most of a wrong value an error message quotes.
+const QUOTED_CHARS: usize = 80;
+
 /// Checks one field's value against its declaration. `payload` is read
 /// again, as a whole, only to quote a wrong value in the error.
 fn value(field: &Field, scalar: Option<Scalar<'_>>, payload: &[u8]) -> Result<Value, String> {
@@ -248,10 +251,19 @@ fn value(field: &Field, scalar: Option<Scalar<'_>>, payload: &[u8]) -> Result<Va
         Some(scalar) => scalar,
     };
     let wrong = || {
-        let shown = serde_json::from_slice::<serde_json::Value>(payload)
-            .ok()
-            .and_then(|record| record.get(name).map(ToString::to_string))
-            .unwrap_or_default();
+        let shown = match serde_json::from_slice::<serde_json::Value>(payload) {
+            Ok(record) => record
+                .get(name)
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            Err(_) => "a value nested too deep to read".into(),
+        };
+        // Enough of the value to recognise it; the record is kept whole.
+        let shown: String = if shown.chars().count() > QUOTED_CHARS {
+            shown.chars().take(QUOTED_CHARS).chain(['…']).collect()
+        } else {
+            shown
+        };
         format!("{name:?} must be {}, got {shown}", expected(field.kind))
     };
     match field.kind {
@@ -362,6 +374,28 @@ mod tests {
 
     fn read(json: &str) -> Result<Row, String> {
         decode(&fields(), (0, TimeFormat::EpochMillis), json.as_bytes(), 7)
+    }
+
+    /// However deep a hostile record nests, reading it neither recurses
+    /// without bound nor fails for a field the definition does not name:
+    /// nesting in a named field or around the whole record is refused with
+    /// a reason, in any other field it is skipped.
+    #[test]
+    fn deeply_nested_values_are_skipped_or_refused_with_a_reason() {
+        for depth in [200, 1_000_000] {
+            let nested = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+            let skipped = read(&format!(r#"{{"at": 1, "store": "n", "extra": {nested}}}"#))
+                .expect("an unnamed field is skipped");
+            assert_eq!(skipped.values[1], Value::Text("n".into()));
+            let error = read(&format!(r#"{{"at": 1, "store": {nested}}}"#)).expect_err("refused");
+            assert!(
+                error.starts_with(r#""store" must be a string, got "#),
+                "{error}"
+            );
+            assert!(error.chars().count() < 200, "{error}");
+            let error = read(&nested).expect_err("refused");
+            assert!(error.contains("recursion limit"), "{error}");
+        }
     }
 
     #[test]
