@@ -39,6 +39,16 @@ async fn put_batch(pool: &PgPool, stream: &str, records: Value) -> Reply {
     .await
 }
 
+/// Posts `body` to `/ingest/sensors`; the answer, which must be 200.
+async fn ndjson_to_sensors(pool: &PgPool, body: impl Into<Body>) -> Value {
+    let request = Request::post("/ingest/sensors")
+        .body(body.into())
+        .expect("request");
+    let reply = send(state(pool.clone(), None), request).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.json()
+}
+
 /// Dead letters as (source, position, payload, reason), oldest first.
 async fn dead_letters(pool: &PgPool) -> Vec<(String, String, Vec<u8>, String)> {
     sqlx::query_as("SELECT source, position, payload, reason FROM dead_letters ORDER BY id")
@@ -215,12 +225,7 @@ async fn ndjson_lines_are_stored_and_bad_lines_named(pool: PgPool) {
         reading(1, 70.0),
         reading(2, 71.0)
     );
-    let request = Request::post("/ingest/sensors")
-        .body(Body::from(body))
-        .expect("request");
-    let reply = send(state(pool.clone(), None), request).await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    let out = reply.json();
+    let out = ndjson_to_sensors(&pool, body).await;
     assert_eq!(out["accepted"], 2);
     assert_eq!(out["rejected"][0]["line"], 2);
     assert_eq!(count(&pool, "message").await, 2);
@@ -270,12 +275,7 @@ async fn hostile_records_are_values_or_refused_with_a_reason(pool: PgPool) {
         body.extend(line);
         body.push(b'\n');
     }
-    let request = Request::post("/ingest/sensors")
-        .body(Body::from(body))
-        .expect("request");
-    let reply = send(state(pool.clone(), None), request).await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    let out = reply.json();
+    let out = ndjson_to_sensors(&pool, body).await;
     assert_eq!(out["accepted"], 2, "{out}");
     let reasons: Vec<String> = out["rejected"]
         .as_array()
