@@ -36,7 +36,8 @@ const ROLLUP_SAMPLES: usize = 40;
 const PROBES: usize = 20;
 /// How often the probe's chart is asked for.
 const POLL: Duration = Duration::from_millis(100);
-const VIEWERS: usize = 10;
+/// Dashboard viewers for each ingest-under-load figure.
+const VIEWER_LOADS: [(&str, usize); 2] = [("ingest_viewers", 10), ("ingest_viewers_50", 50)];
 /// How far the soak's producer may run ahead of what the service stored.
 const MAX_LAG: u64 = 1_000_000;
 
@@ -48,7 +49,7 @@ fn fresh_width() -> u32 {
 }
 
 /// The keys of the figures measured here.
-pub const KEYS: [&str; 17] = [
+pub const KEYS: [&str; 18] = [
     "service_ingest",
     "service_cpu",
     "postgres_cpu",
@@ -61,6 +62,7 @@ pub const KEYS: [&str; 17] = [
     "psql_totals",
     "window_chart_ingesting",
     "ingest_viewers",
+    "ingest_viewers_50",
     "visible_api",
     "visible_budget",
     "ssr",
@@ -464,16 +466,17 @@ async fn hello_world_requests_per_second() -> anyhow::Result<f64> {
     rate
 }
 
-/// Ten dashboards of the default sensors dashboard, each asking for every
+/// `count` viewers of the default sensors dashboard, each asking for every
 /// one of its charts once a second, as the page does, until `done`.
 async fn viewers(
     addr: std::net::SocketAddr,
+    count: usize,
     chart_ids: Arc<Vec<i64>>,
     done: Arc<AtomicBool>,
     answered: Arc<AtomicU64>,
 ) -> anyhow::Result<()> {
     let mut clients = tokio::task::JoinSet::new();
-    for _ in 0..VIEWERS {
+    for _ in 0..count {
         let (ids, done, answered) = (chart_ids.clone(), done.clone(), answered.clone());
         clients.spawn(async move {
             let mut connection = Connection::open(addr).await?;
@@ -628,10 +631,11 @@ pub async fn measure(
         }
         bench.stop(service).await?;
 
-        if wanted(&["ingest_viewers"]) {
-            eprintln!(
-                "service run {run}: ingest with {VIEWERS} dashboards refreshing every second"
-            );
+        for (key, count) in VIEWER_LOADS {
+            if !wanted(&[key]) {
+                continue;
+            }
+            eprintln!("service run {run}: ingest with {count} dashboards refreshing every second");
             bench.produce_backlog(records).await?;
             let service = bench.start().await?;
             let dashboard = app::dashboard::store::get(&bench.pool, "sensors").await?;
@@ -640,11 +644,17 @@ pub async fn measure(
                 Arc::new(AtomicBool::new(false)),
                 Arc::new(AtomicU64::new(0)),
             );
-            let load = tokio::spawn(viewers(service.addr, ids, done.clone(), answered.clone()));
+            let load = tokio::spawn(viewers(
+                service.addr,
+                count,
+                ids,
+                done.clone(),
+                answered.clone(),
+            ));
             let ingested = ingest(&service, records).await;
             done.store(true, Ordering::Relaxed);
             load.await??;
-            figures.add("ingest_viewers", records, ingested?.took);
+            figures.add(key, records, ingested?.took);
             eprintln!("  {} charts answered", answered.load(Ordering::Relaxed));
             bench.stop(service).await?;
         }

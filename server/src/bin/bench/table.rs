@@ -74,7 +74,7 @@ const fn row(
 
 const EPS: &str = "events/s";
 
-pub const ROWS: [Row; 23] = [
+pub const ROWS: [Row; 24] = [
     row(
         "Readings: Kafka to Postgres, raw rows and aggregates",
         "readings_kafka",
@@ -166,6 +166,14 @@ pub const ROWS: [Row; 23] = [
     row(
         "Ingest with 10 dashboards refreshing every second",
         "ingest_viewers",
+        EPS,
+        "the service's ingest idle",
+        Some("service_ingest"),
+        Target::RatioAtLeast(0.7),
+    ),
+    row(
+        "Ingest with 50 dashboards refreshing every second",
+        "ingest_viewers_50",
         EPS,
         "the service's ingest idle",
         Some("service_ingest"),
