@@ -1,6 +1,12 @@
 //! One query per chart per refresh, whoever asks: drawn charts are kept
 //! briefly, keyed by everything that shapes them, and concurrent requests
 //! for the same chart wait for one query instead of each running their own.
+//!
+//! An answer always reflects every flush committed before it was asked for.
+//! While flushes land many times a second, a chart is still computed at most
+//! every [`RECOMPUTE_EVERY`]: a request that finds the newest computation
+//! outdated but younger than that waits for its turn, and then every
+//! request waiting shares the next one.
 
 use super::view::ChartView;
 use crate::error::AppError;
@@ -28,6 +34,9 @@ pub struct QueryCache {
     max_age: Duration,
     queries: AtomicU64,
 }
+
+/// The shortest time between two computations of one chart.
+pub const RECOMPUTE_EVERY: Duration = Duration::from_millis(250);
 
 /// Entries beyond this many are pruned of expired ones.
 const PRUNE_ABOVE: usize = 1_000;
@@ -68,27 +77,39 @@ impl QueryCache {
     where
         F: Future<Output = Outcome>,
     {
-        let version = self.version(streams);
-        let slot = {
-            let mut slots = self.slots.lock().expect("slots lock");
-            let fresh = slots
-                .get(&key)
-                .filter(|s| s.version == version && s.started.elapsed() < self.max_age)
-                .cloned();
-            match fresh {
-                Some(slot) => slot,
-                None => {
-                    if slots.len() > PRUNE_ABOVE {
-                        slots.retain(|_, s| s.started.elapsed() < self.max_age);
+        let asked = Instant::now();
+        let slot = loop {
+            let version = self.version(streams);
+            // Either the slot to answer from, or when to look again.
+            let found = {
+                let mut slots = self.slots.lock().expect("slots lock");
+                let newest = slots
+                    .get(&key)
+                    .filter(|s| s.started.elapsed() < self.max_age)
+                    .cloned();
+                match newest {
+                    // Nothing committed since it started, or started after we asked.
+                    Some(slot) if slot.version == version || slot.started >= asked => Ok(slot),
+                    Some(slot) if slot.started.elapsed() < RECOMPUTE_EVERY => {
+                        Err(slot.started + RECOMPUTE_EVERY)
                     }
-                    let slot = Arc::new(Slot {
-                        started: Instant::now(),
-                        version,
-                        outcome: OnceCell::new(),
-                    });
-                    slots.insert(key, slot.clone());
-                    slot
+                    _ => {
+                        if slots.len() > PRUNE_ABOVE {
+                            slots.retain(|_, s| s.started.elapsed() < self.max_age);
+                        }
+                        let slot = Arc::new(Slot {
+                            started: Instant::now(),
+                            version,
+                            outcome: OnceCell::new(),
+                        });
+                        slots.insert(key.clone(), slot.clone());
+                        Ok(slot)
+                    }
                 }
+            };
+            match found {
+                Ok(slot) => break slot,
+                Err(turn) => tokio::time::sleep_until(turn.into()).await,
             }
         };
         slot.outcome
@@ -158,5 +179,56 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(250)).await;
         assert_eq!(get("e").await.unwrap().name, "e");
         assert_eq!(cache.queries(), 3);
+    }
+
+    /// Flushes every 10 ms and 20 viewers asking every 10 ms for a second:
+    /// every answer was computed after the viewer asked or with no flush
+    /// since, yet the chart is computed about once per `RECOMPUTE_EVERY`.
+    #[tokio::test]
+    async fn constant_flushes_are_coalesced_without_serving_an_outdated_answer() {
+        let cache = Arc::new(QueryCache::new(Duration::from_secs(60)));
+        let flushes = Arc::new(AtomicU64::new(0));
+        let writer = {
+            let (cache, flushes) = (cache.clone(), flushes.clone());
+            tokio::spawn(async move {
+                for _ in 0..100 {
+                    cache.data_changed("sensors");
+                    flushes.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            })
+        };
+        let mut viewers = Vec::new();
+        for _ in 0..20 {
+            let (cache, flushes) = (cache.clone(), flushes.clone());
+            viewers.push(tokio::spawn(async move {
+                let streams = vec!["sensors".to_string()];
+                for _ in 0..100 {
+                    let flushes_before = flushes.load(Ordering::SeqCst);
+                    let answer = cache
+                        .get_or_compute("k".into(), &streams, {
+                            let flushes = flushes.clone();
+                            async move {
+                                // The name records how many flushes the computation saw.
+                                view(&flushes.load(Ordering::SeqCst).to_string())
+                            }
+                        })
+                        .await
+                        .unwrap();
+                    let seen: u64 = answer.name.parse().unwrap();
+                    assert!(
+                        seen >= flushes_before,
+                        "answer saw {seen} flushes; {flushes_before} were committed before asking"
+                    );
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }));
+        }
+        for viewer in viewers {
+            viewer.await.unwrap();
+        }
+        writer.await.unwrap();
+        let queries = cache.queries();
+        assert!((2..=12).contains(&queries), "{queries} computations");
     }
 }
