@@ -3,10 +3,13 @@
 //! for the same chart wait for one query instead of each running their own.
 //!
 //! An answer always reflects every flush committed before it was asked for.
-//! While flushes land many times a second, a chart is still computed at most
-//! every [`RECOMPUTE_EVERY`]: a request that finds the newest computation
-//! outdated but younger than that waits for its turn, and then every
-//! request waiting shares the next one.
+//! While flushes land many times a second, a chart is still not computed
+//! back to back: a computation may start only [`COST_SHARE`] times its last
+//! duration (at most [`LONGEST_GAP`]) after the previous one started. A
+//! request that finds the newest computation outdated but younger than that
+//! waits for its turn, and every request waiting shares the next one. Cheap
+//! charts stay seconds-fresh to the millisecond; an expensive one takes at
+//! most a third of a core.
 
 use super::view::ChartView;
 use crate::error::AppError;
@@ -20,6 +23,8 @@ type Outcome = Result<Arc<ChartView>, AppError>;
 
 struct Slot {
     started: Instant,
+    /// How long the computation took, in microseconds; 0 while it runs.
+    took_us: AtomicU64,
     /// The data version of the chart's streams when the query started.
     version: u64,
     outcome: OnceCell<Outcome>,
@@ -35,8 +40,24 @@ pub struct QueryCache {
     queries: AtomicU64,
 }
 
-/// The shortest time between two computations of one chart.
-pub const RECOMPUTE_EVERY: Duration = Duration::from_millis(250);
+/// Two computations of one chart start at least this many times the
+/// duration of the earlier one apart.
+pub const COST_SHARE: u32 = 3;
+
+/// The longest gap that rule makes: a chart is never more out of date than
+/// this (plus its computation) when a viewer asks.
+pub const LONGEST_GAP: Duration = Duration::from_secs(1);
+
+/// How often a request waiting for a computation still running looks again.
+const POLL: Duration = Duration::from_millis(10);
+
+impl Slot {
+    /// How long after this computation started the next one may start.
+    fn gap(&self) -> Duration {
+        let took = Duration::from_micros(self.took_us.load(Ordering::Relaxed));
+        (took * COST_SHARE).min(LONGEST_GAP)
+    }
+}
 
 /// Entries beyond this many are pruned of expired ones.
 const PRUNE_ABOVE: usize = 1_000;
@@ -90,8 +111,9 @@ impl QueryCache {
                 match newest {
                     // Nothing committed since it started, or started after we asked.
                     Some(slot) if slot.version == version || slot.started >= asked => Ok(slot),
-                    Some(slot) if slot.started.elapsed() < RECOMPUTE_EVERY => {
-                        Err(slot.started + RECOMPUTE_EVERY)
+                    Some(slot) if !slot.outcome.initialized() => Err(Instant::now() + POLL),
+                    Some(slot) if slot.started.elapsed() < slot.gap() => {
+                        Err(slot.started + slot.gap())
                     }
                     _ => {
                         if slots.len() > PRUNE_ABOVE {
@@ -99,6 +121,7 @@ impl QueryCache {
                         }
                         let slot = Arc::new(Slot {
                             started: Instant::now(),
+                            took_us: AtomicU64::new(0),
                             version,
                             outcome: OnceCell::new(),
                         });
@@ -115,7 +138,11 @@ impl QueryCache {
         slot.outcome
             .get_or_init(|| async {
                 self.queries.fetch_add(1, Ordering::Relaxed);
-                compute.await
+                let outcome = compute.await;
+                let took = slot.started.elapsed().as_micros().max(1);
+                slot.took_us
+                    .store(u64::try_from(took).unwrap_or(u64::MAX), Ordering::Relaxed);
+                outcome
             })
             .await
             .clone()
@@ -181,9 +208,10 @@ mod tests {
         assert_eq!(cache.queries(), 3);
     }
 
-    /// Flushes every 10 ms and 20 viewers asking every 10 ms for a second:
-    /// every answer was computed after the viewer asked or with no flush
-    /// since, yet the chart is computed about once per `RECOMPUTE_EVERY`.
+    /// Flushes every 10 ms and 20 viewers asking every 10 ms for a second, a
+    /// computation taking 20 ms: every answer was computed after the viewer
+    /// asked or with no flush since, yet computations start no closer than
+    /// three times 20 ms.
     #[tokio::test]
     async fn constant_flushes_are_coalesced_without_serving_an_outdated_answer() {
         let cache = Arc::new(QueryCache::new(Duration::from_secs(60)));
@@ -210,7 +238,9 @@ mod tests {
                             let flushes = flushes.clone();
                             async move {
                                 // The name records how many flushes the computation saw.
-                                view(&flushes.load(Ordering::SeqCst).to_string())
+                                let seen = flushes.load(Ordering::SeqCst);
+                                tokio::time::sleep(Duration::from_millis(20)).await;
+                                view(&seen.to_string())
                             }
                         })
                         .await
@@ -229,6 +259,7 @@ mod tests {
         }
         writer.await.unwrap();
         let queries = cache.queries();
-        assert!((2..=12).contains(&queries), "{queries} computations");
+        // About 1.2 s of flushing and asking, a computation every 60 ms or more.
+        assert!((5..=22).contains(&queries), "{queries} computations");
     }
 }
