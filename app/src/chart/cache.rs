@@ -5,11 +5,11 @@
 //! An answer always reflects every flush committed before it was asked for.
 //! While flushes land many times a second, a chart is still not computed
 //! back to back: a computation may start only [`COST_SHARE`] times its last
-//! duration (at most [`LONGEST_GAP`]) after the previous one started. A
-//! request that finds the newest computation outdated but younger than that
-//! waits for its turn, and every request waiting shares the next one. Cheap
-//! charts stay seconds-fresh to the millisecond; an expensive one takes at
-//! most a third of a core.
+//! duration after the previous one started, and no sooner than
+//! [`SHORTEST_GAP`] nor later than [`LONGEST_GAP`]. A request that finds the
+//! newest computation outdated but younger than that waits for its turn, and
+//! every request waiting shares the next one. An expensive chart so takes at
+//! most a third of a core, and a cheap one at most four computations a second.
 
 use super::view::ChartView;
 use crate::error::AppError;
@@ -44,6 +44,9 @@ pub struct QueryCache {
 /// duration of the earlier one apart.
 pub const COST_SHARE: u32 = 3;
 
+/// The shortest gap between two computations of one chart.
+pub const SHORTEST_GAP: Duration = Duration::from_millis(250);
+
 /// The longest gap that rule makes: a chart is never more out of date than
 /// this (plus its computation) when a viewer asks.
 pub const LONGEST_GAP: Duration = Duration::from_secs(1);
@@ -55,7 +58,7 @@ impl Slot {
     /// How long after this computation started the next one may start.
     fn gap(&self) -> Duration {
         let took = Duration::from_micros(self.took_us.load(Ordering::Relaxed));
-        (took * COST_SHARE).min(LONGEST_GAP)
+        (took * COST_SHARE).clamp(SHORTEST_GAP, LONGEST_GAP)
     }
 }
 
@@ -211,7 +214,7 @@ mod tests {
     /// Flushes every 10 ms and 20 viewers asking every 10 ms for a second, a
     /// computation taking 20 ms: every answer was computed after the viewer
     /// asked or with no flush since, yet computations start no closer than
-    /// three times 20 ms.
+    /// the shortest gap.
     #[tokio::test]
     async fn constant_flushes_are_coalesced_without_serving_an_outdated_answer() {
         let cache = Arc::new(QueryCache::new(Duration::from_secs(60)));
@@ -259,7 +262,7 @@ mod tests {
         }
         writer.await.unwrap();
         let queries = cache.queries();
-        // About 1.2 s of flushing and asking, a computation every 60 ms or more.
-        assert!((5..=22).contains(&queries), "{queries} computations");
+        // About a second of flushes, a computation every 250 ms or more.
+        assert!((2..=8).contains(&queries), "{queries} computations");
     }
 }
