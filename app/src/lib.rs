@@ -7,6 +7,7 @@ pub mod browser;
 pub mod chart;
 pub mod dashboard;
 pub mod error;
+pub mod json_layout;
 pub mod pages;
 pub mod panel;
 pub mod refresh;

@@ -56,6 +56,21 @@ pub async fn save_dashboard(slug: String, dashboard: Dashboard) -> Result<(), Ap
     Ok(())
 }
 
+/// Puts saved chart `chart` below everything on the first tab of the
+/// dashboard at `slug`.
+#[server]
+pub async fn add_chart_to_dashboard(slug: String, chart: i64) -> Result<(), AppError> {
+    let service = crate::chart::api::service()?;
+    super::store::add_chart(
+        &service.pool,
+        &slug,
+        chart,
+        service.settings.minimum_refresh,
+    )
+    .await?;
+    Ok(())
+}
+
 /// An empty dashboard with one tab.
 #[server]
 pub async fn create_dashboard(name: String, slug: String) -> Result<(), AppError> {

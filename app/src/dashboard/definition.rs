@@ -60,6 +60,26 @@ pub enum Content {
     Divider,
 }
 
+impl Tab {
+    /// Puts `content` below everything on the tab, at the left edge: charts
+    /// half the grid wide, other elements the full width.
+    pub fn append(&mut self, content: Content, h: u32) {
+        let bottom = self.elements.iter().map(|e| e.y + e.h).max().unwrap_or(0);
+        let w = if matches!(content, Content::Chart(_)) {
+            GRID_COLUMNS / 2
+        } else {
+            GRID_COLUMNS
+        };
+        self.elements.push(Element {
+            x: 0,
+            y: bottom,
+            w,
+            h,
+            content,
+        });
+    }
+}
+
 impl Dashboard {
     /// The charts it shows, in order of first appearance.
     pub fn chart_refs(&self) -> Vec<i64> {

@@ -60,6 +60,11 @@ pub async fn get(pool: &PgPool, slug: &str) -> Result<Dashboard, DashboardError>
             .bind(slug)
             .fetch_optional(pool)
             .await?;
+    stored(json, slug)
+}
+
+/// The dashboard in a `definition` column read for `slug`.
+fn stored(json: Option<String>, slug: &str) -> Result<Dashboard, DashboardError> {
     let json = json.ok_or_else(|| DashboardError::NotFound(slug.into()))?;
     serde_json::from_str(&json).map_err(|e| DashboardError::BadFile(e.to_string()))
 }
@@ -157,6 +162,38 @@ pub async fn save(
     if saved.rows_affected() == 0 {
         return Err(DashboardError::NotFound(slug.into()));
     }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Puts saved chart `chart` below everything on the dashboard's first tab,
+/// half the grid wide and four rows high. The row lock keeps two additions
+/// at once from overwriting each other.
+pub async fn add_chart(
+    pool: &PgPool,
+    slug: &str,
+    chart: i64,
+    minimum_refresh: u32,
+) -> Result<(), DashboardError> {
+    let mut tx = pool.begin().await?;
+    let json: Option<String> =
+        sqlx::query_scalar("SELECT definition::text FROM dashboards WHERE slug = $1 FOR UPDATE")
+            .bind(slug)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let mut dashboard = stored(json, slug)?;
+    let Some(first) = dashboard.tabs.first_mut() else {
+        return Err(DashboardError::BadFile(format!(
+            "dashboard {slug:?} has no tab"
+        )));
+    };
+    first.append(Content::Chart(chart), 4);
+    let json = checked(&mut tx, &dashboard, minimum_refresh).await?;
+    sqlx::query("UPDATE dashboards SET definition = $2::jsonb, updated_at = now() WHERE slug = $1")
+        .bind(slug)
+        .bind(&json)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(())
 }

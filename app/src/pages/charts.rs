@@ -11,9 +11,9 @@ use crate::chart::definition::{
     Sort, TimeGrain, TimeRange,
 };
 use crate::chart::view::{ViewOptions, iso_time, parse_utc};
-use crate::dashboard::api::{get_dashboard, list_dashboards, save_dashboard};
-use crate::dashboard::definition::{Content, Element};
+use crate::dashboard::api::{add_chart_to_dashboard, list_dashboards};
 use crate::error::AppError;
+use crate::json_layout::indent_json;
 use crate::pages::chart_tile::ChartBody;
 use crate::pages::error_list;
 use leptos::prelude::*;
@@ -288,20 +288,7 @@ fn Editor(saved: Option<SavedChart>, datasets: Vec<Dataset>) -> impl IntoView {
                 status.set("Save the chart first.".into());
                 return;
             };
-            let result = async {
-                let mut dashboard = get_dashboard(slug.clone()).await?.dashboard;
-                let tab = &mut dashboard.tabs[0];
-                let bottom = tab.elements.iter().map(|e| e.y + e.h).max().unwrap_or(0);
-                tab.elements.push(Element {
-                    x: 0,
-                    y: bottom,
-                    w: 6,
-                    h: 4,
-                    content: Content::Chart(chart),
-                });
-                save_dashboard(slug.clone(), dashboard).await
-            }
-            .await;
+            let result = add_chart_to_dashboard(slug.clone(), chart).await;
             match result {
                 Ok(()) => status.set(format!("Added to dashboard {slug}.")),
                 Err(error) => status.set(format!("Not added: {error}")),
@@ -346,9 +333,10 @@ fn Editor(saved: Option<SavedChart>, datasets: Vec<Dataset>) -> impl IntoView {
                 </label>
                 {errors_for(errors, "name")}
                 <label>"Dataset"
-                    <select data-testid="chart-dataset" on:change=move |ev| {
-                        let name = event_target_value(&ev);
-                        def.update(|d| {
+                    <Choice test_id="chart-dataset"
+                        options=Signal::stored(catalog.with_value(|all| all.iter().map(|d| (d.name.clone(), format!("{} — {}", d.name, d.description))).collect()))
+                        current=Signal::derive(move || def.with(|d| d.dataset.clone()))
+                        choose=Callback::new(move |name: String| def.update(|d| {
                             d.dataset = name;
                             d.metrics = vec![Metric { aggregate: Aggregate::Count, column: None }];
                             d.group_by.clear();
@@ -357,25 +345,13 @@ fn Editor(saved: Option<SavedChart>, datasets: Vec<Dataset>) -> impl IntoView {
                             if dataset_of(d).and_then(|ds| ds.time_column().cloned()).is_none() {
                                 d.time_grain = None;
                             }
-                        })
-                    }>
-                        {catalog.get_value().into_iter().map(|d| {
-                            let name = d.name.clone();
-                            let value = d.name.clone();
-                            view! { <option value=value selected=move || def.with(|x| x.dataset == name)>{d.name}" — "{d.description}</option> }
-                        }).collect_view()}
-                    </select>
+                        }))/>
                 </label>
                 {errors_for(errors, "dataset")}
                 <label>"Chart type"
-                    <select data-testid="chart-type" on:change=move |ev| {
-                        if let Some(t) = untag::<ChartType>(&event_target_value(&ev)) { def.update(|d| d.chart_type = t) }
-                    }>
-                        {CHART_TYPES.iter().map(|t| {
-                            let t = *t;
-                            view! { <option value=tag(&t) selected=move || def.with(|d| d.chart_type == t)>{tag(&t)}</option> }
-                        }).collect_view()}
-                    </select>
+                    <Choice test_id="chart-type" options=Signal::stored(named(&CHART_TYPES))
+                        current=Signal::derive(move || def.with(|d| tag(&d.chart_type)))
+                        choose=Callback::new(move |name: String| if let Some(t) = untag::<ChartType>(&name) { def.update(|d| d.chart_type = t) })/>
                 </label>
                 <fieldset>
                     <legend>"Metrics"</legend>
@@ -387,18 +363,10 @@ fn Editor(saved: Option<SavedChart>, datasets: Vec<Dataset>) -> impl IntoView {
                             let aggregate = metric.aggregate;
                             view! {
                                 <div class="row" data-testid=format!("metric-{i}")>
-                                    <select class="metric-aggregate" on:change=move |ev| {
-                                        if let Some(a) = untag::<Aggregate>(&event_target_value(&ev)) { def.update(|d| d.metrics[i].aggregate = a) }
-                                    }>
-                                        {AGGREGATES.iter().map(|a| view! { <option value=tag(a) selected=*a == aggregate>{tag(a)}</option> }).collect_view()}
-                                    </select>
-                                    <select class="metric-column" on:change=move |ev| {
-                                        let v = event_target_value(&ev);
-                                        def.update(|d| d.metrics[i].column = (!v.is_empty()).then_some(v))
-                                    }>
-                                        <option value="" selected=current.is_empty()>"(rows)"</option>
-                                        {columns.iter().map(|c| view! { <option value=c.clone() selected=*c == current>{c.clone()}</option> }).collect_view()}
-                                    </select>
+                                    <Choice class="metric-aggregate" options=Signal::stored(named(&AGGREGATES)) current=Signal::stored(tag(&aggregate))
+                                        choose=Callback::new(move |name: String| if let Some(a) = untag::<Aggregate>(&name) { def.update(|d| d.metrics[i].aggregate = a) })/>
+                                    <Choice class="metric-column" options=Signal::stored(with_none("(rows)", &columns)) current=Signal::stored(current)
+                                        choose=Callback::new(move |v: String| def.update(|d| d.metrics[i].column = (!v.is_empty()).then_some(v)))/>
                                     <button type="button" on:click=move |_| def.update(|d| { d.metrics.remove(i); })>"Remove"</button>
                                 </div>
                             }
@@ -426,13 +394,9 @@ fn Editor(saved: Option<SavedChart>, datasets: Vec<Dataset>) -> impl IntoView {
                     {errors_for(errors, "group_by")}
                 </fieldset>
                 <label>"Time grain"
-                    <select data-testid="chart-grain" on:change=move |ev| {
-                        let v = event_target_value(&ev);
-                        def.update(|d| d.time_grain = untag(&v))
-                    }>
-                        <option value="" selected=move || def.with(|d| d.time_grain.is_none())>"none"</option>
-                        {TimeGrain::ALL.iter().map(|g| { let g = *g; view! { <option value=tag(&g) selected=move || def.with(|d| d.time_grain == Some(g))>{tag(&g)}</option> } }).collect_view()}
-                    </select>
+                    <Choice test_id="chart-grain" options=Signal::stored(with_none("none", &named(&TimeGrain::ALL).into_iter().map(|(v, _)| v).collect::<Vec<_>>()))
+                        current=Signal::derive(move || def.with(|d| d.time_grain.map(|g| tag(&g)).unwrap_or_default()))
+                        choose=Callback::new(move |v: String| def.update(|d| d.time_grain = untag(&v)))/>
                 </label>
                 {errors_for(errors, "time_grain")}
                 <TimeRangeField def/>
@@ -450,12 +414,10 @@ fn Editor(saved: Option<SavedChart>, datasets: Vec<Dataset>) -> impl IntoView {
                             let kind = dataset.as_ref().and_then(|d| d.column(&column)).map(|c| c.kind);
                             view! {
                                 <div class="row" data-testid=format!("filter-{i}")>
-                                    <select on:change=move |ev| { let v = event_target_value(&ev); def.update(|d| d.filters[i].column = v) }>
-                                        {columns.iter().map(|c| view! { <option value=c.clone() selected=*c == column>{c.clone()}</option> }).collect_view()}
-                                    </select>
-                                    <select on:change=move |ev| { if let Some(o) = untag::<FilterOp>(&event_target_value(&ev)) { def.update(|d| d.filters[i].op = o) } }>
-                                        {OPS.iter().map(|o| view! { <option value=tag(o) selected=*o == op>{tag(o)}</option> }).collect_view()}
-                                    </select>
+                                    <Choice options=Signal::stored(columns.iter().map(|c| (c.clone(), c.clone())).collect()) current=Signal::stored(column)
+                                        choose=Callback::new(move |v: String| def.update(|d| d.filters[i].column = v))/>
+                                    <Choice options=Signal::stored(named(&OPS)) current=Signal::stored(tag(&op))
+                                        choose=Callback::new(move |v: String| if let Some(o) = untag::<FilterOp>(&v) { def.update(|d| d.filters[i].op = o) })/>
                                     <input class="filter-value" prop:value=text on:change=move |ev| {
                                         let v = event_target_value(&ev);
                                         def.update(|d| {
@@ -479,67 +441,52 @@ fn Editor(saved: Option<SavedChart>, datasets: Vec<Dataset>) -> impl IntoView {
                 </fieldset>
                 <div class="row">
                     <label>"Sort by"
-                        <select on:change=move |ev| {
-                            let v = event_target_value(&ev);
-                            def.update(|d| d.sort = (!v.is_empty()).then(|| Sort { by: v, descending: d.sort.as_ref().is_some_and(|s| s.descending) }))
-                        }>
-                            {move || {
-                                let definition = def.get();
-                                let current = definition.sort.as_ref().map(|s| s.by.clone()).unwrap_or_default();
-                                let mut choices = vec![String::new()];
-                                if definition.time_grain.is_some() { choices.push("time".into()) }
-                                choices.extend(definition.group_by.iter().cloned());
-                                choices.extend(definition.metrics.iter().map(Metric::output_name));
-                                choices.into_iter().map(|c| view! { <option value=c.clone() selected=c == current>{if c.is_empty() { "default".to_string() } else { c.clone() }}</option> }).collect_view()
-                            }}
-                        </select>
+                        <Choice
+                            options=Signal::derive(move || def.with(|d| {
+                                let mut choices = Vec::new();
+                                if d.time_grain.is_some() { choices.push("time".to_string()) }
+                                choices.extend(d.group_by.iter().cloned());
+                                choices.extend(d.metrics.iter().map(Metric::output_name));
+                                with_none("default", &choices)
+                            }))
+                            current=Signal::derive(move || def.with(|d| d.sort.as_ref().map(|s| s.by.clone()).unwrap_or_default()))
+                            choose=Callback::new(move |v: String| def.update(|d| d.sort = (!v.is_empty()).then(|| Sort { by: v, descending: d.sort.as_ref().is_some_and(|s| s.descending) })))/>
                     </label>
                     <label class="check"><input type="checkbox" prop:checked=move || def.with(|d| d.sort.as_ref().is_some_and(|s| s.descending))
                         on:change=move |ev| { let on = event_target_checked(&ev); def.update(|d| if let Some(s) = &mut d.sort { s.descending = on }) }/>"descending"</label>
-                    <label>"Limit"
-                        <input type="number" min="1" prop:value=move || def.with(|d| d.limit.map(|l| l.to_string()).unwrap_or_default())
-                            on:change=move |ev| { let v = event_target_value(&ev); def.update(|d| d.limit = v.trim().parse().ok()) }/>
-                    </label>
+                    <DefinitionField def label="Limit" number=true
+                        read={|d| number_text(d.limit)} write={|d, v| d.limit = v.trim().parse().ok()}/>
                 </div>
                 {errors_for(errors, "sort")}
                 {errors_for(errors, "limit")}
                 <fieldset>
                     <legend>"Look"</legend>
-                    <label>"Colours (#rrggbb, comma-separated)"
-                        <input prop:value=move || def.with(|d| d.visual.colors.join(", "))
-                            on:change=move |ev| { let v = event_target_value(&ev); def.update(|d| d.visual.colors = v.split(',').map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect()) }/>
-                    </label>
-                    <label>"Value axis label"
-                        <input prop:value=move || def.with(|d| d.visual.y_label.clone().unwrap_or_default())
-                            on:change=move |ev| { let v = event_target_value(&ev); def.update(|d| d.visual.y_label = (!v.is_empty()).then_some(v)) }/>
-                    </label>
-                    <label>"Unit"
-                        <input data-testid="chart-unit" prop:value=move || def.with(|d| d.visual.unit.clone().unwrap_or_default())
-                            on:change=move |ev| { let v = event_target_value(&ev); def.update(|d| d.visual.unit = (!v.is_empty()).then_some(v)) }/>
-                    </label>
-                    <label>"Thresholds (comma-separated)"
-                        <input prop:value=move || def.with(|d| d.visual.thresholds.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", "))
-                            on:change=move |ev| { let v = event_target_value(&ev); def.update(|d| d.visual.thresholds = v.split(',').filter_map(|t| t.trim().parse().ok()).collect()) }/>
-                    </label>
-                    <label>"Histogram bins"
-                        <input type="number" prop:value=move || def.with(|d| d.visual.bins.map(|b| b.to_string()).unwrap_or_default())
-                            on:change=move |ev| { let v = event_target_value(&ev); def.update(|d| d.visual.bins = v.trim().parse().ok()) }/>
-                    </label>
-                    <label>"Map: stale after (seconds)"
-                        <input type="number" prop:value=move || def.with(|d| d.visual.stale_after_seconds.map(|b| b.to_string()).unwrap_or_default())
-                            on:change=move |ev| { let v = event_target_value(&ev); def.update(|d| d.visual.stale_after_seconds = v.trim().parse().ok()) }/>
-                    </label>
+                    <DefinitionField def label="Colours (#rrggbb, comma-separated)"
+                        read={|d| d.visual.colors.join(", ")}
+                        write={|d, v| d.visual.colors = v.split(',').map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect()}/>
+                    <DefinitionField def label="Value axis label"
+                        read={|d| d.visual.y_label.clone().unwrap_or_default()}
+                        write={|d, v| d.visual.y_label = (!v.is_empty()).then_some(v)}/>
+                    <DefinitionField def label="Unit" test_id="chart-unit"
+                        read={|d| d.visual.unit.clone().unwrap_or_default()}
+                        write={|d, v| d.visual.unit = (!v.is_empty()).then_some(v)}/>
+                    <DefinitionField def label="Thresholds (comma-separated)"
+                        read={|d| d.visual.thresholds.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")}
+                        write={|d, v| d.visual.thresholds = v.split(',').filter_map(|t| t.trim().parse().ok()).collect()}/>
+                    <DefinitionField def label="Histogram bins" number=true
+                        read={|d| number_text(d.visual.bins)} write={|d, v| d.visual.bins = v.trim().parse().ok()}/>
+                    <DefinitionField def label="Map: stale after (seconds)" number=true
+                        read={|d| number_text(d.visual.stale_after_seconds)}
+                        write={|d, v| d.visual.stale_after_seconds = v.trim().parse().ok()}/>
                     {errors_for(errors, "visual")}
                 </fieldset>
-                <label>"Refresh every (seconds; empty: the dashboard's)"
-                    <input type="number" min="1" prop:value=move || def.with(|d| d.refresh_seconds.map(|s| s.to_string()).unwrap_or_default())
-                        on:change=move |ev| { let v = event_target_value(&ev); def.update(|d| d.refresh_seconds = v.trim().parse().ok()) }/>
-                </label>
+                <DefinitionField def label="Refresh every (seconds; empty: the dashboard's)" number=true
+                    read={|d| number_text(d.refresh_seconds)} write={|d, v| d.refresh_seconds = v.trim().parse().ok()}/>
                 {errors_for(errors, "refresh_seconds")}
                 <details>
                     <summary>"JSON"</summary>
                     <textarea data-testid="chart-json" node_ref=json_area rows="16"
-                        prop:value=move || def.with(|d| serde_json::to_string_pretty(d).unwrap_or_default())></textarea>
+                        prop:value=move || def.with(|d| serde_json::to_string(d).map(|json| indent_json(&json)).unwrap_or_default())></textarea>
                     <button type="button" on:click=apply_json>"Apply JSON"</button>
                 </details>
             </form>
@@ -591,6 +538,64 @@ fn Editor(saved: Option<SavedChart>, datasets: Vec<Dataset>) -> impl IntoView {
     }
 }
 
+/// A `<select>` over (value, label) pairs. Every picker in the editor is
+/// one, so the browser bundle holds a single copy of a select's code.
+#[component]
+fn Choice(
+    options: Signal<Vec<(String, String)>>,
+    current: Signal<String>,
+    choose: Callback<String>,
+    #[prop(optional)] test_id: Option<&'static str>,
+    #[prop(optional)] class: Option<&'static str>,
+) -> impl IntoView {
+    view! {
+        <select data-testid=test_id class=class on:change=move |ev| choose.run(event_target_value(&ev))>
+            {move || options.get().into_iter().map(|(value, label)| {
+                let chosen = value.clone();
+                view! { <option value=value selected=move || current.with(|c| *c == chosen)>{label}</option> }
+            }).collect_view()}
+        </select>
+    }
+}
+
+/// Each value under its JSON name.
+fn named<T: Serialize>(values: &[T]) -> Vec<(String, String)> {
+    values.iter().map(|v| (tag(v), tag(v))).collect()
+}
+
+/// `names` after an empty choice labelled `none`.
+fn with_none(none: &str, names: &[String]) -> Vec<(String, String)> {
+    std::iter::once((String::new(), none.to_string()))
+        .chain(names.iter().map(|n| (n.clone(), n.clone())))
+        .collect()
+}
+
+/// A text or number input bound to one field of the definition, which it
+/// reads and writes through plain functions: every such field then shares
+/// one copy of the input's code in the browser bundle.
+#[component]
+fn DefinitionField(
+    def: RwSignal<ChartDefinition>,
+    label: &'static str,
+    read: fn(&ChartDefinition) -> String,
+    write: fn(&mut ChartDefinition, String),
+    #[prop(optional)] number: bool,
+    #[prop(optional)] test_id: Option<&'static str>,
+) -> impl IntoView {
+    view! {
+        <label>{label}
+            <input type=if number { "number" } else { "text" } min=number.then_some("1") data-testid=test_id
+                prop:value=move || def.with(read)
+                on:change=move |ev| { let v = event_target_value(&ev); def.update(|d| write(d, v)) }/>
+        </label>
+    }
+}
+
+/// An optional number as an input shows it: empty when absent.
+fn number_text<N: ToString>(value: Option<N>) -> String {
+    value.map(|n| n.to_string()).unwrap_or_default()
+}
+
 #[component]
 fn TimeRangeField(def: RwSignal<ChartDefinition>) -> impl IntoView {
     let choice = move || {
@@ -628,25 +633,18 @@ fn TimeRangeField(def: RwSignal<ChartDefinition>) -> impl IntoView {
     };
     view! {
         <label>"Time range"
-            <select data-testid="chart-range" on:change=move |ev| {
-                let v = event_target_value(&ev);
-                def.update(|d| d.time_range = match v.as_str() {
+            <Choice test_id="chart-range"
+                options=Signal::stored(crate::dashboard::params::RELATIVE_CHOICES.iter().map(|r| (tag(r), format!("last {}", tag(r))))
+                    .chain([("all".to_string(), "all time".to_string()), ("between".to_string(), "between (UTC)".to_string())]).collect())
+                current=Signal::derive(choice)
+                choose=Callback::new(move |v: String| def.update(|d| d.time_range = match v.as_str() {
                     "all" => TimeRange::All,
                     "between" => {
                         let now = crate::browser::now_ms() as i64;
                         TimeRange::Between { from_ms: now - 3_600_000, to_ms: now }
                     }
                     other => untag::<Relative>(other).map(TimeRange::Last).unwrap_or_default(),
-                })
-            }>
-                {crate::dashboard::params::RELATIVE_CHOICES.iter().map(|r| {
-                    let name = tag(r);
-                    let (shown, value) = (name.clone(), name.clone());
-                    view! { <option value=value selected=move || choice() == shown>{"last "}{name}</option> }
-                }).collect_view()}
-                <option value="all" selected=move || choice() == "all">"all time"</option>
-                <option value="between" selected=move || choice() == "between">"between (UTC)"</option>
-            </select>
+                }))/>
         </label>
         <Show when=move || choice() == "between">
             <div class="row">

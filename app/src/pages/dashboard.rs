@@ -6,7 +6,7 @@
 use crate::chart::definition::{FieldError, TimeRange};
 use crate::dashboard::api::{DashboardPage, get_dashboard, save_dashboard};
 use crate::dashboard::definition::{
-    Content, Element, GRID_COLUMNS, MAX_HEIGHT, REFRESH_CHOICES, Tab, format_interval,
+    Content, GRID_COLUMNS, MAX_HEIGHT, REFRESH_CHOICES, Tab, format_interval,
 };
 use crate::dashboard::markdown;
 use crate::dashboard::params::{
@@ -189,24 +189,7 @@ fn DashboardView(page: DashboardPage) -> impl IntoView {
     let add = move |content: Content, h: u32| {
         working.update(|d| {
             let t = tab.get_untracked().min(d.tabs.len() - 1);
-            let bottom = d.tabs[t]
-                .elements
-                .iter()
-                .map(|e| e.y + e.h)
-                .max()
-                .unwrap_or(0);
-            let w = if matches!(content, Content::Chart(_)) {
-                6
-            } else {
-                GRID_COLUMNS
-            };
-            d.tabs[t].elements.push(Element {
-                x: 0,
-                y: bottom,
-                w,
-                h,
-                content,
-            });
+            d.tabs[t].append(content, h);
         })
     };
 
@@ -215,21 +198,7 @@ fn DashboardView(page: DashboardPage) -> impl IntoView {
             <h1 data-testid="dashboard-name">{move || working.with(|d| d.name.clone())}</h1>
             <div class="toolbar">
                 <label>"Time "
-                    <select data-testid="range-picker" on:change=move |ev| {
-                        let v = event_target_value(&ev);
-                        range.set(if v.is_empty() { None } else { parse_range(&v).ok() })
-                    }>
-                        <option value="" selected=move || range.get().is_none()>"each chart's own"</option>
-                        {RELATIVE_CHOICES.iter().map(|r| {
-                            let r = *r;
-                            view! { <option value=relative_label(r) selected=move || range.get() == Some(TimeRange::Last(r))>"last "{relative_label(r)}</option> }
-                        }).collect_view()}
-                        <option value="all" selected=move || range.get() == Some(TimeRange::All)>"all time"</option>
-                        {move || match range.get() {
-                            Some(r @ TimeRange::Between { .. }) => Some(view! { <option value=format_range(r) selected=true>"between (below)"</option> }),
-                            _ => None,
-                        }}
-                    </select>
+                    <RangeSelect test_id="range-picker" current=range.into() choose=Callback::new(move |r| range.set(r))/>
                 </label>
                 <label>"From (UTC)"
                     <input class="when" size="16" placeholder="2026-01-31 09:00" data-testid="range-from"
@@ -242,20 +211,8 @@ fn DashboardView(page: DashboardPage) -> impl IntoView {
                         on:change=move |ev| set_between(range, status, None, Some(event_target_value(&ev)))/>
                 </label>
                 <label>"Refresh "
-                    <select data-testid="refresh-picker" on:change=move |ev| {
-                        if let Ok(seconds) = crate::dashboard::definition::parse_interval(&event_target_value(&ev)) {
-                            refresh.set(clamp(seconds))
-                        }
-                    }>
-                        {REFRESH_CHOICES.iter().filter(|c| c.is_none_or(|s| s >= minimum_refresh)).map(|c| {
-                            let c = *c;
-                            view! { <option value=format_interval(c) selected=move || refresh.get() == c>{format_interval(c)}</option> }
-                        }).collect_view()}
-                        {move || {
-                            let current = refresh.get();
-                            (!REFRESH_CHOICES.contains(&current)).then(|| view! { <option value=format_interval(current) selected=true>{format_interval(current)}</option> })
-                        }}
-                    </select>
+                    <RefreshSelect test_id="refresh-picker" minimum_refresh current=refresh.into()
+                        choose=Callback::new(move |seconds| refresh.set(clamp(seconds)))/>
                 </label>
                 <label>"Custom"
                     <input class="interval" size="5" placeholder="45s" data-testid="refresh-custom" on:change=move |ev| {
@@ -325,27 +282,12 @@ fn DashboardView(page: DashboardPage) -> impl IntoView {
                 }>"Rename tab"</button>
                 <button on:click=move |_| working.update(|d| if d.tabs.len() > 1 { d.tabs.remove(tab.get_untracked().min(d.tabs.len() - 1)); tab.set(0) })>"Remove tab"</button>
                 <label>"Default time"
-                    <select on:change=move |ev| {
-                        let v = event_target_value(&ev);
-                        working.update(|d| d.time_range = if v.is_empty() { None } else { parse_range(&v).ok() })
-                    }>
-                        <option value="" selected=move || working.with(|d| d.time_range.is_none())>"each chart's own"</option>
-                        {RELATIVE_CHOICES.iter().map(|r| {
-                            let r = *r;
-                            view! { <option value=relative_label(r) selected=move || working.with(|d| d.time_range == Some(TimeRange::Last(r)))>"last "{relative_label(r)}</option> }
-                        }).collect_view()}
-                        <option value="all" selected=move || working.with(|d| d.time_range == Some(TimeRange::All))>"all time"</option>
-                    </select>
+                    <RangeSelect current=Signal::derive(move || working.with(|d| d.time_range))
+                        choose=Callback::new(move |r| working.update(|d| d.time_range = r))/>
                 </label>
                 <label>"Default refresh"
-                    <select on:change=move |ev| {
-                        if let Ok(s) = crate::dashboard::definition::parse_interval(&event_target_value(&ev)) { working.update(|d| d.refresh_seconds = s) }
-                    }>
-                        {REFRESH_CHOICES.iter().filter(|c| c.is_none_or(|s| s >= minimum_refresh)).map(|c| {
-                            let c = *c;
-                            view! { <option value=format_interval(c) selected=move || working.with(|d| d.refresh_seconds == c)>{format_interval(c)}</option> }
-                        }).collect_view()}
-                    </select>
+                    <RefreshSelect minimum_refresh current=Signal::derive(move || working.with(|d| d.refresh_seconds))
+                        choose=Callback::new(move |seconds| working.update(|d| d.refresh_seconds = seconds))/>
                 </label>
                 <label class="check"><input type="checkbox" prop:checked=move || working.with(|d| d.live)
                     on:change=move |ev| { let on = event_target_checked(&ev); working.update(|d| d.live = on) }/>"Live by default"</label>
@@ -398,6 +340,60 @@ fn DashboardView(page: DashboardPage) -> impl IntoView {
                 }
             />
         </div>
+    }
+}
+
+/// A choice of time range: each chart's own, a relative range, all time, or
+/// the absolute range already chosen. The toolbar and the edit bar share it.
+#[component]
+fn RangeSelect(
+    current: Signal<Option<TimeRange>>,
+    choose: Callback<Option<TimeRange>>,
+    #[prop(optional)] test_id: Option<&'static str>,
+) -> impl IntoView {
+    view! {
+        <select data-testid=test_id on:change=move |ev| {
+            let v = event_target_value(&ev);
+            choose.run(if v.is_empty() { None } else { parse_range(&v).ok() })
+        }>
+            <option value="" selected=move || current.get().is_none()>"each chart's own"</option>
+            {RELATIVE_CHOICES.iter().map(|r| {
+                let r = *r;
+                view! { <option value=relative_label(r) selected=move || current.get() == Some(TimeRange::Last(r))>"last "{relative_label(r)}</option> }
+            }).collect_view()}
+            <option value="all" selected=move || current.get() == Some(TimeRange::All)>"all time"</option>
+            {move || between(current.get()).map(|(from, to)| {
+                let range = TimeRange::Between { from_ms: from, to_ms: to };
+                view! { <option value=format_range(range) selected=true>{format!("{} to {} UTC", utc_minute(from), utc_minute(to))}</option> }
+            })}
+        </select>
+    }
+}
+
+/// A choice of refresh interval no shorter than the server allows; an
+/// interval set some other way (the address, a custom entry) shows too.
+#[component]
+fn RefreshSelect(
+    minimum_refresh: u32,
+    current: Signal<Option<u32>>,
+    choose: Callback<Option<u32>>,
+    #[prop(optional)] test_id: Option<&'static str>,
+) -> impl IntoView {
+    view! {
+        <select data-testid=test_id on:change=move |ev| {
+            if let Ok(seconds) = crate::dashboard::definition::parse_interval(&event_target_value(&ev)) {
+                choose.run(seconds)
+            }
+        }>
+            {REFRESH_CHOICES.iter().filter(|c| c.is_none_or(|s| s >= minimum_refresh)).map(|c| {
+                let c = *c;
+                view! { <option value=format_interval(c) selected=move || current.get() == c>{format_interval(c)}</option> }
+            }).collect_view()}
+            {move || {
+                let shown = current.get();
+                (!REFRESH_CHOICES.contains(&shown)).then(|| view! { <option value=format_interval(shown) selected=true>{format_interval(shown)}</option> })
+            }}
+        </select>
     }
 }
 
