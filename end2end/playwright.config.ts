@@ -1,4 +1,5 @@
 import { defineConfig } from '@playwright/test';
+import { adminState } from './sign-in';
 
 // The server is started by ./scripts/test, which passes its address here.
 const baseURL = process.env.PULSEBOARD_BASE_URL ?? 'http://127.0.0.1:3000';
@@ -11,8 +12,11 @@ export default defineConfig({
   forbidOnly: !!process.env.CI,
   retries: 0,
   reporter: [['list']],
+  globalSetup: './sign-in.ts',
   use: {
     baseURL,
+    // Signed in as the admin; tests of signing in start from no state.
+    storageState: adminState,
     trace: 'retain-on-failure',
     launchOptions: {
       // Debian's Chromium; Playwright's own browser downloads cannot be used here.

@@ -145,6 +145,29 @@ pub fn replace_url(url: &str) {
     }
 }
 
+/// The `<meta>` in which the server names the page's signed-in account
+/// ("username role"), so the page shows it without asking again.
+pub const ACCOUNT_META: &str = "pulseboard-account";
+
+/// The signed-in account the page was served to: from the request on the
+/// server, from the page's [`ACCOUNT_META`] in the browser.
+pub fn served_account() -> Option<(String, crate::accounts::Role)> {
+    #[cfg(feature = "ssr")]
+    {
+        crate::accounts::current().map(|a| (a.username, a.role))
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        let text = document()
+            .query_selector(&format!("meta[name={ACCOUNT_META}]"))
+            .ok()
+            .flatten()?
+            .get_attribute("content")?;
+        let (username, role) = text.rsplit_once(' ')?;
+        Some((username.to_string(), crate::accounts::Role::parse(role)?))
+    }
+}
+
 /// Now in epoch milliseconds, by the browser's clock (0 on the server,
 /// which never asks).
 pub fn now_ms() -> f64 {

@@ -1,6 +1,5 @@
 //! The one error type shared by server functions and the UI.
 
-use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +19,10 @@ pub enum AppError {
     NotFound(String),
     #[error("{0}")]
     BadRequest(String),
+    #[error("sign in to see this")]
+    SignInRequired,
+    #[error("not allowed: {0}")]
+    Forbidden(String),
     #[error("request failed: {0}")]
     ServerFn(ServerFnErrorErr),
 }
@@ -33,7 +36,7 @@ fn describe(errors: &[crate::chart::definition::FieldError]) -> String {
 }
 
 impl FromServerFnError for AppError {
-    type Encoder = JsonEncoding;
+    type Encoder = crate::codec::JsonTextEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         AppError::ServerFn(value)
@@ -67,6 +70,18 @@ impl From<crate::chart::store::StoreError> for AppError {
             StoreError::NotFound(id) => AppError::NotFound(format!("chart {id}")),
             StoreError::BadFile(message) => AppError::BadRequest(message),
             StoreError::Database(error) => error.into(),
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<crate::accounts::store::AccountError> for AppError {
+    fn from(error: crate::accounts::store::AccountError) -> Self {
+        use crate::accounts::store::AccountError;
+        match error {
+            AccountError::Database(error) => error.into(),
+            AccountError::NotFound(what) => AppError::NotFound(format!("account {what}")),
+            other => AppError::BadRequest(other.to_string()),
         }
     }
 }

@@ -3,8 +3,10 @@
 //! Built twice: with `ssr` for the server (database access and chart
 //! rendering live here) and with `hydrate` for the browser bundle.
 
+pub mod accounts;
 pub mod browser;
 pub mod chart;
+pub mod codec;
 pub mod dashboard;
 pub mod error;
 pub mod json_layout;
@@ -32,6 +34,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
+                <meta name=browser::ACCOUNT_META content=browser::served_account().map(|(name, role)| format!("{name} {}", role.name()))/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>
@@ -58,6 +61,7 @@ pub fn App() -> impl IntoView {
                     <a href="/charts">"Charts"</a>
                     <a href="/streams">"Streams"</a>
                 </nav>
+                <AccountMenu/>
             </header>
             <main>
                 <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
@@ -67,9 +71,28 @@ pub fn App() -> impl IntoView {
                     <Route path=(StaticSegment("d"), ParamSegment("slug")) view={Lazy::<pages::DashboardRoute>::new()}/>
                     <Route path=StaticSegment("charts") view={Lazy::<pages::ChartsRoute>::new()}/>
                     <Route path=(StaticSegment("charts"), ParamSegment("id")) view={Lazy::<pages::ChartEditorRoute>::new()}/>
+                    <Route path=StaticSegment("login") view={Lazy::<pages::LoginRoute>::new()}/>
+                    <Route path=StaticSegment("admin") view={Lazy::<pages::AdminRoute>::new()}/>
                 </Routes>
             </main>
         </Router>
+    }
+}
+
+/// Who is signed in, with the way out; admins also get their page.
+#[component]
+fn AccountMenu() -> impl IntoView {
+    view! {
+        <div class="account">
+            {match browser::served_account() {
+                Some((username, role)) => view! {
+                    {(role == accounts::Role::Admin).then(|| view! { <a href="/admin">"Admin"</a> })}
+                    <span data-testid="signed-in-as">{username}" ("{role.name()}")"</span>
+                    <form method="post" action="/logout"><button type="submit" data-testid="sign-out">"Sign out"</button></form>
+                }.into_any(),
+                None => view! { <a href="/login" data-testid="sign-in-link">"Sign in"</a> }.into_any(),
+            }}
+        </div>
     }
 }
 

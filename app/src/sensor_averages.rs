@@ -14,8 +14,9 @@ pub struct SensorAverage {
     pub location: String,
 }
 
-#[server]
+#[server(output = crate::codec::JsonText)]
 pub async fn list_sensor_averages() -> Result<Vec<SensorAverage>, AppError> {
+    crate::accounts::require(crate::accounts::Role::Viewer)?;
     let pool = crate::error::pool()?;
     let rows = sqlx::query_as::<_, (f64, String, f64, f64, String)>(
         "SELECT avg_temp::float8, guid::text, lat::float8, long::float8, coalesce(location, '')::text

@@ -30,8 +30,9 @@ pub struct Latency {
     pub max_ms: i64,
 }
 
-#[server]
+#[server(output = crate::codec::JsonText)]
 pub async fn list_stream_status() -> Result<Vec<StreamStatus>, AppError> {
+    crate::accounts::require(crate::accounts::Role::Viewer)?;
     let pool = crate::error::pool()?;
     let catalog = leptos::prelude::use_context::<StreamCatalog>().unwrap_or_default();
     ssr::statuses(&pool, &catalog).await

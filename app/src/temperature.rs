@@ -8,8 +8,9 @@ use leptos::prelude::*;
 /// How far back the temperature chart looks.
 pub const WINDOW_MINUTES: i64 = 10;
 
-#[server]
+#[server(output = crate::codec::JsonText)]
 pub async fn get_temperature_chart() -> Result<Chart, AppError> {
+    crate::accounts::require(crate::accounts::Role::Viewer)?;
     let pool = crate::error::pool()?;
     let series = ssr::recent_series(&pool, WINDOW_MINUTES).await?;
     ssr::render(series).await

@@ -6,7 +6,9 @@ pub const USAGE: &str = "usage:
                                         re-process a stream's topics (sensors by default; the
                                         sales streams replay together) from their earliest
                                         offsets; --topic reads that topic instead; --reset
-                                        empties the stream's tables and figures first";
+                                        empties the stream's tables and figures first
+  pulseboard create-user NAME ROLE      create an account (ROLE: viewer, editor or admin);
+                                        its password is read from standard input";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -15,6 +17,10 @@ pub enum Command {
         stream: Option<String>,
         topic: Option<String>,
         reset: bool,
+    },
+    CreateUser {
+        username: String,
+        role: app::accounts::Role,
     },
     Help,
 }
@@ -49,6 +55,18 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                 reset,
             })
         }
+        Some("create-user") => match (args.next(), args.next(), args.next()) {
+            (Some(username), Some(role), None) => match app::accounts::Role::parse(role) {
+                Some(role) => Ok(Command::CreateUser {
+                    username: username.to_string(),
+                    role,
+                }),
+                None => Err(format!(
+                    "unknown role {role:?}: expected viewer, editor or admin\n{USAGE}"
+                )),
+            },
+            _ => Err(format!("create-user needs a name and a role\n{USAGE}")),
+        },
         Some(other) => Err(format!("unknown command {other:?}\n{USAGE}")),
     }
 }
@@ -81,6 +99,27 @@ mod tests {
                 topic: Some("t1".into()),
                 reset: true
             })
+        );
+    }
+
+    #[test]
+    fn create_user_takes_a_name_and_a_known_role() {
+        assert_eq!(
+            parse(&args("create-user ops admin")),
+            Ok(Command::CreateUser {
+                username: "ops".into(),
+                role: app::accounts::Role::Admin
+            })
+        );
+        assert!(
+            parse(&args("create-user ops root"))
+                .unwrap_err()
+                .starts_with("unknown role \"root\"")
+        );
+        assert!(
+            parse(&args("create-user ops"))
+                .unwrap_err()
+                .starts_with("create-user needs")
         );
     }
 

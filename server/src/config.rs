@@ -16,6 +16,15 @@ pub struct Config {
     pub dashboards: DashboardConfig,
     /// Raw rows older than this are removed; `None` keeps them.
     pub raw_retention: Option<Duration>,
+    pub first_admin: FirstAdmin,
+}
+
+/// The admin account created when there is no account at all. Without a
+/// password nobody is created: there is never a default password.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FirstAdmin {
+    pub username: String,
+    pub password: Option<Secret>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -232,9 +241,18 @@ impl Config {
                 Duration::ZERO,
             )?),
         };
+        let first_admin = FirstAdmin {
+            username: var("PULSEBOARD_ADMIN_USER").unwrap_or_else(|| "admin".into()),
+            password: secret(
+                &var,
+                "PULSEBOARD_ADMIN_PASSWORD",
+                "PULSEBOARD_ADMIN_PASSWORD_FILE",
+            )?,
+        };
         Ok(Config {
             dashboards,
             raw_retention,
+            first_admin,
             streams_dir: var("PULSEBOARD_STREAMS_DIR")
                 .unwrap_or_else(|| "streams".into())
                 .into(),
@@ -362,30 +380,18 @@ fn kafka_security(var: &impl Fn(&'static str) -> Option<String>) -> Result<Kafka
                 "SASL needs PULSEBOARD_KAFKA_USERNAME",
             )
         })?;
-        let password = match (
-            var("PULSEBOARD_KAFKA_PASSWORD"),
-            var("PULSEBOARD_KAFKA_PASSWORD_FILE"),
-        ) {
-            (Some(password), None) => password,
-            (None, Some(path)) => std::fs::read_to_string(&path)
-                .map_err(|e| invalid("PULSEBOARD_KAFKA_PASSWORD_FILE", &path, e.to_string()))?
-                .trim_end_matches(['\r', '\n'])
-                .to_string(),
-            (Some(_), Some(path)) => {
-                return Err(invalid(
-                    "PULSEBOARD_KAFKA_PASSWORD_FILE",
-                    &path,
-                    "set either it or PULSEBOARD_KAFKA_PASSWORD, not both",
-                ));
-            }
-            (None, None) => {
-                return Err(invalid(
-                    PROTOCOL,
-                    protocol.name(),
-                    "SASL needs PULSEBOARD_KAFKA_PASSWORD or PULSEBOARD_KAFKA_PASSWORD_FILE",
-                ));
-            }
-        };
+        let password = secret(
+            var,
+            "PULSEBOARD_KAFKA_PASSWORD",
+            "PULSEBOARD_KAFKA_PASSWORD_FILE",
+        )?
+        .ok_or_else(|| {
+            invalid(
+                PROTOCOL,
+                protocol.name(),
+                "SASL needs PULSEBOARD_KAFKA_PASSWORD or PULSEBOARD_KAFKA_PASSWORD_FILE",
+            )
+        })?;
         const MECHANISM: &str = "PULSEBOARD_KAFKA_SASL_MECHANISM";
         let mechanism = var(MECHANISM)
             .map(|m| m.to_ascii_uppercase())
@@ -400,7 +406,7 @@ fn kafka_security(var: &impl Fn(&'static str) -> Option<String>) -> Result<Kafka
         Some(SaslLogin {
             mechanism,
             username,
-            password: Secret::new(password),
+            password,
         })
     } else {
         None
@@ -412,6 +418,29 @@ fn kafka_security(var: &impl Fn(&'static str) -> Option<String>) -> Result<Kafka
         key_file: file("PULSEBOARD_KAFKA_KEY_FILE")?,
         sasl,
     })
+}
+
+/// A secret given either in variable `name` or in the file that variable
+/// `file_name` points at (its last line ending dropped).
+fn secret(
+    var: &impl Fn(&'static str) -> Option<String>,
+    name: &'static str,
+    file_name: &'static str,
+) -> Result<Option<Secret>> {
+    match (var(name), var(file_name)) {
+        (Some(value), None) => Ok(Some(Secret::new(value))),
+        (None, Some(path)) => Ok(Some(Secret::new(
+            std::fs::read_to_string(&path)
+                .map_err(|e| invalid(file_name, &path, e.to_string()))?
+                .trim_end_matches(['\r', '\n']),
+        ))),
+        (Some(_), Some(path)) => Err(invalid(
+            file_name,
+            &path,
+            format!("set either it or {name}, not both"),
+        )),
+        (None, None) => Ok(None),
+    }
 }
 
 fn invalid(name: &'static str, value: &str, reason: impl Into<String>) -> ConfigError {

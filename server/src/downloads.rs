@@ -4,10 +4,12 @@
 //! the dashboard's view parameters (`range`, `filter`) plus `width` and
 //! `height`, so a download holds what the page showed.
 
+use app::accounts::Account;
 use app::chart::service::{ChartService, csv};
 use app::chart::view::ViewOptions;
 use app::dashboard::params::ViewParams;
 use app::error::AppError;
+use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -16,6 +18,8 @@ fn failure(error: AppError) -> Response {
     let status = match &error {
         AppError::NotFound(_) => StatusCode::NOT_FOUND,
         AppError::BadRequest(_) | AppError::Invalid(_) => StatusCode::BAD_REQUEST,
+        AppError::SignInRequired => StatusCode::UNAUTHORIZED,
+        AppError::Forbidden(_) => StatusCode::FORBIDDEN,
         _ => StatusCode::SERVICE_UNAVAILABLE,
     };
     (status, format!("{error}\n")).into_response()
@@ -47,12 +51,38 @@ fn attachment(content_type: &str, name: &str, body: impl IntoResponse) -> Respon
         .into_response()
 }
 
+/// Passes a signed-in request, or one for something on a public dashboard
+/// (`public`); anything else is refused with 401.
+async fn readable(
+    signed_in: bool,
+    public: impl Future<Output = Result<bool, app::dashboard::store::DashboardError>>,
+) -> Result<(), Response> {
+    if signed_in {
+        return Ok(());
+    }
+    match public.await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(failure(AppError::SignInRequired)),
+        Err(error) => Err(failure(error.into())),
+    }
+}
+
 /// `GET /download/chart/{id}/{csv|svg|png|json}`.
 pub async fn chart(
     State(service): State<ChartService>,
+    account: Option<Extension<Account>>,
     Path((id, format)): Path<(i64, String)>,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
+    // Anyone may take away what a public dashboard shows.
+    if let Err(refused) = readable(
+        account.is_some(),
+        app::dashboard::store::chart_is_public(&service.pool, id),
+    )
+    .await
+    {
+        return refused;
+    }
     match chart_file(&service, id, &format, &pairs).await {
         Ok(response) => response,
         Err(error) => failure(error),
@@ -117,7 +147,19 @@ async fn chart_file(
 }
 
 /// `GET /download/dashboard/{slug}`: the dashboard file.
-pub async fn dashboard(State(service): State<ChartService>, Path(slug): Path<String>) -> Response {
+pub async fn dashboard(
+    State(service): State<ChartService>,
+    account: Option<Extension<Account>>,
+    Path(slug): Path<String>,
+) -> Response {
+    if let Err(refused) = readable(
+        account.is_some(),
+        app::dashboard::store::is_public(&service.pool, &slug),
+    )
+    .await
+    {
+        return refused;
+    }
     match app::dashboard::store::export(&service.pool, &slug).await {
         Ok(file) => attachment("application/json", &format!("{slug}.dashboard.json"), file),
         Err(error) => failure(error.into()),

@@ -41,7 +41,34 @@ async fn main() -> anyhow::Result<()> {
             topic,
             reset,
         } => replay(config, stream, topic, reset).await,
+        Command::CreateUser { username, role } => create_user(config, &username, role).await,
     }
+}
+
+/// Creates an account whose password is the first line of standard input.
+async fn create_user(
+    config: Config,
+    username: &str,
+    role: app::accounts::Role,
+) -> anyhow::Result<()> {
+    let mut password = String::new();
+    std::io::stdin()
+        .read_line(&mut password)
+        .context("reading the password from standard input")?;
+    let password = password.trim_end_matches(['\r', '\n']);
+    let pool = service::connect(&config.database).await?;
+    server::MIGRATOR
+        .run(&pool)
+        .await
+        .context("applying database migrations")?;
+    let account = app::accounts::store::create_user(&pool, username, password, role).await?;
+    println!(
+        "created {} account {:?} (id {})",
+        role.name(),
+        account.username,
+        account.id
+    );
+    Ok(())
 }
 
 /// Replays one stream's topics through its own pipeline.

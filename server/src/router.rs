@@ -40,12 +40,16 @@ pub fn router(state: AppState) -> Router {
     let catalog = state.catalog.clone();
     let charts = state.charts.clone();
     let options = state.leptos_options.clone();
+    let authenticate =
+        axum::middleware::from_fn_with_state(state.clone(), crate::auth::authenticate);
     Router::new()
         .route("/healthz", get(crate::health::healthz))
         .route("/metrics", get(crate::metrics::metrics))
         .route("/", post(firehose::handle))
         .route("/ingest/{stream}", post(firehose::ingest_ndjson))
         .route("/events", get(crate::live::events))
+        .route("/login", post(crate::auth::login))
+        .route("/logout", post(crate::auth::logout))
         .route(
             "/download/chart/{id}/{format}",
             get(crate::downloads::chart),
@@ -66,6 +70,7 @@ pub fn router(state: AppState) -> Router {
             move || shell(options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(authenticate)
         .layer(CompressionLayer::new())
         .layer(DefaultBodyLimit::max(firehose::MAX_BODY_BYTES))
         .with_state(state)

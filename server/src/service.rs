@@ -66,6 +66,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .run(&pool)
         .await
         .context("applying database migrations")?;
+    crate::auth::ensure_first_admin(&pool, &config.first_admin).await?;
     app::chart::render::ensure_font().context("loading the chart font")?;
     for stream in &custom {
         stream

@@ -207,6 +207,10 @@ async fn downloads_hold_the_charts_data(pool: PgPool) {
     let png = server::router::router(state.clone())
         .oneshot(
             Request::get(format!("/download/chart/{id}/png"))
+                .header(
+                    "cookie",
+                    support::session_cookie(&pool, app::accounts::Role::Viewer).await,
+                )
                 .body(Body::empty())
                 .unwrap(),
         )

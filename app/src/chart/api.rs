@@ -35,14 +35,24 @@ impl From<super::store::StoredChart> for SavedChart {
 }
 
 /// The datasets charts may read: the built-in ones and every custom stream's.
-#[server]
+#[server(output = crate::codec::JsonText)]
 pub async fn list_datasets() -> Result<Vec<super::dataset::Dataset>, AppError> {
+    crate::accounts::require(crate::accounts::Role::Viewer)?;
     Ok(service()?.datasets.to_vec())
 }
 
-#[server]
+#[server(output = crate::codec::JsonText)]
 pub async fn list_charts() -> Result<Vec<ChartSummary>, AppError> {
-    let service = service()?;
+    crate::accounts::require(crate::accounts::Role::Viewer)?;
+    summaries(&service()?, |_| true).await
+}
+
+/// The saved charts whose ids `keep` accepts, for lists.
+#[cfg(feature = "ssr")]
+pub async fn summaries(
+    service: &super::service::ChartService,
+    keep: impl Fn(i64) -> bool,
+) -> Result<Vec<ChartSummary>, AppError> {
     let charts = super::store::list(&service.pool).await?;
     let streams = |dataset: &str| {
         service
@@ -54,6 +64,7 @@ pub async fn list_charts() -> Result<Vec<ChartSummary>, AppError> {
     };
     Ok(charts
         .into_iter()
+        .filter(|c| keep(c.id))
         .map(|c| ChartSummary {
             streams: streams(&c.definition.dataset),
             id: c.id,
@@ -66,18 +77,20 @@ pub async fn list_charts() -> Result<Vec<ChartSummary>, AppError> {
         .collect())
 }
 
-#[server]
+#[server(output = crate::codec::JsonText)]
 pub async fn get_chart(id: i64) -> Result<SavedChart, AppError> {
+    crate::accounts::require(crate::accounts::Role::Viewer)?;
     let service = service()?;
     Ok(super::store::get(&service.pool, id).await?.into())
 }
 
 /// Creates the chart (no `id`) or saves its next revision.
-#[server(input = Json)]
+#[server(input = Json, output = crate::codec::JsonText)]
 pub async fn save_chart(
     id: Option<i64>,
     definition: ChartDefinition,
 ) -> Result<SavedChart, AppError> {
+    crate::accounts::require(crate::accounts::Role::Editor)?;
     let service = service()?;
     let saved = match id {
         None => super::store::create(&service.pool, &definition, &service.datasets).await?,
@@ -87,8 +100,9 @@ pub async fn save_chart(
 }
 
 /// Imports a chart file (see `store::export`); returns the new chart.
-#[server(input = Json)]
+#[server(input = Json, output = crate::codec::JsonText)]
 pub async fn import_chart(file: String) -> Result<SavedChart, AppError> {
+    crate::accounts::require(crate::accounts::Role::Editor)?;
     let service = service()?;
     Ok(
         super::store::import(&service.pool, &file, &service.datasets)
@@ -97,8 +111,9 @@ pub async fn import_chart(file: String) -> Result<SavedChart, AppError> {
     )
 }
 
-#[server]
+#[server(output = crate::codec::JsonText)]
 pub async fn duplicate_chart(id: i64) -> Result<SavedChart, AppError> {
+    crate::accounts::require(crate::accounts::Role::Editor)?;
     let service = service()?;
     Ok(
         super::store::duplicate(&service.pool, id, &service.datasets)
@@ -107,8 +122,9 @@ pub async fn duplicate_chart(id: i64) -> Result<SavedChart, AppError> {
     )
 }
 
-#[server]
+#[server(output = crate::codec::JsonText)]
 pub async fn delete_chart(id: i64) -> Result<(), AppError> {
+    crate::accounts::require(crate::accounts::Role::Editor)?;
     let service = service()?;
     if super::store::delete(&service.pool, id).await? {
         Ok(())
@@ -118,14 +134,16 @@ pub async fn delete_chart(id: i64) -> Result<(), AppError> {
 }
 
 /// Revision numbers with when each was saved (epoch ms), newest first.
-#[server]
+#[server(output = crate::codec::JsonText)]
 pub async fn chart_revisions(id: i64) -> Result<Vec<(i32, i64)>, AppError> {
+    crate::accounts::require(crate::accounts::Role::Viewer)?;
     let service = service()?;
     Ok(super::store::revisions(&service.pool, id).await?)
 }
 
-#[server]
+#[server(output = crate::codec::JsonText)]
 pub async fn restore_chart(id: i64, revision: i32) -> Result<SavedChart, AppError> {
+    crate::accounts::require(crate::accounts::Role::Editor)?;
     let service = service()?;
     Ok(
         super::store::restore(&service.pool, id, revision, &service.datasets)
@@ -142,11 +160,12 @@ pub enum Preview {
     Invalid(Vec<FieldError>),
 }
 
-#[server(input = Json)]
+#[server(input = Json, output = crate::codec::JsonText)]
 pub async fn preview_chart(
     definition: ChartDefinition,
     options: ViewOptions,
 ) -> Result<Preview, AppError> {
+    crate::accounts::require(crate::accounts::Role::Viewer)?;
     let service = service()?;
     match service.view(&definition, &options).await {
         Ok(view) => Ok(Preview::Drawn((*view).clone())),
@@ -156,9 +175,15 @@ pub async fn preview_chart(
 }
 
 /// A saved chart drawn as a dashboard shows it.
-#[server(input = Json)]
+#[server(input = Json, output = crate::codec::JsonText)]
 pub async fn view_chart(id: i64, options: ViewOptions) -> Result<ChartView, AppError> {
     let service = service()?;
+    // Anyone may see the charts of a public dashboard.
+    if crate::accounts::current().is_none()
+        && !crate::dashboard::store::chart_is_public(&service.pool, id).await?
+    {
+        crate::accounts::require(crate::accounts::Role::Viewer)?;
+    }
     let definition = service.saved(id).await?;
     Ok((*service.view(&definition, &options).await?).clone())
 }

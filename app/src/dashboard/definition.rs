@@ -81,6 +81,21 @@ impl Tab {
 }
 
 impl Dashboard {
+    /// A dashboard with one empty tab and no settings of its own.
+    pub fn empty(name: String, slug: String) -> Self {
+        Dashboard {
+            name,
+            slug,
+            time_range: None,
+            refresh_seconds: None,
+            live: false,
+            tabs: vec![Tab {
+                name: "Overview".into(),
+                elements: Vec::new(),
+            }],
+        }
+    }
+
     /// The charts it shows, in order of first appearance.
     pub fn chart_refs(&self) -> Vec<i64> {
         let mut refs = Vec::new();

@@ -41,17 +41,53 @@ const FILE_VERSION: u32 = 1;
 pub struct Summary {
     pub slug: String,
     pub name: String,
+    /// Readable without signing in.
+    pub public: bool,
 }
 
 pub async fn list(pool: &PgPool) -> Result<Vec<Summary>, DashboardError> {
-    let rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT slug, name FROM dashboards ORDER BY name, slug")
+    let rows: Vec<(String, String, bool)> =
+        sqlx::query_as("SELECT slug, name, public FROM dashboards ORDER BY name, slug")
             .fetch_all(pool)
             .await?;
     Ok(rows
         .into_iter()
-        .map(|(slug, name)| Summary { slug, name })
+        .map(|(slug, name, public)| Summary { slug, name, public })
         .collect())
+}
+
+/// Whether the dashboard at `slug` exists and is public.
+pub async fn is_public(pool: &PgPool, slug: &str) -> Result<bool, DashboardError> {
+    let public: Option<bool> = sqlx::query_scalar("SELECT public FROM dashboards WHERE slug = $1")
+        .bind(slug)
+        .fetch_optional(pool)
+        .await?;
+    Ok(public == Some(true))
+}
+
+/// Whether saved chart `chart` is on a public dashboard, so that anyone may
+/// see it drawn.
+pub async fn chart_is_public(pool: &PgPool, chart: i64) -> Result<bool, DashboardError> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (
+           SELECT 1 FROM dashboards d,
+                  jsonb_array_elements(d.definition -> 'tabs') tab,
+                  jsonb_array_elements(tab -> 'elements') element
+            WHERE d.public AND element -> 'content' -> 'chart' = to_jsonb($1::int8))",
+    )
+    .bind(chart)
+    .fetch_one(pool)
+    .await?)
+}
+
+/// Sets whether the dashboard is public; says whether it exists.
+pub async fn set_public(pool: &PgPool, slug: &str, public: bool) -> Result<bool, DashboardError> {
+    let changed = sqlx::query("UPDATE dashboards SET public = $2 WHERE slug = $1")
+        .bind(slug)
+        .bind(public)
+        .execute(pool)
+        .await?;
+    Ok(changed.rows_affected() == 1)
 }
 
 pub async fn get(pool: &PgPool, slug: &str) -> Result<Dashboard, DashboardError> {

@@ -48,6 +48,7 @@ fn DashboardView(page: DashboardPage) -> impl IntoView {
         dashboard,
         minimum_refresh,
         charts,
+        can_edit,
     } = page;
     let navigate = use_navigate();
     let query = use_query_map();
@@ -224,7 +225,7 @@ fn DashboardView(page: DashboardPage) -> impl IntoView {
                 </label>
                 <label class="check"><input type="checkbox" data-testid="live-toggle" prop:checked=move || live.get()
                     on:change=move |ev| live.set(event_target_checked(&ev))/>"Live"</label>
-                <Show when=move || !edit.get()>
+                <Show when=move || can_edit && !edit.get()>
                     <button data-testid="edit-dashboard" on:click=move |_| edit.set(true)>"Edit"</button>
                 </Show>
                 <Show when=move || edit.get()>

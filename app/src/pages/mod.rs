@@ -1,9 +1,11 @@
 //! Routed pages, one per file.
 
+pub mod admin;
 pub mod chart_tile;
 pub mod charts;
 pub mod dashboard;
 pub mod dashboards;
+pub mod login;
 pub mod sensors;
 pub mod streams;
 
@@ -30,9 +32,11 @@ macro_rules! lazy_page {
     };
 }
 
+use admin::AdminPage;
 use charts::{ChartEditorPage, ChartsPage};
 use dashboard::DashboardPageView;
 use dashboards::DashboardsPage;
+use login::LoginPage;
 use sensors::SensorsPage;
 use streams::StreamsPage;
 
@@ -42,6 +46,8 @@ lazy_page!(DashboardsRoute, DashboardsPage);
 lazy_page!(DashboardRoute, DashboardPageView);
 lazy_page!(ChartsRoute, ChartsPage);
 lazy_page!(ChartEditorRoute, ChartEditorPage);
+lazy_page!(LoginRoute, LoginPage);
+lazy_page!(AdminRoute, AdminPage);
 
 /// The one error view shown inside every `ErrorBoundary`.
 pub fn error_list(errors: ArcRwSignal<Errors>) -> impl IntoView {

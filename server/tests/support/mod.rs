@@ -5,7 +5,7 @@
 
 use app::streams::{CatalogEntry, StreamCatalog};
 use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::{HeaderValue, Request, StatusCode};
 use leptos::config::LeptosOptions;
 use server::config::{FlushConfig, KafkaConfig};
 use server::group_commit::GroupCommit;
@@ -45,21 +45,83 @@ pub fn state(pool: PgPool, kafka: Option<KafkaConfig>) -> AppState {
 pub struct Reply {
     pub status: StatusCode,
     pub content_type: String,
+    pub headers: axum::http::HeaderMap,
     pub body: String,
 }
 
 impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
 }
 
-pub async fn send(state: AppState, request: Request<Body>) -> Reply {
+/// A session cookie (`name=token`) for a new account with `role` in the
+/// test database.
+pub async fn session_cookie(pool: &PgPool, role: app::accounts::Role) -> String {
+    use app::accounts::store;
+    let username = format!("test-{}-{}", role.name(), rand::random::<u32>());
+    let password = "a test password, long enough";
+    store::create_user(pool, &username, password, role)
+        .await
+        .expect("account created");
+    let (_, token) = store::sign_in(pool, &username, password)
+        .await
+        .expect("database")
+        .expect("signed in");
+    format!("{}={token}", server::auth::SESSION_COOKIE)
+}
+
+/// Sends the request as the server's own pages would: from its own origin
+/// and, unless it carries a cookie of its own, signed in as an admin (one
+/// account per test database).
+pub async fn send(state: AppState, mut request: Request<Body>) -> Reply {
+    static ADMIN_COOKIES: std::sync::Mutex<Vec<(String, String)>> =
+        std::sync::Mutex::new(Vec::new());
+    let headers = request.headers_mut();
+    headers
+        .entry("host")
+        .or_insert(HeaderValue::from_static("pulseboard.test"));
+    headers
+        .entry("origin")
+        .or_insert(HeaderValue::from_static("http://pulseboard.test"));
+    if !headers.contains_key("cookie") {
+        let database = database_url(&state.pool);
+        let known = ADMIN_COOKIES
+            .lock()
+            .expect("cookies")
+            .iter()
+            .find(|(d, _)| *d == database)
+            .map(|(_, cookie)| cookie.clone());
+        let cookie = match known {
+            Some(cookie) => cookie,
+            None => {
+                let cookie = session_cookie(&state.pool, app::accounts::Role::Admin).await;
+                ADMIN_COOKIES
+                    .lock()
+                    .expect("cookies")
+                    .push((database, cookie.clone()));
+                cookie
+            }
+        };
+        request
+            .headers_mut()
+            .insert("cookie", HeaderValue::from_str(&cookie).expect("cookie"));
+    }
+    send_as_is(state, request).await
+}
+
+/// Sends the request with exactly the headers it has.
+pub async fn send_as_is(state: AppState, request: Request<Body>) -> Reply {
     let response = server::router::router(state)
         .oneshot(request)
         .await
         .expect("response");
     let status = response.status();
+    let headers = response.headers().clone();
     let content_type = response
         .headers()
         .get("content-type")
@@ -71,6 +133,7 @@ pub async fn send(state: AppState, request: Request<Body>) -> Reply {
         .expect("body");
     Reply {
         status,
+        headers,
         content_type,
         body: String::from_utf8_lossy(&bytes).into_owned(),
     }

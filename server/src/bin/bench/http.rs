@@ -9,6 +9,8 @@ use tokio::net::TcpStream;
 
 pub struct Connection {
     stream: BufStream<TcpStream>,
+    /// A session cookie sent with every request, as a signed-in page does.
+    session: Option<String>,
 }
 
 pub struct Response {
@@ -29,7 +31,14 @@ impl Connection {
         socket.set_nodelay(true)?;
         Ok(Connection {
             stream: BufStream::new(socket),
+            session: None,
         })
+    }
+
+    /// Sends `cookie` and this server's own origin with every request.
+    pub fn signed_in(mut self, cookie: &str) -> Connection {
+        self.session = Some(cookie.to_string());
+        self
     }
 
     /// Sends one request and reads the whole response (sized or chunked).
@@ -46,6 +55,9 @@ impl Connection {
         );
         for (name, value) in headers {
             head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        if let Some(cookie) = &self.session {
+            head.push_str(&format!("Cookie: {cookie}\r\nOrigin: http://bench\r\n"));
         }
         head.push_str("\r\n");
         self.stream.write_all(head.as_bytes()).await?;

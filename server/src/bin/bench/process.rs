@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 pub struct RunningService {
     child: tokio::process::Child,
     pub addr: SocketAddr,
+    /// The cookie of a signed-in admin, for pages and server functions.
+    pub session: String,
 }
 
 /// Resident memory in MiB: now, and the most since the process started.
@@ -44,7 +46,11 @@ impl RunningService {
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
-        let service = RunningService { child, addr };
+        let service = RunningService {
+            child,
+            addr,
+            session: String::new(),
+        };
         let started = Instant::now();
         loop {
             if let Ok(mut connection) = Connection::open(addr).await
@@ -61,6 +67,11 @@ impl RunningService {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// A connection that is signed in as the benchmark's admin.
+    pub async fn connect(&self) -> anyhow::Result<Connection> {
+        Ok(Connection::open(self.addr).await?.signed_in(&self.session))
     }
 
     pub fn pid(&self) -> u32 {

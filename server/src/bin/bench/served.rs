@@ -134,13 +134,15 @@ struct Bench<'a> {
     log: std::path::PathBuf,
     /// Largest resident set of any service process, MiB.
     peak_rss: f64,
+    /// The session cookie of the benchmark's admin account.
+    session: tokio::sync::OnceCell<String>,
 }
 
 impl Bench<'_> {
     async fn start(&self) -> anyhow::Result<RunningService> {
         let site_root =
             std::env::var("PULSEBOARD_SITE_ROOT").unwrap_or_else(|_| "target/site".into());
-        RunningService::start(
+        let mut service = RunningService::start(
             &[
                 ("DATABASE_URL", self.db_url.clone()),
                 (
@@ -160,6 +162,33 @@ impl Bench<'_> {
             &self.log,
         )
         .await
+        .map(|mut service| {
+            service.session = self.session.get().cloned().unwrap_or_default();
+            service
+        })?;
+        // Dashboards are read by a signed-in account; the service has made
+        // the accounts table by now.
+        if service.session.is_empty() {
+            service.session = self
+                .session
+                .get_or_try_init(|| async {
+                    use app::accounts::{Role, store};
+                    let password = self.password();
+                    store::create_user(&self.pool, "bench", &password, Role::Admin).await?;
+                    let (_, token) = store::sign_in(&self.pool, "bench", &password)
+                        .await?
+                        .context("the benchmark's account cannot sign in")?;
+                    anyhow::Ok(format!("{}={token}", server::auth::SESSION_COOKIE))
+                })
+                .await?
+                .clone();
+        }
+        Ok(service)
+    }
+
+    /// The password of the benchmark's admin account, `bench`.
+    fn password(&self) -> String {
+        format!("bench {:x}", self.setup.nonce)
     }
 
     async fn stop(&mut self, service: RunningService) -> anyhow::Result<()> {
@@ -257,11 +286,11 @@ async fn preview(
 
 /// Server times of `samples` fresh (uncached) draws of a chart, in ms.
 async fn chart_times(
-    addr: std::net::SocketAddr,
+    service: &RunningService,
     definition: &ChartDefinition,
     samples: usize,
 ) -> anyhow::Result<Vec<f64>> {
-    let mut connection = Connection::open(addr).await?;
+    let mut connection = service.connect().await?;
     let mut times = Vec::with_capacity(samples);
     for _ in 0..samples {
         let (took, view) = preview(&mut connection, definition, fresh_width()).await?;
@@ -397,7 +426,7 @@ async fn event_to_visible(
     chart: &ChartDefinition,
     guid: &str,
 ) -> anyhow::Result<Vec<f64>> {
-    let mut connection = Connection::open(service.addr).await?;
+    let mut connection = service.connect().await?;
     let width = fresh_width();
     let mut delays = Vec::with_capacity(PROBES);
     for _ in 0..PROBES {
@@ -428,6 +457,7 @@ async fn event_to_visible(
 /// `GET path` in `seconds`, each answer checked.
 async fn requests_per_second(
     addr: std::net::SocketAddr,
+    session: Option<&str>,
     path: &'static str,
     connections: usize,
     seconds: u64,
@@ -435,8 +465,12 @@ async fn requests_per_second(
     let until = Instant::now() + Duration::from_secs(seconds);
     let mut clients = tokio::task::JoinSet::new();
     for _ in 0..connections {
+        let session = session.map(String::from);
         clients.spawn(async move {
             let mut connection = Connection::open(addr).await?;
+            if let Some(cookie) = &session {
+                connection = connection.signed_in(cookie);
+            }
             let mut count = 0u64;
             while Instant::now() < until {
                 let reply = connection.request("GET", path, &[], b"").await?;
@@ -461,7 +495,7 @@ async fn hello_world_requests_per_second() -> anyhow::Result<f64> {
     let addr = listener.local_addr()?;
     let app = axum::Router::new().route("/", axum::routing::get(|| async { "Hello, World!" }));
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
-    let rate = requests_per_second(addr, "/", 4, 5).await;
+    let rate = requests_per_second(addr, None, "/", 4, 5).await;
     server.abort();
     rate
 }
@@ -470,6 +504,7 @@ async fn hello_world_requests_per_second() -> anyhow::Result<f64> {
 /// one of its charts once a second, as the page does, until `done`.
 async fn viewers(
     addr: std::net::SocketAddr,
+    session: String,
     count: usize,
     chart_ids: Arc<Vec<i64>>,
     done: Arc<AtomicBool>,
@@ -478,8 +513,9 @@ async fn viewers(
     let mut clients = tokio::task::JoinSet::new();
     for _ in 0..count {
         let (ids, done, answered) = (chart_ids.clone(), done.clone(), answered.clone());
+        let session = session.clone();
         clients.spawn(async move {
-            let mut connection = Connection::open(addr).await?;
+            let mut connection = Connection::open(addr).await?.signed_in(&session);
             while !done.load(Ordering::Relaxed) {
                 let tick = Instant::now();
                 for id in ids.iter() {
@@ -511,7 +547,7 @@ async fn viewers(
 
 /// The live-mode browser test (headless Chromium through the running
 /// service): its median and p95 from record posted to shown, in ms.
-async fn browser_live(addr: std::net::SocketAddr) -> anyhow::Result<(f64, f64)> {
+async fn browser_live(addr: std::net::SocketAddr, password: &str) -> anyhow::Result<(f64, f64)> {
     let out = tokio::process::Command::new("npx")
         .args([
             "playwright",
@@ -521,6 +557,8 @@ async fn browser_live(addr: std::net::SocketAddr) -> anyhow::Result<(f64, f64)> 
         ])
         .current_dir("end2end")
         .env("PULSEBOARD_BASE_URL", format!("http://{addr}"))
+        .env("PULSEBOARD_E2E_ADMIN_USER", "bench")
+        .env("PULSEBOARD_E2E_ADMIN_PASSWORD", password)
         .output()
         .await
         .context("running the browser test (npx playwright)")?;
@@ -571,6 +609,7 @@ pub async fn measure(
         backlogs: 0,
         log: "target/bench/service.log".into(),
         peak_rss: 0.0,
+        session: tokio::sync::OnceCell::new(),
     };
     let probe_guid = server::simulator::SEED_SENSORS[0].guid;
     let charts = Charts::new(raw_span, recent, probe_guid);
@@ -590,7 +629,7 @@ pub async fn measure(
         figures.add_value("postgres_cpu", ingested.postgres_cpu * per_million);
 
         if wanted(&["window_chart", "psql_window", "window_chart_ingesting"]) {
-            let times = chart_times(service.addr, &charts.window, WINDOW_SAMPLES).await?;
+            let times = chart_times(&service, &charts.window, WINDOW_SAMPLES).await?;
             figures.add_value("window_chart", p95(times));
             let times = psql_times(&bench.db_url, &charts.window, WINDOW_SAMPLES).await?;
             figures.add_value("psql_window", p95(times));
@@ -600,7 +639,7 @@ pub async fn measure(
             ("totals_chart", "psql_totals", &charts.totals),
         ] {
             if wanted(&[key, base]) {
-                let times = chart_times(service.addr, chart, ROLLUP_SAMPLES).await?;
+                let times = chart_times(&service, chart, ROLLUP_SAMPLES).await?;
                 figures.add_value(key, p95(times));
                 let times = psql_times(&bench.db_url, chart, ROLLUP_SAMPLES).await?;
                 figures.add_value(base, p95(times));
@@ -615,13 +654,14 @@ pub async fn measure(
         if wanted(&["ssr", "hello"]) {
             figures.add_value(
                 "ssr",
-                requests_per_second(service.addr, "/d/sensors", 4, 5).await?,
+                requests_per_second(service.addr, Some(&service.session), "/d/sensors", 4, 5)
+                    .await?,
             );
             figures.add_value("hello", hello_world_requests_per_second().await?);
         }
         if wanted(&["visible_browser"]) && run == 1 {
             // A failed browser run is reported, and the other figures kept.
-            match browser_live(service.addr).await {
+            match browser_live(service.addr, &bench.password()).await {
                 Ok((median, p95)) => {
                     figures.add_value("visible_browser", p95);
                     figures.add_value("visible_browser_median", median);
@@ -646,6 +686,7 @@ pub async fn measure(
             );
             let load = tokio::spawn(viewers(
                 service.addr,
+                service.session.clone(),
                 count,
                 ids,
                 done.clone(),
@@ -668,7 +709,7 @@ pub async fn measure(
             let ingesting = AtomicBool::new(true);
             let mut times = Vec::new();
             let sample = async {
-                let mut connection = Connection::open(service.addr).await?;
+                let mut connection = service.connect().await?;
                 while ingesting.load(Ordering::Relaxed) {
                     let (took, _) = preview(&mut connection, &charts.window, fresh_width()).await?;
                     if ingesting.load(Ordering::Relaxed) {
