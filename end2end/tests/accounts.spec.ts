@@ -69,3 +69,22 @@ test('an admin adds a viewer who reads but cannot change, and a public dashboard
   await anyone.goto('/d/sales');
   await expect(anyone).toHaveURL(/\/login\?next=\/d\/sales$/);
 });
+
+test('an admin makes an ingest key that works until it is revoked', async ({ page, request }) => {
+  await open(page, '/admin');
+  await page.getByTestId('new-key-name').fill(`browser test ${Date.now()}`);
+  await page.getByTestId('create-key').click();
+  await expect(page.getByTestId('new-key-secret')).toHaveCount(1);
+  const id = await page.getByTestId('new-key-id').textContent();
+  const secret = await page.getByTestId('new-key-secret').textContent();
+  const post = () =>
+    request.post('/ingest/sensors', {
+      data: JSON.stringify({ guid: 'browser-key-sensor', ts: Math.floor(Date.now() / 1000), temp: 1.5 }) + '\n',
+      headers: { authorization: `Bearer ${id}:${secret}` },
+    });
+  expect((await post()).status()).toBe(200);
+  await page.getByTestId(`key-${id}`).getByRole('button', { name: 'Revoke' }).click();
+  await expect(page.getByTestId('admin-status')).toHaveText('Key revoked.');
+  await expect(page.getByTestId(`key-${id}`)).toContainText('revoked');
+  expect((await post()).status()).toBe(401);
+});

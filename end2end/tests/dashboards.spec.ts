@@ -2,6 +2,13 @@ import { expect, test, type Page } from '@playwright/test';
 
 // Against the running server with its simulators on (see ./scripts/test).
 
+/** The ingest key `<access key id>:<secret>` that ./scripts/test made. */
+function ingestKey() {
+  const key = process.env.PULSEBOARD_E2E_INGEST_KEY;
+  if (!key) throw new Error('PULSEBOARD_E2E_INGEST_KEY is not set (./scripts/test sets it)');
+  return key;
+}
+
 async function open(page: Page, path: string) {
   await page.goto(path);
   await expect(page.locator('body[data-hydrated="true"]')).toHaveCount(1);
@@ -140,7 +147,7 @@ test('live mode shows a posted record within 2 s', async ({ page, request }) => 
     const posted = Date.now();
     const reply = await request.post('/ingest/sensors', {
       data: JSON.stringify({ guid, ts: Math.floor(posted / 1000), temp: Number(temp) }) + '\n',
-      headers: { 'content-type': 'application/x-ndjson' },
+      headers: { 'content-type': 'application/x-ndjson', authorization: `Bearer ${ingestKey()}` },
     });
     expect(reply.ok()).toBe(true);
     await expect(kpi.locator('svg')).toContainText(temp, { timeout: 2_000 });

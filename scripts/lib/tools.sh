@@ -103,3 +103,25 @@ ensure_python_tools() {
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
+
+# cargo-fuzz runs on stable Rust without a sanitizer (`--sanitizer none`).
+CARGO_FUZZ_VERSION=0.13.1
+ensure_fuzz_tools() {
+  if ! cargo fuzz --version 2>/dev/null | grep -q " $CARGO_FUZZ_VERSION\$"; then
+    say "installing cargo-fuzz $CARGO_FUZZ_VERSION (first run only)"
+    CARGO_TARGET_DIR=$PULSEBOARD_CACHE/target-tools \
+      cargo install cargo-fuzz --locked --version "$CARGO_FUZZ_VERSION" --force >&2
+  fi
+}
+
+# Runs fuzz target $1 for $2 seconds, its corpus kept in the cache; fails
+# on a crash, a hang (10 s for one input) or 1 GiB of memory.
+fuzz_for() {
+  local target=$1 seconds=$2
+  local corpus=$PULSEBOARD_CACHE/fuzz/corpus/$target artifacts=$PULSEBOARD_CACHE/fuzz/artifacts/$target
+  mkdir -p "$corpus" "$artifacts"
+  CARGO_TARGET_DIR=$PULSEBOARD_CACHE/target-fuzz \
+    cargo fuzz run --fuzz-dir server/fuzz --sanitizer none "$target" "$corpus" "server/fuzz/seeds/$target" -- \
+    -max_total_time="$seconds" -timeout=10 -rss_limit_mb=1024 -max_len=65536 \
+    -artifact_prefix="$artifacts/" -print_final_stats=1 >&2
+}

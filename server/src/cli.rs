@@ -8,7 +8,9 @@ pub const USAGE: &str = "usage:
                                         offsets; --topic reads that topic instead; --reset
                                         empties the stream's tables and figures first
   pulseboard create-user NAME ROLE      create an account (ROLE: viewer, editor or admin);
-                                        its password is read from standard input";
+                                        its password is read from standard input
+  pulseboard create-ingest-key NAME     make a key for the ingest APIs and print
+                                        \"<access key id> <secret>\" (shown only this once)";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -21,6 +23,9 @@ pub enum Command {
     CreateUser {
         username: String,
         role: app::accounts::Role,
+    },
+    CreateIngestKey {
+        name: String,
     },
     Help,
 }
@@ -66,6 +71,12 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                 )),
             },
             _ => Err(format!("create-user needs a name and a role\n{USAGE}")),
+        },
+        Some("create-ingest-key") => match (args.next(), args.next()) {
+            (Some(name), None) => Ok(Command::CreateIngestKey {
+                name: name.to_string(),
+            }),
+            _ => Err(format!("create-ingest-key needs a name\n{USAGE}")),
         },
         Some(other) => Err(format!("unknown command {other:?}\n{USAGE}")),
     }

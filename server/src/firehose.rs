@@ -14,7 +14,7 @@ use crate::store::{self, Batch, DeadLetter};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -65,6 +65,10 @@ impl ApiError {
     }
 }
 
+fn new_request_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
 fn amz_json(status: StatusCode, body: String, request_id: &str) -> Response {
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
@@ -92,7 +96,7 @@ impl Intake {
     fn new(source: Source) -> Self {
         Intake {
             source,
-            request_id: format!("{:032x}", rand::random::<u128>()),
+            request_id: new_request_id(),
             batch: Batch::default(),
             custom: None,
             stream: None,
@@ -224,7 +228,20 @@ struct RecordResponse {
 }
 
 /// `POST /` with `X-Amz-Target: Firehose_20150804.<Operation>`.
-pub async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn handle(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(denied) = crate::ingest_auth::firehose(&state.pool, &uri, &headers, &body).await {
+        let error = ApiError {
+            status: denied.status,
+            kind: denied.kind,
+            message: denied.message,
+        };
+        return error.response(&new_request_id());
+    }
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
@@ -408,8 +425,22 @@ pub struct RejectedLine {
 pub async fn ingest_ndjson(
     State(state): State<AppState>,
     Path(stream): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Err(denied) = crate::ingest_auth::bearer(&state.pool, &headers).await {
+        let mut response = (
+            denied.status,
+            Json(serde_json::json!({ "error": denied.message })),
+        )
+            .into_response();
+        if denied.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        return response;
+    }
     let mut intake = Intake::new(Source::Ndjson);
     match ndjson(&state, &mut intake, &stream, &body).await {
         Ok(outcome) => Json(outcome).into_response(),

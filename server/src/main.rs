@@ -12,7 +12,10 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // The log goes to standard error; standard output carries only what a
+    // command prints for scripts (such as a new ingest key).
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
@@ -42,7 +45,22 @@ async fn main() -> anyhow::Result<()> {
             reset,
         } => replay(config, stream, topic, reset).await,
         Command::CreateUser { username, role } => create_user(config, &username, role).await,
+        Command::CreateIngestKey { name } => {
+            let pool = migrated_pool(&config).await?;
+            let key = app::accounts::keys::create(&pool, &name, "command line").await?;
+            println!("{} {}", key.access_key_id, key.secret);
+            Ok(())
+        }
     }
+}
+
+async fn migrated_pool(config: &Config) -> anyhow::Result<sqlx::PgPool> {
+    let pool = service::connect(&config.database).await?;
+    server::MIGRATOR
+        .run(&pool)
+        .await
+        .context("applying database migrations")?;
+    Ok(pool)
 }
 
 /// Creates an account whose password is the first line of standard input.
@@ -56,11 +74,7 @@ async fn create_user(
         .read_line(&mut password)
         .context("reading the password from standard input")?;
     let password = password.trim_end_matches(['\r', '\n']);
-    let pool = service::connect(&config.database).await?;
-    server::MIGRATOR
-        .run(&pool)
-        .await
-        .context("applying database migrations")?;
+    let pool = migrated_pool(&config).await?;
     let account = app::accounts::store::create_user(&pool, username, password, role).await?;
     println!(
         "created {} account {:?} (id {})",
@@ -93,11 +107,7 @@ async fn replay(
                 config.streams_dir.display()
             )
         })?;
-    let pool = service::connect(&config.database).await?;
-    server::MIGRATOR
-        .run(&pool)
-        .await
-        .context("applying database migrations")?;
+    let pool = migrated_pool(&config).await?;
     let progress = |p: replay::Progress| {
         eprint!("\r{}", replay::bar(p, 40));
         let _ = std::io::stderr().flush();

@@ -286,6 +286,7 @@ async fn repeated_wrong_passwords_lock_the_username_for_a_while(pool: PgPool) {
 /// Valid arguments for every server function, with the least role that may
 /// call it. A server function missing here fails the test.
 fn calls(
+    key: i64,
     chart: i64,
     spare_chart: i64,
     user: i64,
@@ -408,6 +409,17 @@ fn calls(
             url_form(&[("id", &spare_user.to_string())]),
             Some(Admin),
         ),
+        ("list_ingest_keys", no_body(), Some(Admin)),
+        (
+            "create_ingest_key",
+            url_form(&[("name", "a feed")]),
+            Some(Admin),
+        ),
+        (
+            "revoke_ingest_key",
+            url_form(&[("id", &key.to_string())]),
+            Some(Admin),
+        ),
     ]
 }
 
@@ -417,7 +429,8 @@ async fn fingerprint(pool: &PgPool) -> String {
         "SELECT concat_ws('|',
             (SELECT string_agg(id || ':' || revision, ',' ORDER BY id) FROM charts),
             (SELECT string_agg(slug || ':' || md5(definition::text) || ':' || public, ',' ORDER BY slug) FROM dashboards),
-            (SELECT string_agg(username || ':' || role || ':' || md5(password_hash), ',' ORDER BY username) FROM users))",
+            (SELECT string_agg(username || ':' || role || ':' || md5(password_hash), ',' ORDER BY username) FROM users),
+            (SELECT string_agg(access_key_id || ':' || (revoked_at IS NULL), ',' ORDER BY id) FROM ingest_keys))",
     )
     .fetch_one(pool)
     .await
@@ -455,7 +468,14 @@ async fn every_server_function_checks_the_role_of_the_caller(pool: PgPool) {
         ),
         (Some(Role::Admin), session_cookie(&pool, Role::Admin).await),
     ];
-    let table = calls(chart, spare_chart, user, spare_user, &file.to_string());
+    app::accounts::keys::create(&pool, "to revoke", "test")
+        .await
+        .unwrap();
+    let key: i64 = sqlx::query_scalar("SELECT max(id) FROM ingest_keys")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let table = calls(key, chart, spare_chart, user, spare_user, &file.to_string());
 
     let registered: Vec<String> = leptos::server_fn::axum::server_fn_paths()
         .map(|(path, _)| path.to_string())

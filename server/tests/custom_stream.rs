@@ -246,7 +246,8 @@ async fn a_definition_alone_makes_a_new_stream_with_tables_and_rollups(pool: PgP
             format!("{json}\n").into_bytes()
         })
         .collect();
-    let (status, answer) = support::post(port, "/ingest/stations", &[], &stations).await;
+    let (status, answer) =
+        support::post_ingest(&pool, port, "/ingest/stations", &[], &stations).await;
     assert_eq!(status, 200, "{answer}");
 
     for chunk in by_firehose.chunks(500) {
@@ -256,7 +257,8 @@ async fn a_definition_alone_makes_a_new_stream_with_tables_and_rollups(pool: PgP
             .collect();
         let body =
             serde_json::json!({ "DeliveryStreamName": "rides-firehose", "Records": records });
-        let (status, answer) = support::post(
+        let (status, answer) = support::post_ingest(
+            &pool,
             port,
             "/",
             &[
@@ -275,7 +277,7 @@ async fn a_definition_alone_makes_a_new_stream_with_tables_and_rollups(pool: PgP
         ndjson.push(b'\n');
     }
     ndjson.extend_from_slice(br#"{"started_at": "2024-05-01T12:00:00Z", "station": "north", "city": "Lisbon", "duration_s": "long", "electric": true}"#);
-    let (status, answer) = support::post(port, "/ingest/rides", &[], &ndjson).await;
+    let (status, answer) = support::post_ingest(&pool, port, "/ingest/rides", &[], &ndjson).await;
     assert_eq!(status, 200, "{answer}");
     let outcome: serde_json::Value = serde_json::from_str(&answer).expect("json answer");
     assert_eq!(outcome["accepted"], by_ndjson.len());

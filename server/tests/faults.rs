@@ -253,13 +253,14 @@ async fn postgres_stopped_for_30_s_under_ingest_loses_nothing() {
     assert!(wait_for(&pool, stored, 1, Duration::from_secs(120)).await > 0);
 
     let at_stop = scalar(&pool, stored).await;
+    support::ingest_key(&pool).await;
     postgres.stop();
     let stopped = tokio::time::Instant::now();
     let (status, health) = support::request(port, "GET", "/healthz", &[], b"").await;
     assert_eq!(status, 503, "{health}");
     assert!(health.contains("degraded"), "{health}");
     let record = br#"{"guid": "outage-sensor", "ts": 1700000000, "temp": 21.5}"#;
-    let (status, reply) = support::post(port, "/ingest/sensors", &[], record).await;
+    let (status, reply) = support::post_ingest(&pool, port, "/ingest/sensors", &[], record).await;
     assert_eq!(status, 503, "{reply}");
     assert!(reply.contains("retry"), "{reply}");
     let during = publish(&config, 40_000..45_000).await;
@@ -279,7 +280,7 @@ async fn postgres_stopped_for_30_s_under_ingest_loses_nothing() {
         all, total,
         "stored {all} of {total}; {at_stop} before the outage"
     );
-    let (status, reply) = support::post(port, "/ingest/sensors", &[], record).await;
+    let (status, reply) = support::post_ingest(&pool, port, "/ingest/sensors", &[], record).await;
     assert_eq!(status, 200, "{reply}");
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(scalar(&pool, stored).await, total + 1);

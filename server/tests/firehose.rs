@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 // The ingest APIs take keys, not the cookies of a signed-in browser.
-use support::{Reply, count, send_as_is as send, state};
+use support::{Reply, count, send_ingest as send, state};
 
 const LAB_2203: &str = "03e39872-e105-4be4-83c0-9ade818465dc";
 
@@ -205,6 +205,7 @@ async fn malformed_requests_get_the_protocol_error(pool: PgPool) {
 #[sqlx::test(migrator = "server::MIGRATOR")]
 async fn a_database_outage_is_a_retryable_error(pool: PgPool) {
     let app_state = state(pool.clone(), None);
+    support::ingest_key(&pool).await;
     pool.close().await;
     let body =
         json!({ "DeliveryStreamName": "sensors", "Record": { "Data": b64(&reading(1, 70.0)) } });

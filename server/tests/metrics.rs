@@ -8,7 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::json;
 use sqlx::PgPool;
-use support::{get, sample, send, state};
+use support::{get, sample, state};
 
 #[sqlx::test(migrator = "server::MIGRATOR")]
 async fn metrics_count_what_http_ingest_stored(pool: PgPool) {
@@ -31,7 +31,9 @@ async fn metrics_count_what_http_ingest_stored(pool: PgPool) {
         .body(Body::from(body.to_string()))
         .expect("request");
     assert_eq!(
-        send(state(pool.clone(), None), request).await.status,
+        support::send_ingest(state(pool.clone(), None), request)
+            .await
+            .status,
         StatusCode::OK
     );
 

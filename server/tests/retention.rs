@@ -8,7 +8,7 @@ use axum::http::{Request, StatusCode};
 use server::retention::{raw_tables, remove_older_than};
 use sqlx::PgPool;
 use std::time::Duration;
-use support::{scalar, send, state};
+use support::{scalar, state};
 
 const DAY: i64 = 86_400;
 
@@ -35,7 +35,7 @@ async fn old_raw_readings_go_in_batches_and_their_statistics_stay(pool: PgPool) 
     let request = Request::post("/ingest/sensors")
         .body(Body::from(lines))
         .expect("request");
-    let reply = send(state(pool.clone(), None), request).await;
+    let reply = support::send_ingest(state(pool.clone(), None), request).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(scalar(&pool, "SELECT count(*) FROM message").await, 30);
     let statistics = "SELECT guid, bucket_start::text, msg_count, temp_sum::text FROM sensor_stats_minutely ORDER BY 1, 2";

@@ -15,6 +15,24 @@ pub struct UserRow {
     pub created_ms: i64,
 }
 
+/// A key as the admin page lists it: never its secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IngestKey {
+    pub id: i64,
+    pub name: String,
+    pub access_key_id: String,
+    pub created_by: String,
+    pub created_ms: i64,
+    pub revoked: bool,
+}
+
+/// A new key's credentials, shown once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewKey {
+    pub access_key_id: String,
+    pub secret: String,
+}
+
 /// A dashboard and whether it can be read without signing in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DashboardAccess {
@@ -113,5 +131,45 @@ pub async fn set_dashboard_public(slug: String, public: bool) -> Result<(), AppE
         public,
         "dashboard access changed"
     );
+    Ok(())
+}
+
+/// Makes an ingest key; its secret is shown this once.
+#[server(output = crate::codec::JsonText)]
+pub async fn create_ingest_key(name: String) -> Result<NewKey, AppError> {
+    let admin = super::require(Role::Admin)?;
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(AppError::BadRequest(
+            "a key needs a name of 1 to 100 characters".into(),
+        ));
+    }
+    let pool = crate::error::pool()?;
+    let key = super::keys::create(&pool, name, &admin.username).await?;
+    tracing::info!(
+        by = admin.username,
+        name,
+        access_key_id = key.access_key_id,
+        "ingest key created"
+    );
+    Ok(key)
+}
+
+#[server(output = crate::codec::JsonText)]
+pub async fn list_ingest_keys() -> Result<Vec<IngestKey>, AppError> {
+    super::require(Role::Admin)?;
+    let pool = crate::error::pool()?;
+    Ok(super::keys::list(&pool).await?)
+}
+
+/// Revokes an ingest key: requests signed with it are refused from now on.
+#[server(output = crate::codec::JsonText)]
+pub async fn revoke_ingest_key(id: i64) -> Result<(), AppError> {
+    let admin = super::require(Role::Admin)?;
+    let pool = crate::error::pool()?;
+    if !super::keys::revoke(&pool, id).await? {
+        return Err(AppError::NotFound(format!("active ingest key {id}")));
+    }
+    tracing::info!(by = admin.username, id, "ingest key revoked");
     Ok(())
 }

@@ -6,6 +6,8 @@
 
 pub mod api;
 #[cfg(feature = "ssr")]
+pub mod keys;
+#[cfg(feature = "ssr")]
 pub mod store;
 
 use serde::{Deserialize, Serialize};

@@ -242,13 +242,18 @@ pub async fn import(
     file: &str,
     datasets: &[Dataset],
 ) -> Result<StoredChart, StoreError> {
+    create(pool, &read_file(file)?, datasets).await
+}
+
+/// The chart in a file made by [`export`].
+pub fn read_file(text: &str) -> Result<ChartDefinition, StoreError> {
     let file: ChartFile =
-        serde_json::from_str(file).map_err(|e| StoreError::BadFile(e.to_string()))?;
+        serde_json::from_str(text).map_err(|e| StoreError::BadFile(e.to_string()))?;
     if file.pulseboard_chart != FILE_VERSION {
         return Err(StoreError::BadFile(format!(
             "format version {} is not {FILE_VERSION}",
             file.pulseboard_chart
         )));
     }
-    create(pool, &file.chart, datasets).await
+    Ok(file.chart)
 }

@@ -3,8 +3,8 @@
 
 use crate::accounts::Role;
 use crate::accounts::api::{
-    create_user, delete_user, list_dashboard_access, list_users, reset_password,
-    set_dashboard_public, set_user_role,
+    NewKey, create_ingest_key, create_user, delete_user, list_dashboard_access, list_ingest_keys,
+    list_users, reset_password, revoke_ingest_key, set_dashboard_public, set_user_role,
 };
 use crate::error::AppError;
 use crate::pages::error_list;
@@ -14,9 +14,24 @@ use leptos::task::spawn_local;
 #[component]
 pub fn AdminPage() -> impl IntoView {
     let changed = RwSignal::new(0_u32);
+    let status = RwSignal::new(String::new());
     let users = Resource::new(move || changed.get(), |_| list_users());
     let dashboards = Resource::new(move || changed.get(), |_| list_dashboard_access());
-    let status = RwSignal::new(String::new());
+    let keys = Resource::new(move || changed.get(), |_| list_ingest_keys());
+    let key_name = RwSignal::new(String::new());
+    let new_key = RwSignal::new(None::<NewKey>);
+    let create_key = move |_| {
+        spawn_local(async move {
+            match create_ingest_key(key_name.get_untracked()).await {
+                Ok(key) => {
+                    status.set("Key created; copy its secret now, it is not shown again.".into());
+                    new_key.set(Some(key));
+                }
+                Err(error) => status.set(format!("Not done: {error}")),
+            }
+            changed.update(|c| *c += 1);
+        })
+    };
     let act =
         move |done: &'static str,
               work: std::pin::Pin<Box<dyn Future<Output = Result<(), AppError>>>>| {
@@ -109,6 +124,42 @@ pub fn AdminPage() -> impl IntoView {
                                 }
                             }).collect_view()}
                         </ul>
+                    })
+                })}
+            </Transition>
+        </section>
+        <section class="panel">
+            <h2>"Ingest keys"</h2>
+            <p class="note">"The Firehose API takes a key as AWS credentials (requests signed with Signature Version 4); the NDJSON API takes "<code>"Authorization: Bearer <access key id>:<secret>"</code>". A revoked key is refused from the next request."</p>
+            <form class="row" on:submit=|ev| ev.prevent_default()>
+                <label>"Name" <input data-testid="new-key-name" prop:value=move || key_name.get() on:input=move |ev| key_name.set(event_target_value(&ev))/></label>
+                <button class="primary" data-testid="create-key" on:click=create_key>"Create key"</button>
+            </form>
+            {move || new_key.get().map(|key| view! {
+                <p class="note" data-testid="new-key">"Access key id "<code data-testid="new-key-id">{key.access_key_id}</code>", secret "<code data-testid="new-key-secret">{key.secret}</code></p>
+            })}
+            <Transition>
+                {move || Suspend::new(async move {
+                    keys.await.map(|keys| view! {
+                        <table class="data" data-testid="key-list">
+                            <thead><tr><th>"Name"</th><th>"Access key id"</th><th>"Made by"</th><th>"State"</th><th></th></tr></thead>
+                            <tbody>
+                                {keys.into_iter().map(|key| {
+                                    let id = key.id;
+                                    view! {
+                                        <tr data-testid=format!("key-{}", key.access_key_id)>
+                                            <td>{key.name}</td>
+                                            <td><code>{key.access_key_id.clone()}</code></td>
+                                            <td>{key.created_by}</td>
+                                            <td>{if key.revoked { "revoked" } else { "active" }}</td>
+                                            <td class="actions">{(!key.revoked).then(|| view! {
+                                                <button on:click=move |_| act("Key revoked.", Box::pin(revoke_ingest_key(id)))>"Revoke"</button>
+                                            })}</td>
+                                        </tr>
+                                    }
+                                }).collect_view()}
+                            </tbody>
+                        </table>
                     })
                 })}
             </Transition>

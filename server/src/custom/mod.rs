@@ -15,7 +15,7 @@
 mod batch;
 mod datasets;
 mod join;
-mod record;
+pub mod record;
 
 pub use batch::CustomBatch;
 pub use datasets::datasets;

@@ -59,6 +59,17 @@ impl Reply {
     }
 }
 
+/// Names the database `pool` reaches, server included.
+fn cache_key(pool: &PgPool) -> String {
+    let options = pool.connect_options();
+    format!(
+        "{}:{}/{}",
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or_default()
+    )
+}
+
 /// A session cookie (`name=token`) for a new account with `role` in the
 /// test database.
 pub async fn session_cookie(pool: &PgPool, role: app::accounts::Role) -> String {
@@ -89,7 +100,7 @@ pub async fn send(state: AppState, mut request: Request<Body>) -> Reply {
         .entry("origin")
         .or_insert(HeaderValue::from_static("http://pulseboard.test"));
     if !headers.contains_key("cookie") {
-        let database = database_url(&state.pool);
+        let database = cache_key(&state.pool);
         let known = ADMIN_COOKIES
             .lock()
             .expect("cookies")
@@ -112,6 +123,87 @@ pub async fn send(state: AppState, mut request: Request<Body>) -> Reply {
             .insert("cookie", HeaderValue::from_str(&cookie).expect("cookie"));
     }
     send_as_is(state, request).await
+}
+
+/// An active ingest key `(access key id, secret)` in the test database,
+/// made once per database.
+pub async fn ingest_key(pool: &PgPool) -> (String, String) {
+    static KEYS: std::sync::Mutex<Vec<(String, (String, String))>> =
+        std::sync::Mutex::new(Vec::new());
+    let database = cache_key(pool);
+    if let Some((_, key)) = KEYS
+        .lock()
+        .expect("keys")
+        .iter()
+        .find(|(d, _)| *d == database)
+    {
+        return key.clone();
+    }
+    let key = app::accounts::keys::create(pool, "tests", "tests")
+        .await
+        .expect("ingest key");
+    let key = (key.access_key_id, key.secret);
+    KEYS.lock().expect("keys").push((database, key.clone()));
+    key
+}
+
+/// The headers that give an ingest request `key`'s authority: a Signature
+/// Version 4 signature for the Firehose API (`/`, signing `headers`, which
+/// must hold `host`), a bearer token for the NDJSON API.
+pub fn ingest_authority(
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    key: &(String, String),
+) -> Vec<(String, String)> {
+    if path == "/" {
+        let now = server::reading::epoch_micros() / 1_000_000;
+        server::sigv4::sign(
+            "POST",
+            "/",
+            headers,
+            body,
+            (&key.0, &key.1),
+            "us-east-1",
+            now,
+        )
+        .into_iter()
+        .map(|(n, v)| (n.to_string(), v))
+        .collect()
+    } else {
+        vec![(
+            "authorization".into(),
+            format!("Bearer {}:{}", key.0, key.1),
+        )]
+    }
+}
+
+/// Sends an ingest request (Firehose or NDJSON) with the test database's key.
+pub async fn send_ingest(state: AppState, request: Request<Body>) -> Reply {
+    let key = ingest_key(&state.pool).await;
+    let (mut parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX).await.expect("body");
+    parts
+        .headers
+        .entry("host")
+        .or_insert(HeaderValue::from_static("pulseboard.test"));
+    let signed: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .filter(|(name, _)| ["host", "x-amz-target", "content-type"].contains(&name.as_str()))
+        .map(|(n, v)| (n.to_string(), v.to_str().expect("ASCII").to_string()))
+        .collect();
+    let signed: Vec<(&str, &str)> = signed
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    for (name, value) in ingest_authority(parts.uri.path(), &signed, &body, &key) {
+        parts.headers.insert(
+            axum::http::HeaderName::from_bytes(name.as_bytes()).expect("name"),
+            HeaderValue::from_str(&value).expect("value"),
+        );
+    }
+    send_as_is(state, Request::from_parts(parts, Body::from(body))).await
 }
 
 /// Sends the request with exactly the headers it has.
@@ -258,6 +350,24 @@ pub fn free_port() -> u16 {
 /// A plain HTTP/1.1 POST to a running instance: `(status, body)`.
 pub async fn post(port: u16, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
     request(port, "POST", path, headers, body).await
+}
+
+/// Posts to an ingest API of the instance at `port` with the key of its
+/// database, `pool`.
+pub async fn post_ingest(
+    pool: &PgPool,
+    port: u16,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
+    let key = ingest_key(pool).await;
+    let mut signed = vec![("host", "127.0.0.1")];
+    signed.extend(headers.iter().copied());
+    let authority = ingest_authority(path, &signed, body, &key);
+    let mut all: Vec<(&str, &str)> = headers.to_vec();
+    all.extend(authority.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+    request(port, "POST", path, &all, body).await
 }
 
 /// A plain HTTP/1.1 request to a running instance: `(status, body)`.

@@ -482,20 +482,41 @@ async fn firehose_ingest(
         let listener = server::router::without_delay(listener);
         axum::serve(listener, server::router::router(state)).await
     });
+    // Each request is signed as an AWS SDK signs it, inside the timing.
+    let key = app::accounts::keys::create(pool, "bench", "bench").await?;
+    let key = std::sync::Arc::new((key.access_key_id, key.secret));
     let started = Instant::now();
     let mut clients = tokio::task::JoinSet::new();
     for share in bodies.chunks(bodies.len().div_ceil(connections)) {
         let share = share.to_vec();
+        let key = key.clone();
         clients.spawn(async move {
             let mut connection = http::Connection::open(addr).await?;
             for body in share {
+                let headers = [
+                    ("host", "bench"),
+                    ("x-amz-target", "Firehose_20150804.PutRecordBatch"),
+                    ("content-type", "application/x-amz-json-1.1"),
+                ];
+                let now = server::reading::epoch_micros() / 1_000_000;
+                let [date, authorization] = server::sigv4::sign(
+                    "POST",
+                    "/",
+                    &headers,
+                    body.as_bytes(),
+                    (&key.0, &key.1),
+                    "us-east-1",
+                    now,
+                );
                 let reply = connection
                     .request(
                         "POST",
                         "/",
                         &[
-                            ("X-Amz-Target", "Firehose_20150804.PutRecordBatch"),
-                            ("Content-Type", "application/x-amz-json-1.1"),
+                            headers[1],
+                            headers[2],
+                            (date.0, &date.1),
+                            (authorization.0, &authorization.1),
                         ],
                         body.as_bytes(),
                     )

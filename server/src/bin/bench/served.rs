@@ -547,7 +547,11 @@ async fn viewers(
 
 /// The live-mode browser test (headless Chromium through the running
 /// service): its median and p95 from record posted to shown, in ms.
-async fn browser_live(addr: std::net::SocketAddr, password: &str) -> anyhow::Result<(f64, f64)> {
+async fn browser_live(
+    addr: std::net::SocketAddr,
+    password: &str,
+    ingest_key: &str,
+) -> anyhow::Result<(f64, f64)> {
     let out = tokio::process::Command::new("npx")
         .args([
             "playwright",
@@ -559,6 +563,7 @@ async fn browser_live(addr: std::net::SocketAddr, password: &str) -> anyhow::Res
         .env("PULSEBOARD_BASE_URL", format!("http://{addr}"))
         .env("PULSEBOARD_E2E_ADMIN_USER", "bench")
         .env("PULSEBOARD_E2E_ADMIN_PASSWORD", password)
+        .env("PULSEBOARD_E2E_INGEST_KEY", ingest_key)
         .output()
         .await
         .context("running the browser test (npx playwright)")?;
@@ -661,7 +666,9 @@ pub async fn measure(
         }
         if wanted(&["visible_browser"]) && run == 1 {
             // A failed browser run is reported, and the other figures kept.
-            match browser_live(service.addr, &bench.password()).await {
+            let key = app::accounts::keys::create(&bench.pool, "bench browser", "bench").await?;
+            let ingest_key = format!("{}:{}", key.access_key_id, key.secret);
+            match browser_live(service.addr, &bench.password(), &ingest_key).await {
                 Ok((median, p95)) => {
                     figures.add_value("visible_browser", p95);
                     figures.add_value("visible_browser_median", median);
