@@ -15,7 +15,7 @@ use crate::dashboard::api::{add_chart_to_dashboard, list_dashboards};
 use crate::error::AppError;
 use crate::json_layout::indent_json;
 use crate::pages::chart_tile::ChartBody;
-use crate::pages::error_list;
+use crate::pages::{Choice, error_list};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::hooks::use_params_map;
@@ -535,26 +535,6 @@ fn Editor(saved: Option<SavedChart>, datasets: Vec<Dataset>) -> impl IntoView {
                 </Transition>
             </section>
         </div>
-    }
-}
-
-/// A `<select>` over (value, label) pairs. Every picker in the editor is
-/// one, so the browser bundle holds a single copy of a select's code.
-#[component]
-fn Choice(
-    options: Signal<Vec<(String, String)>>,
-    current: Signal<String>,
-    choose: Callback<String>,
-    #[prop(optional)] test_id: Option<&'static str>,
-    #[prop(optional)] class: Option<&'static str>,
-) -> impl IntoView {
-    view! {
-        <select data-testid=test_id class=class on:change=move |ev| choose.run(event_target_value(&ev))>
-            {move || options.get().into_iter().map(|(value, label)| {
-                let chosen = value.clone();
-                view! { <option value=value selected=move || current.with(|c| *c == chosen)>{label}</option> }
-            }).collect_view()}
-        </select>
     }
 }
 

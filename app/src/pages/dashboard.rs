@@ -13,7 +13,7 @@ use crate::dashboard::params::{
     RELATIVE_CHOICES, ViewParams, format_range, parse_range, relative_label,
 };
 use crate::pages::chart_tile::{ChartTile, ROW_PX, TileContext};
-use crate::pages::error_list;
+use crate::pages::{Choice, error_list};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::NavigateOptions;
@@ -352,22 +352,30 @@ fn RangeSelect(
     choose: Callback<Option<TimeRange>>,
     #[prop(optional)] test_id: Option<&'static str>,
 ) -> impl IntoView {
+    let options = Signal::derive(move || {
+        let mut options = vec![(String::new(), "each chart's own".to_string())];
+        options.extend(RELATIVE_CHOICES.iter().map(|r| {
+            (
+                relative_label(*r).to_string(),
+                format!("last {}", relative_label(*r)),
+            )
+        }));
+        options.push(("all".into(), "all time".into()));
+        if let Some((from, to)) = between(current.get()) {
+            let range = TimeRange::Between {
+                from_ms: from,
+                to_ms: to,
+            };
+            options.push((
+                format_range(range),
+                format!("{} to {} UTC", utc_minute(from), utc_minute(to)),
+            ));
+        }
+        options
+    });
     view! {
-        <select data-testid=test_id on:change=move |ev| {
-            let v = event_target_value(&ev);
-            choose.run(if v.is_empty() { None } else { parse_range(&v).ok() })
-        }>
-            <option value="" selected=move || current.get().is_none()>"each chart's own"</option>
-            {RELATIVE_CHOICES.iter().map(|r| {
-                let r = *r;
-                view! { <option value=relative_label(r) selected=move || current.get() == Some(TimeRange::Last(r))>"last "{relative_label(r)}</option> }
-            }).collect_view()}
-            <option value="all" selected=move || current.get() == Some(TimeRange::All)>"all time"</option>
-            {move || between(current.get()).map(|(from, to)| {
-                let range = TimeRange::Between { from_ms: from, to_ms: to };
-                view! { <option value=format_range(range) selected=true>{format!("{} to {} UTC", utc_minute(from), utc_minute(to))}</option> }
-            })}
-        </select>
+        <Choice test_id options current=Signal::derive(move || current.get().map(format_range).unwrap_or_default())
+            choose=Callback::new(move |v: String| choose.run(if v.is_empty() { None } else { parse_range(&v).ok() }))/>
     }
 }
 
@@ -380,21 +388,28 @@ fn RefreshSelect(
     choose: Callback<Option<u32>>,
     #[prop(optional)] test_id: Option<&'static str>,
 ) -> impl IntoView {
+    let options = Signal::derive(move || {
+        let shown = current.get();
+        let mut choices: Vec<Option<u32>> = REFRESH_CHOICES
+            .iter()
+            .copied()
+            .filter(|c| c.is_none_or(|s| s >= minimum_refresh))
+            .collect();
+        if !choices.contains(&shown) {
+            choices.push(shown);
+        }
+        choices
+            .into_iter()
+            .map(|c| (format_interval(c), format_interval(c)))
+            .collect()
+    });
     view! {
-        <select data-testid=test_id on:change=move |ev| {
-            if let Ok(seconds) = crate::dashboard::definition::parse_interval(&event_target_value(&ev)) {
-                choose.run(seconds)
-            }
-        }>
-            {REFRESH_CHOICES.iter().filter(|c| c.is_none_or(|s| s >= minimum_refresh)).map(|c| {
-                let c = *c;
-                view! { <option value=format_interval(c) selected=move || current.get() == c>{format_interval(c)}</option> }
-            }).collect_view()}
-            {move || {
-                let shown = current.get();
-                (!REFRESH_CHOICES.contains(&shown)).then(|| view! { <option value=format_interval(shown) selected=true>{format_interval(shown)}</option> })
-            }}
-        </select>
+        <Choice test_id options current=Signal::derive(move || format_interval(current.get()))
+            choose=Callback::new(move |v: String| {
+                if let Ok(seconds) = crate::dashboard::definition::parse_interval(&v) {
+                    choose.run(seconds)
+                }
+            })/>
     }
 }
 

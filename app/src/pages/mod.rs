@@ -49,6 +49,27 @@ lazy_page!(ChartEditorRoute, ChartEditorPage);
 lazy_page!(LoginRoute, LoginPage);
 lazy_page!(AdminRoute, AdminPage);
 
+/// A `<select>` over (value, label) pairs. Every picker of the editor and
+/// the dashboard is one, so the browser bundle holds a single copy of a
+/// select's code.
+#[component]
+pub fn Choice(
+    options: Signal<Vec<(String, String)>>,
+    current: Signal<String>,
+    choose: Callback<String>,
+    #[prop(default = None, into)] test_id: Option<&'static str>,
+    #[prop(default = None, into)] class: Option<&'static str>,
+) -> impl IntoView {
+    view! {
+        <select data-testid=test_id class=class on:change=move |ev| choose.run(event_target_value(&ev))>
+            {move || options.get().into_iter().map(|(value, label)| {
+                let chosen = value.clone();
+                view! { <option value=value selected=move || current.with(|c| *c == chosen)>{label}</option> }
+            }).collect_view()}
+        </select>
+    }
+}
+
 /// The one error view shown inside every `ErrorBoundary`.
 pub fn error_list(errors: ArcRwSignal<Errors>) -> impl IntoView {
     view! {
