@@ -34,10 +34,7 @@ pub async fn ensure_first_admin(pool: &PgPool, first: &FirstAdmin) -> anyhow::Re
             }
         }
         None => {
-            let any: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users)")
-                .fetch_one(pool)
-                .await?;
-            if !any {
+            if !store::any_account(pool).await? {
                 tracing::warn!(
                     "no accounts yet, so nobody can sign in: set PULSEBOARD_ADMIN_PASSWORD_FILE \
                      (or PULSEBOARD_ADMIN_PASSWORD) to create the first admin, or run \
@@ -65,6 +62,18 @@ fn session_token(headers: &HeaderMap) -> Option<String> {
 /// Requests that carry no cookie-based authority: the ingest APIs take keys.
 fn is_ingest(method: &Method, path: &str) -> bool {
     (method == Method::POST && path == "/") || path.starts_with("/ingest/")
+}
+
+/// Requests that no account changes: the ingest APIs and the static files
+/// (the browser sends its cookie with every wasm and stylesheet request too,
+/// and those need no session read from the database).
+fn needs_no_session(method: &Method, path: &str) -> bool {
+    is_ingest(method, path)
+        || path.starts_with("/pkg/")
+        || path
+            .rsplit('/')
+            .next()
+            .is_some_and(|last| last.contains('.'))
 }
 
 /// Requests that change something must come from a page of this server.
@@ -106,6 +115,9 @@ pub async fn authenticate(
             format!("cross-site request refused: {reason}\n"),
         )
             .into_response();
+    }
+    if needs_no_session(request.method(), request.uri().path()) {
+        return next.run(request).await;
     }
     let account = match session_token(request.headers()) {
         None => None,
@@ -155,13 +167,9 @@ async fn needs_sign_in(pool: &PgPool, method: Method, path: String) -> Result<bo
     }
     let path = path.as_str();
     let open = ["/login", "/healthz", "/metrics", "/events"].contains(&path)
-        || ["/pkg/", "/api/", "/download/", "/ingest/"]
+        || ["/api/", "/download/"]
             .iter()
-            .any(|prefix| path.starts_with(prefix))
-        || path
-            .rsplit('/')
-            .next()
-            .is_some_and(|last| last.contains('.'));
+            .any(|prefix| path.starts_with(prefix));
     if open {
         return Ok(false);
     }

@@ -738,3 +738,34 @@ async fn the_last_admin_cannot_be_removed_or_demoted(pool: PgPool) {
             .is_none()
     );
 }
+
+#[sqlx::test(migrator = "server::MIGRATOR")]
+async fn static_files_are_served_without_reading_the_session(pool: PgPool) {
+    let cookie = session_cookie(&pool, Role::Viewer).await;
+    let app_state = state(pool.clone(), None);
+    // With the database gone, a session read would answer 503.
+    pool.close().await;
+    for path in ["/pkg/pulseboard.css", "/favicon.svg"] {
+        let reply = send_as_is(
+            app_state.clone(),
+            request("GET", path, Some(&cookie), no_body()),
+        )
+        .await;
+        assert_ne!(
+            reply.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{path}: {}",
+            reply.body
+        );
+    }
+    let page = send_as_is(
+        app_state,
+        request("GET", "/charts", Some(&cookie), no_body()),
+    )
+    .await;
+    assert_eq!(
+        page.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "pages still need the session"
+    );
+}

@@ -116,6 +116,13 @@ pub async fn create_user(
     })
 }
 
+/// Whether any account exists.
+pub async fn any_account(executor: impl sqlx::PgExecutor<'_>) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users)")
+        .fetch_one(executor)
+        .await
+}
+
 /// Creates `username` as an admin when there is no account at all; says
 /// whether it did. Accounts made since are left alone.
 pub async fn ensure_first_admin(
@@ -128,10 +135,7 @@ pub async fn ensure_first_admin(
     sqlx::query("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
         .execute(&mut *tx)
         .await?;
-    let any: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users)")
-        .fetch_one(&mut *tx)
-        .await?;
-    if any {
+    if any_account(&mut *tx).await? {
         return Ok(false);
     }
     if let Some(problem) = username_problem(username).or_else(|| password_problem(password)) {
