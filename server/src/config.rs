@@ -42,6 +42,28 @@ pub struct HttpConfig {
     pub addr: SocketAddr,
     /// Where the built browser bundle, stylesheet and assets are served from.
     pub site_root: String,
+    pub limits: HttpLimits,
+}
+
+/// What one client may take of the HTTP server.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HttpLimits {
+    /// Open connections at once; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// The longest a request may take to arrive and be answered, and the
+    /// longest a kept-alive connection may sit idle.
+    pub request_timeout: Duration,
+    /// Records per second one ingest key may send, in bursts of up to a
+    /// second's worth.
+    pub ingest_records_per_second: u32,
+}
+
+impl HttpLimits {
+    pub const DEFAULT: HttpLimits = HttpLimits {
+        max_connections: 1_000,
+        request_timeout: Duration::from_secs(30),
+        ingest_records_per_second: 200_000,
+    };
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -263,6 +285,7 @@ impl Config {
                     "127.0.0.1:3000".parse().expect("valid literal"),
                 )?,
                 site_root: var("PULSEBOARD_SITE_ROOT").unwrap_or_else(|| "target/site".into()),
+                limits: http_limits(&var)?,
             },
             database: DatabaseConfig {
                 url: var("DATABASE_URL").ok_or(ConfigError::Missing("DATABASE_URL"))?,
@@ -318,6 +341,41 @@ impl Config {
             kafka,
         })
     }
+}
+
+fn http_limits(var: &impl Fn(&'static str) -> Option<String>) -> Result<HttpLimits> {
+    let default = HttpLimits::DEFAULT;
+    Ok(HttpLimits {
+        max_connections: positive(
+            parse(
+                var("PULSEBOARD_MAX_CONNECTIONS"),
+                "PULSEBOARD_MAX_CONNECTIONS",
+                default.max_connections,
+            )?,
+            "PULSEBOARD_MAX_CONNECTIONS",
+        )?,
+        request_timeout: duration(
+            var("PULSEBOARD_REQUEST_TIMEOUT"),
+            "PULSEBOARD_REQUEST_TIMEOUT",
+            default.request_timeout,
+        )?,
+        ingest_records_per_second: positive(
+            parse(
+                var("PULSEBOARD_INGEST_RATE_LIMIT"),
+                "PULSEBOARD_INGEST_RATE_LIMIT",
+                default.ingest_records_per_second as usize,
+            )?,
+            "PULSEBOARD_INGEST_RATE_LIMIT",
+        )?
+        .try_into()
+        .map_err(|_| {
+            invalid(
+                "PULSEBOARD_INGEST_RATE_LIMIT",
+                "that many",
+                "must be at most 4294967295",
+            )
+        })?,
+    })
 }
 
 /// The sales simulator's disorder knobs, each a share from 0 to 1 (default 0).

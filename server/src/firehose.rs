@@ -6,11 +6,14 @@
 //! requests arriving together share a transaction (see [`crate::group_commit`]).
 
 use crate::custom::{self, CustomBatch};
+use crate::ingest_rate::OverLimit;
 use crate::metrics::{self, Source};
 use crate::reading::Reading;
 use crate::reading::epoch_micros;
+use crate::request_time::Handed;
 use crate::state::AppState;
 use crate::store::{self, Batch, DeadLetter};
+use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -19,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The `X-Amz-Target` prefix of Firehose's operations.
 const TARGET_PREFIX: &str = "Firehose_20150804.";
@@ -38,31 +41,70 @@ pub struct ApiError {
     status: StatusCode,
     kind: &'static str,
     message: String,
+    /// Set when the request was refused for its rate: retry after this long.
+    retry_after: Option<Duration>,
 }
 
 impl ApiError {
-    fn invalid(message: impl Into<String>) -> Self {
+    fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
         ApiError {
-            status: StatusCode::BAD_REQUEST,
-            kind: "InvalidArgumentException",
+            status,
+            kind,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "InvalidArgumentException", message)
     }
 
     fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailableException",
+            "the database is unavailable; nothing was stored, retry the request",
+        )
+    }
+
+    /// Firehose answers a stream over its throughput limit this way; SDKs back off and retry.
+    fn over_limit(over: OverLimit) -> Self {
         ApiError {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            kind: "ServiceUnavailableException",
-            message: "the database is unavailable; nothing was stored, retry the request".into(),
+            retry_after: Some(over.retry_after),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailableException",
+                over.to_string(),
+            )
+        }
+    }
+
+    fn response(&self, request_id: &str) -> Response {
+        let body = serde_json::json!({ "__type": self.kind, "message": self.message });
+        let mut response = amz_json(self.status, body.to_string(), request_id);
+        self.add_retry_after(&mut response);
+        response
+    }
+
+    fn add_retry_after(&self, response: &mut Response) {
+        if let Some(wait) = self.retry_after {
+            // Whole seconds, rounded up, as the header takes.
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
         }
     }
 }
 
-impl ApiError {
-    fn response(&self, request_id: &str) -> Response {
-        let body = serde_json::json!({ "__type": self.kind, "message": self.message });
-        amz_json(self.status, body.to_string(), request_id)
-    }
+/// A Firehose `ServiceUnavailableException` with `message`.
+pub fn service_unavailable(message: String) -> Response {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "ServiceUnavailableException",
+        message,
+    )
+    .response(&new_request_id())
 }
 
 fn new_request_id() -> String {
@@ -90,16 +132,22 @@ struct Intake {
     custom: Option<CustomBatch>,
     /// The stream the request is for, once its name is known to be one.
     stream: Option<String>,
+    /// The ingest key the request came with.
+    key: String,
+    /// Marked when the records go to the writer, for the request-time limit.
+    handed: Handed,
 }
 
 impl Intake {
-    fn new(source: Source) -> Self {
+    fn new(source: Source, key: String, handed: Handed) -> Self {
         Intake {
             source,
             request_id: new_request_id(),
             batch: Batch::default(),
             custom: None,
             stream: None,
+            key,
+            handed,
         }
     }
 
@@ -139,13 +187,24 @@ impl Intake {
         });
     }
 
-    /// Stores the readings, rows and dead letters, and returns once they are
-    /// committed (with other requests' records, in one transaction).
+    /// Stores the readings, rows and dead letters, within the key's rate, and
+    /// returns once they are committed (with other requests' records, in one
+    /// transaction).
     async fn commit(&mut self, state: &AppState) -> Result<(), ApiError> {
+        let records = self.accepted() + self.batch.dead_letters.len();
+        if let Err(over) = state.ingest_rates.admit(&self.key, records) {
+            metrics::global().refused(metrics::Limit::IngestRate);
+            return Err(ApiError::over_limit(over));
+        }
+        self.store(state).await
+    }
+
+    async fn store(&mut self, state: &AppState) -> Result<(), ApiError> {
         let (accepted, dead_letters) = (self.accepted(), self.batch.dead_letters.len());
         if accepted + dead_letters == 0 {
             return Ok(());
         }
+        self.handed.mark();
         let started = Instant::now();
         metrics::global().received(self.source, accepted + dead_letters);
         let batch = std::mem::take(&mut self.batch);
@@ -169,7 +228,7 @@ impl Intake {
             self.batch.dead_letters.clear();
             self.custom = None;
             self.refuse(None, body.to_vec(), error.message.clone());
-            if let Err(store_error) = self.commit(state).await {
+            if let Err(store_error) = self.store(state).await {
                 tracing::warn!(
                     ?store_error,
                     "a refused request could not be kept as a dead letter"
@@ -230,36 +289,36 @@ struct RecordResponse {
 /// `POST /` with `X-Amz-Target: Firehose_20150804.<Operation>`.
 pub async fn handle(
     State(state): State<AppState>,
+    Extension(handed): Extension<Handed>,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(denied) = crate::ingest_auth::firehose(&state.pool, &uri, &headers, &body).await {
-        let error = ApiError {
-            status: denied.status,
-            kind: denied.kind,
-            message: denied.message,
-        };
-        return error.response(&new_request_id());
-    }
+    let key = match crate::ingest_auth::firehose(&state.pool, &uri, &headers, &body).await {
+        Ok(key) => key,
+        Err(denied) => {
+            let error = ApiError::new(denied.status, denied.kind, denied.message);
+            return error.response(&new_request_id());
+        }
+    };
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let mut intake = Intake::new(Source::Firehose);
+    let mut intake = Intake::new(Source::Firehose, key, handed);
     let result = match target.strip_prefix(TARGET_PREFIX) {
         Some("PutRecord") => put_record(&state, &mut intake, &body).await,
         Some("PutRecordBatch") => put_record_batch(&state, &mut intake, &body).await,
-        Some(other) => Err(ApiError {
-            status: StatusCode::BAD_REQUEST,
-            kind: "UnknownOperationException",
-            message: format!("operation {other} is not supported; use PutRecord or PutRecordBatch"),
-        }),
-        None => Err(ApiError {
-            status: StatusCode::BAD_REQUEST,
-            kind: "UnknownOperationException",
-            message: format!("X-Amz-Target must name a {TARGET_PREFIX}* operation, got {target:?}"),
-        }),
+        Some(other) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "UnknownOperationException",
+            format!("operation {other} is not supported; use PutRecord or PutRecordBatch"),
+        )),
+        None => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "UnknownOperationException",
+            format!("X-Amz-Target must name a {TARGET_PREFIX}* operation, got {target:?}"),
+        )),
     };
     let request_id = intake.request_id.clone();
     match result {
@@ -277,10 +336,12 @@ fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
             "request is larger than {MAX_REQUEST_BYTES} bytes of records"
         )));
     }
-    serde_json::from_slice(body).map_err(|error| ApiError {
-        status: StatusCode::BAD_REQUEST,
-        kind: "SerializationException",
-        message: format!("request body is not valid for this operation: {error}"),
+    serde_json::from_slice(body).map_err(|error| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "SerializationException",
+            format!("request body is not valid for this operation: {error}"),
+        )
     })
 }
 
@@ -298,14 +359,14 @@ fn check_stream(state: &AppState, intake: &mut Intake, name: &str) -> Result<(),
     let mut known: Vec<&str> = state.ingest_streams.iter().map(String::as_str).collect();
     known.extend(state.custom_streams.keys().map(String::as_str));
     known.sort_unstable();
-    Err(ApiError {
-        status: StatusCode::BAD_REQUEST,
-        kind: "ResourceNotFoundException",
-        message: format!(
+    Err(ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "ResourceNotFoundException",
+        format!(
             "delivery stream {name:?} not found; known streams: {}",
             known.join(", ")
         ),
-    })
+    ))
 }
 
 /// Base64 decoding of one record, within the record size limit.
@@ -424,33 +485,45 @@ pub struct RejectedLine {
 /// Lines that are not readings are kept as dead letters and named in the answer.
 pub async fn ingest_ndjson(
     State(state): State<AppState>,
+    Extension(handed): Extension<Handed>,
     Path(stream): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(denied) = crate::ingest_auth::bearer(&state.pool, &headers).await {
-        let mut response = (
-            denied.status,
-            Json(serde_json::json!({ "error": denied.message })),
-        )
-            .into_response();
-        if denied.status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    let denied = match crate::ingest_auth::bearer(&state.pool, &headers).await {
+        Ok(key) => {
+            let intake = Intake::new(Source::Ndjson, key, handed);
+            return store_ndjson(&state, intake, &stream, &body).await;
         }
-        return response;
+        Err(denied) => denied,
+    };
+    let mut response = (
+        denied.status,
+        Json(serde_json::json!({ "error": denied.message })),
+    )
+        .into_response();
+    if denied.status == StatusCode::UNAUTHORIZED {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
-    let mut intake = Intake::new(Source::Ndjson);
-    match ndjson(&state, &mut intake, &stream, &body).await {
+    response
+}
+
+async fn store_ndjson(state: &AppState, mut intake: Intake, stream: &str, body: &[u8]) -> Response {
+    match ndjson(state, &mut intake, stream, body).await {
         Ok(outcome) => Json(outcome).into_response(),
         Err(error) => {
-            let error = intake.refuse_request(&state, &body, error).await;
+            let error = intake.refuse_request(state, body, error).await;
             let status = match error.kind {
                 "ResourceNotFoundException" => StatusCode::NOT_FOUND,
+                _ if error.retry_after.is_some() => StatusCode::TOO_MANY_REQUESTS,
                 _ => error.status,
             };
-            (status, Json(serde_json::json!({ "error": error.message }))).into_response()
+            let mut response =
+                (status, Json(serde_json::json!({ "error": error.message }))).into_response();
+            error.add_retry_after(&mut response);
+            response
         }
     }
 }
@@ -463,14 +536,14 @@ async fn ndjson(
 ) -> Result<NdjsonOutcome, ApiError> {
     check_stream(state, intake, stream)?;
     if body.len() > MAX_REQUEST_BYTES {
-        return Err(ApiError {
-            status: StatusCode::PAYLOAD_TOO_LARGE,
-            kind: "InvalidArgumentException",
-            message: format!(
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "InvalidArgumentException",
+            format!(
                 "body is {} bytes; the limit is {MAX_REQUEST_BYTES}",
                 body.len()
             ),
-        });
+        ));
     }
     let mut rejected = Vec::new();
     for (index, line) in body.split(|b| *b == b'\n').enumerate() {

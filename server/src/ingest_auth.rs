@@ -45,13 +45,14 @@ fn now() -> i64 {
     crate::reading::epoch_micros() / 1_000_000
 }
 
-/// Checks a Firehose request's signature; answers in Firehose's own errors.
+/// Checks a Firehose request's signature, and gives the key that signed it;
+/// answers in Firehose's own errors.
 pub async fn firehose(
     pool: &PgPool,
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(), Denied> {
+) -> Result<String, Denied> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Err(denied(
             StatusCode::BAD_REQUEST,
@@ -70,6 +71,16 @@ pub async fn firehose(
                 refusal.to_string(),
             )
         })?;
+    if authorization.service != "firehose" {
+        return Err(denied(
+            StatusCode::BAD_REQUEST,
+            "InvalidSignatureException",
+            format!(
+                "Credential should be scoped to correct service: 'firehose', not {:?}",
+                authorization.service
+            ),
+        ));
+    }
     let Some(secret) = secret(pool, &authorization.access_key_id).await? else {
         return Err(denied(
             StatusCode::BAD_REQUEST,
@@ -93,11 +104,13 @@ pub async fn firehose(
             _ => "InvalidSignatureException",
         };
         denied(StatusCode::BAD_REQUEST, kind, refusal.to_string())
-    })
+    })?;
+    Ok(authorization.access_key_id)
 }
 
-/// Checks an NDJSON request's `Authorization: Bearer <access key id>:<secret>`.
-pub async fn bearer(pool: &PgPool, headers: &HeaderMap) -> Result<(), Denied> {
+/// Checks an NDJSON request's `Authorization: Bearer <access key id>:<secret>`,
+/// and gives the key's id.
+pub async fn bearer(pool: &PgPool, headers: &HeaderMap) -> Result<String, Denied> {
     let refused = |message: &str| {
         denied(
             StatusCode::UNAUTHORIZED,
@@ -116,7 +129,9 @@ pub async fn bearer(pool: &PgPool, headers: &HeaderMap) -> Result<(), Denied> {
     };
     let (access_key_id, given) = token.trim().split_once(':').unwrap_or((token, ""));
     match secret(pool, access_key_id).await? {
-        Some(secret) if sigv4::same(secret.as_bytes(), given.as_bytes()) => Ok(()),
+        Some(secret) if sigv4::same(secret.as_bytes(), given.as_bytes()) => {
+            Ok(access_key_id.to_owned())
+        }
         _ => Err(refused("the ingest key is unknown, revoked or wrong")),
     }
 }

@@ -41,6 +41,26 @@ impl Source {
     }
 }
 
+/// The limits that refuse connections and requests (see [`crate::connections`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Limit {
+    Connections,
+    RequestTime,
+    IngestRate,
+}
+
+impl Limit {
+    const ALL: [Limit; 3] = [Limit::Connections, Limit::RequestTime, Limit::IngestRate];
+
+    fn label(self) -> &'static str {
+        match self {
+            Limit::Connections => "connections",
+            Limit::RequestTime => "request_time",
+            Limit::IngestRate => "ingest_rate",
+        }
+    }
+}
+
 /// Upper bounds of the flush-duration histogram, in seconds.
 const FLUSH_BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
 
@@ -59,6 +79,8 @@ pub struct Metrics {
     sources: [SourceCounters; 4],
     /// Messages behind the end of each partition, from the consumer's statistics.
     kafka_lag: Mutex<BTreeMap<(String, i32), i64>>,
+    /// Connections and requests refused, per limit, in [`Limit::ALL`] order.
+    refused: [AtomicU64; Limit::ALL.len()],
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::default);
@@ -103,6 +125,12 @@ impl Metrics {
                 count.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// A connection or request refused by `limit`.
+    pub fn refused(&self, limit: Limit) {
+        let index = Limit::ALL.iter().position(|l| *l == limit).unwrap_or(0);
+        self.refused[index].fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn set_kafka_lag(&self, topic: &str, partition: i32, lag: i64) {
@@ -175,6 +203,20 @@ impl Metrics {
             let seconds = c.flush_micros.load(Ordering::Relaxed) as f64 / 1e6;
             let _ = writeln!(out, "{name}_sum{{source=\"{label}\"}} {seconds}");
             let _ = writeln!(out, "{name}_count{{source=\"{label}\"}} {flushes}");
+        }
+
+        let name = "pulseboard_refused_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Connections and requests refused by a limit.\n# TYPE {name} counter"
+        );
+        for (limit, count) in Limit::ALL.iter().zip(&self.refused) {
+            let _ = writeln!(
+                out,
+                "{name}{{limit=\"{}\"}} {}",
+                limit.label(),
+                count.load(Ordering::Relaxed)
+            );
         }
 
         let name = "pulseboard_kafka_consumer_lag";

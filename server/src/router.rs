@@ -7,24 +7,10 @@ use app::{App, shell};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use axum::serve::{Listener, ListenerExt};
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use std::sync::Arc;
 use tower_http::compression::CompressionLayer;
-
-/// Sends each response as soon as it is written. Without TCP_NODELAY the last
-/// part of a response can wait for the client's delayed ACK (40 ms on Linux),
-/// which capped a Firehose client at about 20 requests per second per connection.
-pub fn without_delay(
-    listener: tokio::net::TcpListener,
-) -> impl Listener<Io = tokio::net::TcpStream, Addr = std::net::SocketAddr> {
-    listener.tap_io(|connection| {
-        if let Err(error) = connection.set_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY");
-        }
-    })
-}
 
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
@@ -42,6 +28,8 @@ pub fn router(state: AppState) -> Router {
     let options = state.leptos_options.clone();
     let authenticate =
         axum::middleware::from_fn_with_state(state.clone(), crate::auth::authenticate);
+    let request_time =
+        axum::middleware::from_fn_with_state(state.request_timeout, crate::request_time::limit);
     Router::new()
         .route("/healthz", get(crate::health::healthz))
         .route("/metrics", get(crate::metrics::metrics))
@@ -71,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(authenticate)
+        .layer(request_time)
         .layer(CompressionLayer::new())
         .layer(DefaultBodyLimit::max(firehose::MAX_BODY_BYTES))
         .with_state(state)

@@ -3,6 +3,7 @@
 use crate::config::{Config, DatabaseConfig, SimulatorSink};
 use crate::custom::{CustomBatch, CustomStream};
 use crate::group_commit::GroupCommit;
+use crate::ingest_rate::IngestRates;
 use crate::live::Live;
 use crate::sales_kafka::{self, SalesSink, SalesStreams};
 use crate::state::AppState;
@@ -280,16 +281,19 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         pool,
         leptos_options,
         kafka: config.kafka.clone(),
+        ingest_rates: IngestRates::new(config.http.limits.ingest_records_per_second),
+        request_timeout: config.http.limits.request_timeout,
     };
     let listener = tokio::net::TcpListener::bind(config.http.addr)
         .await
         .with_context(|| format!("listening on {} (PULSEBOARD_ADDR)", config.http.addr))?;
     tracing::info!("Pulseboard is serving http://{}", config.http.addr);
-    let served = axum::serve(
-        crate::router::without_delay(listener),
+    crate::connections::serve(
+        listener,
         crate::router::router(state),
+        config.http.limits,
+        shutdown.clone(),
     )
-    .with_graceful_shutdown(shutdown.clone().cancelled_owned())
     .await;
 
     // Whatever ended serving, stop the ingest tasks and let them flush.
@@ -299,7 +303,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             tracing::error!(%error, "a background task failed");
         }
     }
-    served.context("serving HTTP")
+    Ok(())
 }
 
 /// Every defined stream, in definition order with the sensors first, and the

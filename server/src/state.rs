@@ -3,6 +3,7 @@
 use crate::config::KafkaConfig;
 use crate::custom::CustomStream;
 use crate::group_commit::GroupCommit;
+use crate::ingest_rate::IngestRates;
 use crate::live::Live;
 use app::chart::service::ChartService;
 use app::streams::StreamCatalog;
@@ -11,6 +12,7 @@ use leptos::config::LeptosOptions;
 use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -30,6 +32,10 @@ pub struct AppState {
     pub charts: ChartService,
     /// Announces streams that stored new data.
     pub live: Live,
+    /// Records per second each ingest key may send.
+    pub ingest_rates: IngestRates,
+    /// The longest a request may take (see [`crate::request_time`]).
+    pub request_timeout: Duration,
 }
 
 impl FromRef<AppState> for ChartService {

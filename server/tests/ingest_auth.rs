@@ -132,6 +132,35 @@ async fn firehose_requests_need_a_valid_signature_of_an_active_key(pool: PgPool)
         "{}",
         garbled.body
     );
+    let signed_headers = [("host", "pulseboard.test"), ("x-amz-target", TARGET)];
+    let mut other_service = Request::post("/")
+        .header("host", "pulseboard.test")
+        .header("x-amz-target", TARGET);
+    for (name, value) in server::sigv4::sign(
+        "POST",
+        "/",
+        &signed_headers,
+        b.as_bytes(),
+        key,
+        "us-east-1",
+        now(),
+    ) {
+        // A credential scoped to another AWS service.
+        other_service = other_service.header(name, value.replace("/firehose/", "/s3/"));
+    }
+    let other_service = send_as_is(
+        state(pool.clone(), None),
+        other_service.body(Body::from(b.clone())).unwrap(),
+    )
+    .await;
+    assert_eq!(error_type(&other_service), "InvalidSignatureException");
+    assert!(
+        other_service
+            .body
+            .contains("scoped to correct service: 'firehose'"),
+        "{}",
+        other_service.body
+    );
     stored_nothing(&pool).await;
 
     let accepted = firehose(&pool, Some(key), now(), &b, &b).await;

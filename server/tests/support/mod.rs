@@ -39,6 +39,10 @@ pub fn state(pool: PgPool, kafka: Option<KafkaConfig>) -> AppState {
                 .into(),
         ),
         custom_streams: Default::default(),
+        ingest_rates: server::ingest_rate::IngestRates::new(
+            server::config::HttpLimits::DEFAULT.ingest_records_per_second,
+        ),
+        request_timeout: server::config::HttpLimits::DEFAULT.request_timeout,
     }
 }
 

@@ -6,6 +6,7 @@
 //! Needs DATABASE_URL (a role that may create databases) and
 //! PULSEBOARD_KAFKA_BOOTSTRAP; `./scripts/bench` provides both.
 
+mod firehose;
 mod http;
 mod process;
 mod served;
@@ -17,7 +18,6 @@ use server::config::{DatabaseConfig, FlushConfig, KafkaConfig};
 use server::consumer;
 use server::custom::{CustomBatch, CustomStream};
 use server::definitions;
-use server::group_commit::GroupCommit;
 use server::kafka::{self, JsonPublisher, ReadingPublisher};
 use server::metrics::{self, Source};
 use server::operators::window::WindowSpec;
@@ -42,6 +42,9 @@ struct Options {
     soak_minutes: u64,
     /// Seconds Postgres stays stopped under ingest.
     outage_seconds: u64,
+    /// Minutes and records per second of the sustained Firehose run.
+    sustained_minutes: u64,
+    sustained_rate: usize,
     /// Keys of the table rows to measure (with their baselines); all when empty.
     only: Vec<String>,
 }
@@ -64,6 +67,8 @@ fn options() -> anyhow::Result<Options> {
         raw_readings: 10_000_000,
         soak_minutes: 10,
         outage_seconds: 30,
+        sustained_minutes: 5,
+        sustained_rate: 20_000,
         only: Vec::new(),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -84,16 +89,28 @@ fn options() -> anyhow::Result<Options> {
             "--outage-seconds" => {
                 options.outage_seconds = value.parse().context("--outage-seconds takes a number")?
             }
+            "--sustained-minutes" => {
+                options.sustained_minutes = value
+                    .parse()
+                    .context("--sustained-minutes takes a number")?
+            }
+            "--sustained-rate" => {
+                options.sustained_rate = value.parse().context("--sustained-rate takes a number")?
+            }
             "--only" => options.only = value.split(',').map(str::to_string).collect(),
             other => anyhow::bail!(
                 "unknown option {other}; use --records N --runs R --raw-readings N --soak-minutes M \
-                 --outage-seconds S --only figure[,figure]"
+                 --outage-seconds S --sustained-minutes M --sustained-rate R --only figure[,figure]"
             ),
         }
     }
     anyhow::ensure!(
         options.records > 0 && options.runs > 0,
         "--records and --runs must be at least 1"
+    );
+    anyhow::ensure!(
+        options.sustained_minutes > 0 && options.sustained_rate > 0,
+        "--sustained-minutes and --sustained-rate must be at least 1"
     );
     let keys: Vec<&str> = table::ROWS.iter().map(|row| row.key).collect();
     if let Some(unknown) = options.only.iter().find(|o| !keys.contains(&o.as_str())) {
@@ -451,115 +468,6 @@ async fn copy_purchases(pool: &PgPool, rows: &[StoredPurchase]) -> anyhow::Resul
     copy_into(pool, COPY_PURCHASES, encode_purchases(rows), rows.len()).await
 }
 
-/// Firehose `PutRecordBatch` requests of 500 records over `connections`
-/// keep-alive connections to the service's router, until every record is stored.
-async fn firehose_ingest(
-    pool: &PgPool,
-    bodies: &[String],
-    records: usize,
-    connections: usize,
-) -> anyhow::Result<Duration> {
-    let state = server::state::AppState {
-        charts: app::chart::service::ChartService::new(
-            pool.clone(),
-            app::chart::dataset::builtin(),
-            Default::default(),
-        ),
-        live: Default::default(),
-        writer: GroupCommit::start(pool.clone(), BENCH_FLUSH.max_records, None),
-        pool: pool.clone(),
-        leptos_options: leptos::config::LeptosOptions::builder()
-            .output_name("pulseboard")
-            .build(),
-        kafka: None,
-        ingest_streams: vec!["sensors".to_string()].into(),
-        catalog: Default::default(),
-        custom_streams: Default::default(),
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let server = tokio::spawn(async move {
-        let listener = server::router::without_delay(listener);
-        axum::serve(listener, server::router::router(state)).await
-    });
-    // Each request is signed as an AWS SDK signs it, inside the timing.
-    let key = app::accounts::keys::create(pool, "bench", "bench").await?;
-    let key = std::sync::Arc::new((key.access_key_id, key.secret));
-    let started = Instant::now();
-    let mut clients = tokio::task::JoinSet::new();
-    for share in bodies.chunks(bodies.len().div_ceil(connections)) {
-        let share = share.to_vec();
-        let key = key.clone();
-        clients.spawn(async move {
-            let mut connection = http::Connection::open(addr).await?;
-            for body in share {
-                let headers = [
-                    ("host", "bench"),
-                    ("x-amz-target", "Firehose_20150804.PutRecordBatch"),
-                    ("content-type", "application/x-amz-json-1.1"),
-                ];
-                let now = server::reading::epoch_micros() / 1_000_000;
-                let [date, authorization] = server::sigv4::sign(
-                    "POST",
-                    "/",
-                    &headers,
-                    body.as_bytes(),
-                    (&key.0, &key.1),
-                    "us-east-1",
-                    now,
-                );
-                let reply = connection
-                    .request(
-                        "POST",
-                        "/",
-                        &[
-                            headers[1],
-                            headers[2],
-                            (date.0, &date.1),
-                            (authorization.0, &authorization.1),
-                        ],
-                        body.as_bytes(),
-                    )
-                    .await?;
-                anyhow::ensure!(
-                    reply.status == 200 && reply.text().contains("\"FailedPutCount\":0"),
-                    "status {}: {}",
-                    reply.status,
-                    reply.text()
-                );
-            }
-            anyhow::Ok(())
-        });
-    }
-    while let Some(done) = clients.join_next().await {
-        done??;
-    }
-    let took = started.elapsed();
-    server.abort();
-    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM message")
-        .fetch_one(pool)
-        .await?;
-    anyhow::ensure!(
-        stored as usize == records,
-        "Firehose stored {stored} of {records}"
-    );
-    Ok(took)
-}
-
-/// The request bodies for `rows`, 500 records each, prepared before timing.
-fn firehose_bodies(rows: &[Reading]) -> Vec<String> {
-    use base64::Engine;
-    rows.chunks(server::firehose::MAX_BATCH_RECORDS)
-        .map(|chunk| {
-            let records: Vec<serde_json::Value> = chunk
-                .iter()
-                .map(|r| serde_json::json!({ "Data": base64::engine::general_purpose::STANDARD.encode(r.to_json()) }))
-                .collect();
-            serde_json::json!({ "DeliveryStreamName": "sensors", "Records": records }).to_string()
-        })
-        .collect()
-}
-
 /// A plain rdkafka consumer that only counts messages: the ceiling for any
 /// consumer. Timed from the first message, so the group join is not counted.
 async fn consume_only(bootstrap: &str, topic: &str, records: usize) -> anyhow::Result<Duration> {
@@ -626,7 +534,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let sales = produce_sales(&bootstrap, nonce, options.records).await?;
 
-    let bodies = firehose_bodies(&rows);
+    let bodies = firehose::bodies(&rows);
     let mut figures = Figures::default();
     let database = |name: &str| format!("bench_{name}_{nonce:x}");
     for run in 1..=options.runs {
@@ -684,7 +592,7 @@ async fn main() -> anyhow::Result<()> {
             figures.add(
                 name,
                 records,
-                firehose_ingest(&db, &bodies, records, connections).await?,
+                firehose::ingest(&db, &bodies, records, connections).await?,
             );
             db.close().await;
         }
@@ -731,7 +639,30 @@ async fn main() -> anyhow::Result<()> {
         }
         eprintln!("run {run}: {}", figures.last_run());
     }
-    for name in ["copy", "kafka", "aggregates", "http"] {
+    if options.measures("firehose_sustained_p50")
+        || options.measures("firehose_sustained_p99")
+        || options.measures("firehose_sustained_errors")
+    {
+        eprintln!(
+            "measuring firehose_sustained: {} records/s for {} minutes",
+            options.sustained_rate, options.sustained_minutes
+        );
+        let db = fresh_database(&admin, &admin_url, &database("sustained")).await?;
+        let run = firehose::sustained(
+            &db,
+            options.sustained_rate,
+            Duration::from_secs(options.sustained_minutes * 60),
+        )
+        .await?;
+        eprintln!("  sent {:.0} records/s", run.rate);
+        figures.add_value("firehose_sustained_p50", run.p50);
+        figures.add_value("firehose_unloaded_p50", run.unloaded_p50);
+        figures.add_value("firehose_sustained_p99", run.p99);
+        figures.add_value("firehose_unloaded_p99", run.unloaded_p99);
+        figures.add_value("firehose_sustained_errors", (run.errors + run.lost) as f64);
+        db.close().await;
+    }
+    for name in ["copy", "kafka", "aggregates", "http", "sustained"] {
         sqlx::query(&format!("DROP DATABASE IF EXISTS {}", database(name)))
             .execute(&admin)
             .await?;

@@ -362,9 +362,14 @@ async fn psql_times(
     Ok(times)
 }
 
-pub fn p95(mut values: Vec<f64>) -> f64 {
+pub fn p95(values: Vec<f64>) -> f64 {
+    percentile(values, 0.95)
+}
+
+/// The nearest-rank percentile `q` (0 to 1) of `values`.
+pub fn percentile(mut values: Vec<f64>, q: f64) -> f64 {
     values.sort_by(f64::total_cmp);
-    let rank = ((values.len() as f64) * 0.95).ceil() as usize;
+    let rank = ((values.len() as f64) * q).ceil() as usize;
     values[rank.clamp(1, values.len()) - 1]
 }
 

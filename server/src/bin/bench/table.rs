@@ -74,7 +74,7 @@ const fn row(
 
 const EPS: &str = "events/s";
 
-pub const ROWS: [Row; 24] = [
+pub const ROWS: [Row; 27] = [
     row(
         "Readings: Kafka to Postgres, raw rows and aggregates",
         "readings_kafka",
@@ -106,6 +106,30 @@ pub const ROWS: [Row; 24] = [
         "the readings Kafka path above",
         Some("readings_kafka"),
         Target::RatioAtLeast(0.8),
+    ),
+    row(
+        "Readings: Firehose PutRecordBatch at a sustained rate (4 connections), p50",
+        "firehose_sustained_p50",
+        "ms",
+        "the same requests one at a time, unloaded, p50",
+        Some("firehose_unloaded_p50"),
+        Target::None,
+    ),
+    row(
+        "Readings: Firehose PutRecordBatch at a sustained rate (4 connections), p99",
+        "firehose_sustained_p99",
+        "ms",
+        "the same requests one at a time, unloaded, p99",
+        Some("firehose_unloaded_p99"),
+        Target::None,
+    ),
+    row(
+        "Readings: Firehose sustained run, failed requests plus records not stored",
+        "firehose_sustained_errors",
+        "errors",
+        "none",
+        None,
+        Target::AtMost(0.0),
     ),
     row(
         "Purchases: Kafka to Postgres, enriched rows, totals and windows",
