@@ -144,3 +144,139 @@ async fn latency_percentiles_match_the_raw_rows(pool: PgPool) {
     .expect("ingested_at");
     assert_eq!(missing, 0);
 }
+
+/// Charts over every reading that per-minute statistics can answer read
+/// those for whole minutes and the readings only at the edges of their
+/// range; their answers must equal those from the readings alone.
+#[sqlx::test(migrator = "server::MIGRATOR")]
+async fn charts_read_from_per_minute_statistics_answer_as_the_readings_do(pool: PgPool) {
+    use app::chart::Cell;
+    use app::chart::dataset::builtin;
+    use app::chart::definition::{
+        Aggregate, ChartDefinition, ChartType, Filter, FilterOp, Metric, Relative, Scalar,
+        TimeGrain, TimeRange,
+    };
+    use app::chart::query::{Rollups, build_with};
+
+    // 40 minutes of readings from 30 s past a minute, and one of a sensor
+    // nobody installed (neither path shows it).
+    let start = 1_700_000_030;
+    write_minutes_of_readings(&pool, start, 2_400).await;
+    let stray = Reading {
+        guid: "not-installed".into(),
+        ts: start + 600,
+        temp: 50.0,
+        received_at: None,
+    };
+    write_batch(
+        &pool,
+        &Batch {
+            readings: vec![stray],
+            dead_letters: vec![],
+        },
+    )
+    .await
+    .expect("batch");
+    // Mid-second and mid-minute, so every range has partial edges.
+    let now_ms = (start + 2_000) * 1_000 + 500;
+    let metric = |aggregate, column: Option<&str>| Metric {
+        aggregate,
+        column: column.map(String::from),
+    };
+    let every_measure = vec![
+        metric(Aggregate::Avg, Some("temp")),
+        metric(Aggregate::Count, None),
+        metric(Aggregate::Count, Some("temp")),
+        metric(Aggregate::Sum, Some("temp")),
+        metric(Aggregate::Min, Some("temp")),
+        metric(Aggregate::Max, Some("temp")),
+    ];
+    let starter = ChartDefinition::starter();
+    let location = "Research Lab #2203";
+    let definitions = [
+        starter.clone(),
+        ChartDefinition {
+            chart_type: ChartType::Kpi,
+            metrics: every_measure.clone(),
+            group_by: vec![],
+            time_range: TimeRange::Last(Relative::FifteenMinutes),
+            ..starter.clone()
+        },
+        ChartDefinition {
+            chart_type: ChartType::HorizontalBar,
+            time_grain: None,
+            ..starter.clone()
+        },
+        ChartDefinition {
+            chart_type: ChartType::Table,
+            metrics: every_measure.clone(),
+            group_by: vec!["guid".into(), "lat".into(), "long".into()],
+            time_grain: Some(TimeGrain::FiveMinutes),
+            time_range: TimeRange::Between {
+                from_ms: (start + 95) * 1_000 + 250,
+                to_ms: (start + 1_900) * 1_000 + 750,
+            },
+            filters: vec![Filter {
+                column: "location".into(),
+                op: FilterOp::Ne,
+                values: vec![Scalar::Text(location.into())],
+            }],
+            ..starter.clone()
+        },
+        ChartDefinition {
+            chart_type: ChartType::Table,
+            metrics: every_measure.clone(),
+            time_grain: None,
+            time_range: TimeRange::All,
+            ..starter.clone()
+        },
+        // Within one minute: no whole minute at all.
+        ChartDefinition {
+            chart_type: ChartType::Table,
+            metrics: every_measure,
+            time_grain: None,
+            time_range: TimeRange::Between {
+                from_ms: (start + 40) * 1_000,
+                to_ms: (start + 50) * 1_000,
+            },
+            ..starter.clone()
+        },
+    ];
+    let datasets = builtin();
+    for definition in &definitions {
+        let by_minute = build_with(definition, &datasets, now_ms, Rollups::Use).expect("valid");
+        let by_reading = build_with(definition, &datasets, now_ms, Rollups::Skip).expect("valid");
+        assert!(
+            by_minute.sql.contains("sensor_stats_minutely"),
+            "{}",
+            by_minute.sql
+        );
+        assert!(!by_reading.sql.contains("sensor_stats_minutely"));
+        let expected = by_reading.run(&pool).await.expect("from readings");
+        let answered = by_minute.run(&pool).await.expect("from statistics");
+        assert!(!expected.rows.is_empty(), "{definition:?}");
+        assert_eq!(answered.columns, expected.columns);
+        assert_eq!(answered.rows.len(), expected.rows.len(), "{definition:?}");
+        for (got, want) in answered.rows.iter().zip(&expected.rows) {
+            for (g, w) in got.iter().zip(want) {
+                match (g, w) {
+                    (Cell::Number(g), Cell::Number(w)) => {
+                        assert!(
+                            (g - w).abs() <= 1e-9 * w.abs().max(1.0),
+                            "{g} vs {w}: {definition:?}"
+                        )
+                    }
+                    _ => assert_eq!(g, w, "{definition:?}"),
+                }
+            }
+        }
+    }
+
+    // A chart that needs single readings still reads them.
+    let ten_seconds = ChartDefinition {
+        time_grain: Some(TimeGrain::TenSeconds),
+        ..starter
+    };
+    let query = build_with(&ten_seconds, &datasets, now_ms, Rollups::Use).expect("valid");
+    assert!(!query.sql.contains("sensor_stats_minutely"));
+}

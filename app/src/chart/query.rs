@@ -13,7 +13,7 @@ use sqlx::{PgPool, Postgres, Row};
 
 /// A value bound to the statement.
 #[derive(Debug, Clone, PartialEq)]
-enum Param {
+pub(super) enum Param {
     Text(String),
     Texts(Vec<String>),
     Number(f64),
@@ -44,16 +44,24 @@ fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-struct Builder {
+pub(super) struct Builder {
     params: Vec<Param>,
 }
 
 impl Builder {
     /// Binds `param`, returning its placeholder.
-    fn bind(&mut self, param: Param) -> String {
+    pub(super) fn bind(&mut self, param: Param) -> String {
         self.params.push(param);
         format!("${}", self.params.len())
     }
+}
+
+/// Whether a chart that per-minute statistics can answer reads them (see
+/// [`super::rollup`]) or every row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Rollups {
+    Use,
+    Skip,
 }
 
 /// Checks `definition` against `datasets` and builds its statement as of
@@ -62,6 +70,16 @@ pub fn build(
     definition: &ChartDefinition,
     datasets: &[Dataset],
     now_ms: i64,
+) -> Result<ChartQuery, Vec<FieldError>> {
+    build_with(definition, datasets, now_ms, Rollups::Use)
+}
+
+/// [`build`], choosing whether to read rollups where they answer the chart.
+pub fn build_with(
+    definition: &ChartDefinition,
+    datasets: &[Dataset],
+    now_ms: i64,
+    rollups: Rollups,
 ) -> Result<ChartQuery, Vec<FieldError>> {
     let errors = definition.validate(datasets);
     if !errors.is_empty() {
@@ -72,11 +90,15 @@ pub fn build(
         .find(|d| d.name == definition.dataset)
         .expect("validated");
     let mut builder = Builder { params: Vec::new() };
-    let conditions = where_clause(definition, dataset, &mut builder, now_ms);
+    let by_minute = rollups == Rollups::Use && super::rollup::applies(definition, dataset);
+    // The per-minute source applies the time range itself.
+    let source = by_minute
+        .then(|| super::rollup::source(&mut builder, definition.time_range.bounds(now_ms)));
+    let conditions = where_clause(definition, dataset, &mut builder, now_ms, !by_minute);
     let query = if definition.chart_type == ChartType::Histogram {
         histogram(definition, dataset, &mut builder, &conditions)
     } else {
-        aggregate(definition, dataset, &mut builder, &conditions)
+        aggregate(definition, dataset, &mut builder, &conditions, source)
     };
     Ok(query)
 }
@@ -86,9 +108,13 @@ fn where_clause(
     dataset: &Dataset,
     builder: &mut Builder,
     now_ms: i64,
+    with_time_range: bool,
 ) -> String {
     let mut conditions = Vec::new();
-    let bounds = definition.time_range.bounds(now_ms);
+    let bounds = definition
+        .time_range
+        .bounds(now_ms)
+        .filter(|_| with_time_range);
     if let (Some(time), Some((from, to))) = (dataset.time_column(), bounds) {
         let column = ident(&time.name);
         let from = builder.bind(Param::Int(from));
@@ -155,6 +181,7 @@ fn aggregate(
     dataset: &Dataset,
     builder: &mut Builder,
     conditions: &str,
+    by_minute: Option<String>,
 ) -> ChartQuery {
     let mut select = Vec::new();
     let mut columns = Vec::new();
@@ -181,6 +208,9 @@ fn aggregate(
     let groups = select.len();
     for metric in &definition.metrics {
         let value = match (&metric.column, metric.aggregate) {
+            _ if by_minute.is_some() => {
+                super::rollup::metric(metric.column.as_deref(), metric.aggregate).to_string()
+            }
             (None, _) => "count(*)".to_string(),
             (Some(c), Aggregate::Count) => format!("count({})", ident(c)),
             (Some(c), Aggregate::CountDistinct) => format!("count(DISTINCT {})", ident(c)),
@@ -198,11 +228,8 @@ fn aggregate(
         select.push(format!("({value})::float8 AS {}", ident(&name)));
         columns.push((name, Output::Number));
     }
-    let mut sql = format!(
-        "SELECT {} FROM {}{conditions}",
-        select.join(", "),
-        ident(&dataset.name)
-    );
+    let source = by_minute.unwrap_or_else(|| ident(&dataset.name));
+    let mut sql = format!("SELECT {} FROM {source}{conditions}", select.join(", "));
     let positions: Vec<String> = (1..=groups).map(|i| i.to_string()).collect();
     let positions = positions.join(", ");
     if groups > 0 {
