@@ -111,8 +111,12 @@ async fn upsert_sensor_stats(
 ) -> Result<(), sqlx::Error> {
     let mut minutely: GroupedStats<(&str, i64)> = GroupedStats::default();
     let mut histogram: BTreeMap<(&str, i64), i64> = BTreeMap::new();
+    let mut latest: BTreeMap<(&str, i64), i64> = BTreeMap::new();
     for r in readings {
-        minutely.add((r.guid.as_str(), minute_start(r.ts)), r.temp);
+        let key = (r.guid.as_str(), minute_start(r.ts));
+        minutely.add(key, r.temp);
+        let last = latest.entry(key).or_insert(r.ts);
+        *last = (*last).max(r.ts);
         *histogram
             .entry((r.guid.as_str(), median_bucket(r.temp)))
             .or_default() += 1;
@@ -125,7 +129,9 @@ async fn upsert_sensor_stats(
         Vec::new(),
         Vec::new(),
     );
+    let mut last_times = Vec::new();
     for ((guid, minute), stats) in minutely.iter() {
+        last_times.push(latest[&(*guid, *minute)]);
         guids.push(*guid);
         minutes.push(*minute);
         counts.push(stats.count as i64);
@@ -135,15 +141,16 @@ async fn upsert_sensor_stats(
     }
     // Keys arrive sorted, so concurrent batches lock rows in the same order.
     sqlx::query(
-        "INSERT INTO sensor_stats_minutely AS s (guid, bucket_start, msg_count, temp_sum, temp_min, temp_max)
-         SELECT guid, to_timestamp(minute), n, round(total::numeric, 2), low::numeric(5, 2), high::numeric(5, 2)
-           FROM unnest($1::text[], $2::int8[], $3::int8[], $4::float8[], $5::float8[], $6::float8[])
-                AS r(guid, minute, n, total, low, high)
+        "INSERT INTO sensor_stats_minutely AS s (guid, bucket_start, msg_count, temp_sum, temp_min, temp_max, ts_max)
+         SELECT guid, to_timestamp(minute), n, round(total::numeric, 2), low::numeric(5, 2), high::numeric(5, 2), last
+           FROM unnest($1::text[], $2::int8[], $3::int8[], $4::float8[], $5::float8[], $6::float8[], $7::int8[])
+                AS r(guid, minute, n, total, low, high, last)
          ON CONFLICT (guid, bucket_start) DO UPDATE
             SET msg_count = s.msg_count + excluded.msg_count,
                 temp_sum  = s.temp_sum + excluded.temp_sum,
                 temp_min  = least(s.temp_min, excluded.temp_min),
-                temp_max  = greatest(s.temp_max, excluded.temp_max)",
+                temp_max  = greatest(s.temp_max, excluded.temp_max),
+                ts_max    = greatest(s.ts_max, excluded.ts_max)",
     )
     .bind(&guids)
     .bind(&minutes)
@@ -151,6 +158,7 @@ async fn upsert_sensor_stats(
     .bind(&sums)
     .bind(&mins)
     .bind(&maxes)
+    .bind(&last_times)
     .execute(&mut **tx)
     .await?;
 

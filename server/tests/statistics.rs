@@ -230,6 +230,36 @@ async fn charts_read_from_per_minute_statistics_answer_as_the_readings_do(pool: 
             time_range: TimeRange::All,
             ..starter.clone()
         },
+        // The map's: when each sensor last reported.
+        ChartDefinition {
+            chart_type: ChartType::Map,
+            metrics: vec![
+                metric(Aggregate::Avg, Some("temp")),
+                metric(Aggregate::Count, None),
+                metric(Aggregate::Max, Some("recorded")),
+            ],
+            group_by: vec![
+                "guid".into(),
+                "location".into(),
+                "lat".into(),
+                "long".into(),
+            ],
+            time_grain: None,
+            time_range: TimeRange::Last(Relative::OneHour),
+            ..starter.clone()
+        },
+        // Over all time: every latest time from the statistics.
+        ChartDefinition {
+            chart_type: ChartType::Table,
+            metrics: vec![
+                metric(Aggregate::Count, Some("recorded")),
+                metric(Aggregate::Max, Some("recorded")),
+            ],
+            group_by: vec!["guid".into()],
+            time_grain: None,
+            time_range: TimeRange::All,
+            ..starter.clone()
+        },
         // Within one minute: no whole minute at all.
         ChartDefinition {
             chart_type: ChartType::Table,

@@ -1,5 +1,6 @@
 //! Charts over every sensor reading that need only counts, sums, minimums
-//! and maximums of the temperature per sensor and whole minute read the
+//! and maximums of the temperature, and the latest reading time, per sensor
+//! and whole minute read the
 //! per-minute statistics for the whole minutes of their range, and the
 //! readings themselves only for the partial minutes at its two edges. The
 //! answer is the same as from the readings alone; the work no longer grows
@@ -13,16 +14,18 @@ use super::query::{Builder, Param};
 const READINGS: &str = "sensor_msg_detail";
 const SENSOR_COLUMNS: [&str; 4] = ["guid", "location", "lat", "long"];
 const MEASURED: &str = "temp";
+const TIME: &str = "recorded";
 
 /// Whether `definition` can be answered from the per-minute statistics:
 /// its metrics are counts, sums, averages, minimums or maximums of the
-/// temperature; it groups and filters only by sensor; its time buckets are
-/// whole minutes.
+/// temperature, counts of readings or the latest reading's time; it groups
+/// and filters only by sensor; its time buckets are whole minutes.
 pub fn applies(definition: &ChartDefinition, dataset: &Dataset) -> bool {
     let metrics_fit = definition.metrics.iter().all(|metric| {
         match (metric.column.as_deref(), metric.aggregate) {
             (None, _) => true,
             (Some(MEASURED), aggregate) => aggregate != Aggregate::CountDistinct,
+            (Some(TIME), aggregate) => matches!(aggregate, Aggregate::Count | Aggregate::Max),
             _ => false,
         }
     });
@@ -39,10 +42,12 @@ pub fn applies(definition: &ChartDefinition, dataset: &Dataset) -> bool {
 
 /// The metric's value over the rows of [`source`]: each row is a whole
 /// minute of one sensor (`n` readings summing to `s`, lowest `lo`, highest
-/// `hi`) or one reading (`n` = 1).
+/// `hi`, the latest at `last`) or one reading (`n` = 1).
 pub fn metric(column: Option<&str>, aggregate: Aggregate) -> &'static str {
     match (column, aggregate) {
         (None, _) | (Some(_), Aggregate::Count | Aggregate::CountDistinct) => "coalesce(sum(n), 0)",
+        // As epoch milliseconds, as every time metric.
+        (Some(TIME), _) => "date_part('epoch', max(last)) * 1000",
         (Some(_), Aggregate::Sum) => "sum(s)",
         (Some(_), Aggregate::Avg) => "sum(s) / nullif(sum(n), 0)",
         (Some(_), Aggregate::Min) => "min(lo)",
@@ -54,13 +59,13 @@ pub fn metric(column: Option<&str>, aggregate: Aggregate) -> &'static str {
 /// partial minutes at the edges of `bounds` (epoch ms, `to` excluded).
 pub fn source(builder: &mut Builder, bounds: Option<(i64, i64)>) -> String {
     let minutes = "SELECT m.bucket_start AS recorded, i.guid, i.location, i.lat, i.long, \
-                          m.msg_count AS n, m.temp_sum AS s, m.temp_min AS lo, m.temp_max AS hi \
+                          m.msg_count AS n, m.temp_sum AS s, m.temp_min AS lo, m.temp_max AS hi, \
+                          to_timestamp(m.ts_max) AS last \
                      FROM sensor_stats_minutely m JOIN sensor_installations i ON i.guid = m.guid";
     let Some((from, to)) = bounds else {
         return format!("({minutes}) AS p");
     };
-    let readings =
-        "SELECT recorded, guid, location, lat, long, 1, temp, temp, temp FROM sensor_msg_detail";
+    let readings = "SELECT recorded, guid, location, lat, long, 1, temp, temp, temp, recorded FROM sensor_msg_detail";
     let (from, to) = (builder.bind(Param::Int(from)), builder.bind(Param::Int(to)));
     let start = format!("to_timestamp({from}::float8 / 1000)");
     let end = format!("to_timestamp({to}::float8 / 1000)");
