@@ -5,7 +5,7 @@
 
 use crate::metrics::{self, Limit};
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
@@ -37,17 +37,20 @@ pub async fn limit(State(limit): State<Duration>, mut request: Request, next: Ne
     }
     let handed = Handed::default();
     request.extensions_mut().insert(handed.clone());
+    let posted = request.method() == Method::POST;
     let path = request.uri().path().to_owned();
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
         Err(_) => {
             metrics::global().refused(Limit::RequestTime);
-            too_slow(&path, limit, handed.is_set())
+            too_slow(posted.then_some(path.as_str()), limit, handed.is_set())
         }
     }
 }
 
-fn too_slow(path: &str, limit: Duration, handed: bool) -> Response {
+/// The answer to a request cut off at `limit`; `posted_to` is its path if it
+/// was a POST, which may be an ingest request.
+fn too_slow(posted_to: Option<&str>, limit: Duration, handed: bool) -> Response {
     let seconds = limit.as_secs_f64();
     let ingest = if handed {
         format!(
@@ -59,9 +62,9 @@ fn too_slow(path: &str, limit: Duration, handed: bool) -> Response {
             "the request was not answered within {seconds} s; nothing was stored, retry the request"
         )
     };
-    let mut response = if path == "/" {
+    let mut response = if posted_to == Some("/") {
         crate::firehose::service_unavailable(ingest)
-    } else if path.starts_with("/ingest/") {
+    } else if posted_to.is_some_and(|path| path.starts_with("/ingest/")) {
         (
             StatusCode::SERVICE_UNAVAILABLE,
             axum::Json(serde_json::json!({ "error": ingest })),
@@ -80,4 +83,32 @@ fn too_slow(path: &str, limit: Duration, handed: bool) -> Response {
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn content_type(response: &Response) -> &str {
+        response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn each_protocol_is_told_in_its_own_shape() {
+        let limit = Duration::from_secs(30);
+        let firehose = too_slow(Some("/"), limit, false);
+        assert_eq!(firehose.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(content_type(&firehose), "application/x-amz-json-1.1");
+        assert!(firehose.headers().contains_key(header::RETRY_AFTER));
+        let ndjson = too_slow(Some("/ingest/sensors"), limit, true);
+        assert_eq!(content_type(&ndjson), "application/json");
+        assert!(!ndjson.headers().contains_key(header::RETRY_AFTER));
+        // The dashboard home is a page, whatever its path shares with Firehose.
+        let page = too_slow(None, limit, false);
+        assert!(content_type(&page).starts_with("text/plain"));
+    }
 }
