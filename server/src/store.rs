@@ -104,6 +104,22 @@ pub fn median_bucket(temp: f64) -> i64 {
     (hundredths + 5 * hundredths.signum()) / 10
 }
 
+/// The statement that adds per-minute statistics to the stored ones:
+/// `source` selects guid, minute start, count, sum, lowest and highest
+/// temperature, and the latest reading's epoch seconds.
+pub fn merge_minute_stats(source: &str) -> String {
+    format!(
+        "INSERT INTO sensor_stats_minutely AS s (guid, bucket_start, msg_count, temp_sum, temp_min, temp_max, ts_max)
+         {source}
+         ON CONFLICT (guid, bucket_start) DO UPDATE
+            SET msg_count = s.msg_count + excluded.msg_count,
+                temp_sum  = s.temp_sum + excluded.temp_sum,
+                temp_min  = least(s.temp_min, excluded.temp_min),
+                temp_max  = greatest(s.temp_max, excluded.temp_max),
+                ts_max    = greatest(s.ts_max, excluded.ts_max)"
+    )
+}
+
 /// Adds the batch's per-sensor, per-minute statistics and value counts to the stored ones.
 async fn upsert_sensor_stats(
     tx: &mut Transaction<'_, Postgres>,
@@ -140,18 +156,11 @@ async fn upsert_sensor_stats(
         maxes.push(stats.max);
     }
     // Keys arrive sorted, so concurrent batches lock rows in the same order.
-    sqlx::query(
-        "INSERT INTO sensor_stats_minutely AS s (guid, bucket_start, msg_count, temp_sum, temp_min, temp_max, ts_max)
-         SELECT guid, to_timestamp(minute), n, round(total::numeric, 2), low::numeric(5, 2), high::numeric(5, 2), last
+    sqlx::query(&merge_minute_stats(
+        "SELECT guid, to_timestamp(minute), n, round(total::numeric, 2), low::numeric(5, 2), high::numeric(5, 2), last
            FROM unnest($1::text[], $2::int8[], $3::int8[], $4::float8[], $5::float8[], $6::float8[], $7::int8[])
-                AS r(guid, minute, n, total, low, high, last)
-         ON CONFLICT (guid, bucket_start) DO UPDATE
-            SET msg_count = s.msg_count + excluded.msg_count,
-                temp_sum  = s.temp_sum + excluded.temp_sum,
-                temp_min  = least(s.temp_min, excluded.temp_min),
-                temp_max  = greatest(s.temp_max, excluded.temp_max),
-                ts_max    = greatest(s.ts_max, excluded.ts_max)",
-    )
+                AS r(guid, minute, n, total, low, high, last)",
+    ))
     .bind(&guids)
     .bind(&minutes)
     .bind(&counts)

@@ -402,17 +402,10 @@ async fn load_raw(pool: &PgPool, count: usize, span: (i64, i64)) -> anyhow::Resu
     }
     // The per-minute statistics ingest keeps beside the rows: charts read
     // them for whole minutes.
-    sqlx::query(
-        "INSERT INTO sensor_stats_minutely AS s (guid, bucket_start, msg_count, temp_sum, temp_min, temp_max, ts_max)
-         SELECT guid, to_timestamp(ts - ts % 60), count(*), sum(temp), min(temp), max(temp), max(ts)
-           FROM message WHERE ts >= $1 AND ts <= $2 GROUP BY 1, 2
-         ON CONFLICT (guid, bucket_start) DO UPDATE
-            SET msg_count = s.msg_count + excluded.msg_count,
-                temp_sum  = s.temp_sum + excluded.temp_sum,
-                temp_min  = least(s.temp_min, excluded.temp_min),
-                temp_max  = greatest(s.temp_max, excluded.temp_max),
-                ts_max    = greatest(s.ts_max, excluded.ts_max)",
-    )
+    sqlx::query(&server::store::merge_minute_stats(
+        "SELECT guid, to_timestamp(ts - ts % 60), count(*), sum(temp), min(temp), max(temp), max(ts)
+           FROM message WHERE ts >= $1 AND ts <= $2 GROUP BY 1, 2",
+    ))
     .bind(span.0)
     .bind(span.1)
     .execute(pool)
