@@ -1,7 +1,8 @@
 //! Raw-event retention: rows of the raw tables older than the configured age
 //! are removed in small batches, each its own short transaction, so ingest
-//! keeps writing meanwhile. Rollups, windows and totals live in tables of
-//! their own and stay.
+//! keeps writing meanwhile. The finer summaries of the readings (per 10
+//! seconds, and latency per minute) go with them. Rollups, windows and
+//! totals live in tables of their own and stay.
 
 use crate::custom::CustomStream;
 use sqlx::PgPool;
@@ -29,6 +30,14 @@ pub fn raw_tables(custom: &[Arc<CustomStream>]) -> Vec<RawTable> {
         RawTable {
             table: "message".into(),
             time: "to_timestamp(ts)".into(),
+        },
+        RawTable {
+            table: "sensor_stats_10s".into(),
+            time: "bucket_start".into(),
+        },
+        RawTable {
+            table: "sensor_latency_minutely".into(),
+            time: "bucket_start".into(),
         },
         RawTable {
             table: "purchases_enriched".into(),

@@ -2,7 +2,7 @@
 //! `dead_letters`, both in one transaction.
 
 use crate::operators::latency::Latencies;
-use crate::operators::stats::{GroupedStats, minute_start};
+use crate::operators::stats::{GroupedStats, minute_start, step_start};
 use crate::operators::window::SourceProgress;
 use crate::pgcopy::copy_rows;
 use crate::reading::Reading;
@@ -71,6 +71,7 @@ pub async fn stage_into(
         insert_readings(tx, &batch.readings).await?;
         upsert_sensor_stats(tx, &batch.readings).await?;
         upsert_latency(tx, SENSOR_STREAM, &batch.readings, stored_at_us).await?;
+        upsert_latency_minutes(tx, &batch.readings, stored_at_us).await?;
         let newest_ms = batch.readings.iter().map(|r| r.ts * 1000).max();
         record_activity(tx, SENSOR_STREAM, batch.readings.len(), newest_ms).await?;
     }
@@ -104,73 +105,99 @@ pub fn median_bucket(temp: f64) -> i64 {
     (hundredths + 5 * hundredths.signum()) / 10
 }
 
-/// The statement that adds per-minute statistics to the stored ones:
-/// `source` selects guid, minute start, count, sum, lowest and highest
+/// A table of statistics per sensor and time step, kept with every batch:
+/// count, sum, lowest and highest temperature, and the latest reading.
+#[derive(Debug, Clone, Copy)]
+pub struct SensorSteps {
+    pub table: &'static str,
+    pub seconds: i64,
+}
+
+/// Per minute: kept for good, as rollups are.
+pub const SENSOR_MINUTES: SensorSteps = SensorSteps {
+    table: "sensor_stats_minutely",
+    seconds: 60,
+};
+
+/// Per 10 seconds: a finer copy of the readings, removed with them.
+pub const SENSOR_TEN_SECONDS: SensorSteps = SensorSteps {
+    table: "sensor_stats_10s",
+    seconds: 10,
+};
+
+/// The statement that adds statistics per sensor and step to the stored
+/// ones: `source` selects guid, step start, count, sum, lowest and highest
 /// temperature, and the latest reading's epoch seconds.
-pub fn merge_minute_stats(source: &str) -> String {
+fn merge_sensor_stats(steps: SensorSteps, source: &str) -> String {
     format!(
-        "INSERT INTO sensor_stats_minutely AS s (guid, bucket_start, msg_count, temp_sum, temp_min, temp_max, ts_max)
+        "INSERT INTO {table} AS s (guid, bucket_start, msg_count, temp_sum, temp_min, temp_max, ts_max)
          {source}
          ON CONFLICT (guid, bucket_start) DO UPDATE
             SET msg_count = s.msg_count + excluded.msg_count,
                 temp_sum  = s.temp_sum + excluded.temp_sum,
                 temp_min  = least(s.temp_min, excluded.temp_min),
                 temp_max  = greatest(s.temp_max, excluded.temp_max),
-                ts_max    = greatest(s.ts_max, excluded.ts_max)"
+                ts_max    = greatest(s.ts_max, excluded.ts_max)",
+        table = steps.table
     )
 }
 
-/// Adds the batch's per-sensor, per-minute statistics and value counts to the stored ones.
+/// The statement that adds counts per minute and exact latency to the
+/// stored ones: `source` selects minute start, latency in microseconds and count.
+fn merge_latency_minutes(source: &str) -> String {
+    format!(
+        "INSERT INTO sensor_latency_minutely AS l (bucket_start, latency_us, msg_count)
+         {source}
+         ON CONFLICT (bucket_start, latency_us) DO UPDATE SET msg_count = l.msg_count + excluded.msg_count"
+    )
+}
+
+/// Fills every summary that ingest keeps beside the readings from readings
+/// stored some other way (such as a bulk load): the statistics per sensor
+/// and step, and the latency counts per minute, for event times `from..=to`.
+pub async fn summarize_stored_readings(
+    pool: &PgPool,
+    from: i64,
+    to: i64,
+) -> Result<(), sqlx::Error> {
+    for steps in [SENSOR_MINUTES, SENSOR_TEN_SECONDS] {
+        let source = format!(
+            "SELECT guid, to_timestamp(floor(ts / {s}.0) * {s}), count(*), sum(temp), min(temp), max(temp), max(ts)
+               FROM message WHERE ts BETWEEN $1 AND $2 GROUP BY 1, 2",
+            s = steps.seconds
+        );
+        sqlx::query(&merge_sensor_stats(steps, &source))
+            .bind(from)
+            .bind(to)
+            .execute(pool)
+            .await?;
+    }
+    sqlx::query(&merge_latency_minutes(
+        "SELECT to_timestamp(floor(ts / 60.0) * 60), (extract(epoch FROM created) * 1000000)::int8 - ts * 1000000, count(*)
+           FROM message WHERE ts BETWEEN $1 AND $2 GROUP BY 1, 2",
+    ))
+    .bind(from)
+    .bind(to)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Adds the batch's statistics per sensor and step, and its value counts,
+/// to the stored ones.
 async fn upsert_sensor_stats(
     tx: &mut Transaction<'_, Postgres>,
     readings: &[Reading],
 ) -> Result<(), sqlx::Error> {
-    let mut minutely: GroupedStats<(&str, i64)> = GroupedStats::default();
+    for steps in [SENSOR_MINUTES, SENSOR_TEN_SECONDS] {
+        upsert_step_stats(tx, steps, readings).await?;
+    }
     let mut histogram: BTreeMap<(&str, i64), i64> = BTreeMap::new();
-    let mut latest: BTreeMap<(&str, i64), i64> = BTreeMap::new();
     for r in readings {
-        let key = (r.guid.as_str(), minute_start(r.ts));
-        minutely.add(key, r.temp);
-        let last = latest.entry(key).or_insert(r.ts);
-        *last = (*last).max(r.ts);
         *histogram
             .entry((r.guid.as_str(), median_bucket(r.temp)))
             .or_default() += 1;
     }
-    let (mut guids, mut minutes, mut counts, mut sums, mut mins, mut maxes) = (
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-    );
-    let mut last_times = Vec::new();
-    for ((guid, minute), stats) in minutely.iter() {
-        last_times.push(latest[&(*guid, *minute)]);
-        guids.push(*guid);
-        minutes.push(*minute);
-        counts.push(stats.count as i64);
-        sums.push(stats.sum);
-        mins.push(stats.min);
-        maxes.push(stats.max);
-    }
-    // Keys arrive sorted, so concurrent batches lock rows in the same order.
-    sqlx::query(&merge_minute_stats(
-        "SELECT guid, to_timestamp(minute), n, round(total::numeric, 2), low::numeric(5, 2), high::numeric(5, 2), last
-           FROM unnest($1::text[], $2::int8[], $3::int8[], $4::float8[], $5::float8[], $6::float8[], $7::int8[])
-                AS r(guid, minute, n, total, low, high, last)",
-    ))
-    .bind(&guids)
-    .bind(&minutes)
-    .bind(&counts)
-    .bind(&sums)
-    .bind(&mins)
-    .bind(&maxes)
-    .bind(&last_times)
-    .execute(&mut **tx)
-    .await?;
-
     let guids: Vec<&str> = histogram.keys().map(|(guid, _)| *guid).collect();
     let tenths: Vec<i64> = histogram.keys().map(|(_, tenth)| *tenth).collect();
     let counts: Vec<i64> = histogram.values().copied().collect();
@@ -182,6 +209,87 @@ async fn upsert_sensor_stats(
     )
     .bind(&guids)
     .bind(&tenths)
+    .bind(&counts)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Adds the batch's statistics per sensor and `steps` to the stored ones.
+async fn upsert_step_stats(
+    tx: &mut Transaction<'_, Postgres>,
+    steps: SensorSteps,
+    readings: &[Reading],
+) -> Result<(), sqlx::Error> {
+    let mut per_step: GroupedStats<(&str, i64)> = GroupedStats::default();
+    let mut latest: BTreeMap<(&str, i64), i64> = BTreeMap::new();
+    for r in readings {
+        let key = (r.guid.as_str(), step_start(r.ts, steps.seconds));
+        per_step.add(key, r.temp);
+        let last = latest.entry(key).or_insert(r.ts);
+        *last = (*last).max(r.ts);
+    }
+    let rows = per_step.len();
+    let (mut guids, mut starts, mut counts) = (
+        Vec::with_capacity(rows),
+        Vec::with_capacity(rows),
+        Vec::with_capacity(rows),
+    );
+    let (mut sums, mut mins, mut maxes, mut last_times) = (
+        Vec::with_capacity(rows),
+        Vec::with_capacity(rows),
+        Vec::with_capacity(rows),
+        Vec::with_capacity(rows),
+    );
+    for ((guid, start), stats) in per_step.iter() {
+        last_times.push(latest[&(*guid, *start)]);
+        guids.push(*guid);
+        starts.push(*start);
+        counts.push(stats.count as i64);
+        sums.push(stats.sum);
+        mins.push(stats.min);
+        maxes.push(stats.max);
+    }
+    // Keys arrive sorted, so concurrent batches lock rows in the same order.
+    sqlx::query(&merge_sensor_stats(
+        steps,
+        "SELECT guid, to_timestamp(start), n, round(total::numeric, 2), low::numeric(5, 2), high::numeric(5, 2), last
+           FROM unnest($1::text[], $2::int8[], $3::int8[], $4::float8[], $5::float8[], $6::float8[], $7::int8[])
+                AS r(guid, start, n, total, low, high, last)",
+    ))
+    .bind(&guids)
+    .bind(&starts)
+    .bind(&counts)
+    .bind(&sums)
+    .bind(&mins)
+    .bind(&maxes)
+    .bind(&last_times)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Adds the batch's readings per minute of event time and exact latency
+/// (microseconds from event time to `stored_at_us`) to the stored counts.
+async fn upsert_latency_minutes(
+    tx: &mut Transaction<'_, Postgres>,
+    readings: &[Reading],
+    stored_at_us: i64,
+) -> Result<(), sqlx::Error> {
+    let mut counts: BTreeMap<(i64, i64), i64> = BTreeMap::new();
+    for r in readings {
+        let latency_us = stored_at_us - r.ts * 1_000_000;
+        *counts.entry((minute_start(r.ts), latency_us)).or_default() += 1;
+    }
+    let minutes: Vec<i64> = counts.keys().map(|(minute, _)| *minute).collect();
+    let latencies: Vec<i64> = counts.keys().map(|(_, latency)| *latency).collect();
+    let counts: Vec<i64> = counts.into_values().collect();
+    sqlx::query(&merge_latency_minutes(
+        "SELECT to_timestamp(minute), latency, n
+           FROM unnest($1::int8[], $2::int8[], $3::int8[]) AS r(minute, latency, n)",
+    ))
+    .bind(&minutes)
+    .bind(&latencies)
     .bind(&counts)
     .execute(&mut **tx)
     .await?;

@@ -1,5 +1,5 @@
-//! Raw-event retention: old raw rows go in batches; the aggregates built from
-//! them stay.
+//! Raw-event retention: old raw rows and their finer summaries go in
+//! batches; the aggregates built from them stay.
 
 mod support;
 
@@ -13,7 +13,7 @@ use support::{scalar, state};
 const DAY: i64 = 86_400;
 
 #[sqlx::test(migrator = "server::MIGRATOR")]
-async fn old_raw_readings_go_in_batches_and_their_statistics_stay(pool: PgPool) {
+async fn old_raw_readings_go_in_batches_and_their_per_minute_statistics_stay(pool: PgPool) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
@@ -49,9 +49,10 @@ async fn old_raw_readings_go_in_batches_and_their_statistics_stay(pool: PgPool) 
     let (rows, transactions) = remove_older_than(&pool, &raw_tables(&[]), thirty_days, 10)
         .await
         .expect("removed");
-    assert_eq!(rows, 25);
-    // Readings in batches of 10, 10 and 5; one (empty) pass over each other table.
-    assert_eq!(transactions, 3 + 2);
+    // The readings, and their summaries per 10 seconds and latency per minute.
+    assert_eq!(rows, 3 * 25);
+    // Each in batches of 10, 10 and 5; one (empty) pass over each other table.
+    assert_eq!(transactions, 3 * 3 + 2);
     let kept: Vec<i64> = sqlx::query_scalar("SELECT ts FROM message ORDER BY ts")
         .fetch_all(&pool)
         .await
@@ -62,10 +63,17 @@ async fn old_raw_readings_go_in_batches_and_their_statistics_stay(pool: PgPool) 
         .await
         .expect("stats");
     assert_eq!(after, before, "per-minute statistics changed");
+    for summary in ["sensor_stats_10s", "sensor_latency_minutely"] {
+        let kept =
+            format!("SELECT count(*) FROM {summary} WHERE bucket_start > now() - interval '1 day'");
+        assert_eq!(scalar(&pool, &kept).await, 5, "{summary}");
+        let all = format!("SELECT count(*) FROM {summary}");
+        assert_eq!(scalar(&pool, &all).await, 5, "{summary}");
+    }
 
     // Nothing left to remove: one pass per table.
     let again = remove_older_than(&pool, &raw_tables(&[]), thirty_days, 10)
         .await
         .expect("removed");
-    assert_eq!(again, (0, 3));
+    assert_eq!(again, (0, 5));
 }

@@ -145,16 +145,17 @@ async fn latency_percentiles_match_the_raw_rows(pool: PgPool) {
     assert_eq!(missing, 0);
 }
 
-/// Charts over every reading that per-minute statistics can answer read
-/// those for whole minutes and the readings only at the edges of their
-/// range; their answers must equal those from the readings alone.
+/// Charts over the readings that summaries can answer (statistics per
+/// minute or per 10 seconds, latency counts per minute) read those for whole
+/// steps and the readings only at the edges of their range; their answers
+/// must equal those from the readings alone.
 #[sqlx::test(migrator = "server::MIGRATOR")]
-async fn charts_read_from_per_minute_statistics_answer_as_the_readings_do(pool: PgPool) {
+async fn charts_read_from_summaries_answer_as_the_readings_do(pool: PgPool) {
     use app::chart::Cell;
     use app::chart::dataset::builtin;
     use app::chart::definition::{
         Aggregate, ChartDefinition, ChartType, Filter, FilterOp, Metric, Relative, Scalar,
-        TimeGrain, TimeRange,
+        TimeGrain, TimeRange, Visual,
     };
     use app::chart::query::{Rollups, build_with};
 
@@ -193,97 +194,185 @@ async fn charts_read_from_per_minute_statistics_answer_as_the_readings_do(pool: 
     ];
     let starter = ChartDefinition::starter();
     let location = "Research Lab #2203";
+    // Four recent minutes too, so latencies are seconds, not years: a
+    // histogram of them shows a millisecond's difference.
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    write_minutes_of_readings(&pool, now_s - 240, 240).await;
+    let latency = ChartDefinition {
+        dataset: "sensor_latency".into(),
+        chart_type: ChartType::Histogram,
+        metrics: vec![metric(Aggregate::Count, Some("latency_ms"))],
+        group_by: vec![],
+        time_grain: None,
+        time_range: TimeRange::Last(Relative::FifteenMinutes),
+        visual: Visual {
+            bins: Some(30),
+            ..starter.visual.clone()
+        },
+        ..starter.clone()
+    };
+    const MINUTES: &str = "sensor_stats_minutely";
+    const TEN_SECONDS: &str = "sensor_stats_10s";
+    const LATENCY_MINUTES: &str = "sensor_latency_minutely";
     let definitions = [
-        starter.clone(),
-        ChartDefinition {
-            chart_type: ChartType::Kpi,
-            metrics: every_measure.clone(),
-            group_by: vec![],
-            time_range: TimeRange::Last(Relative::FifteenMinutes),
-            ..starter.clone()
-        },
-        ChartDefinition {
-            chart_type: ChartType::HorizontalBar,
-            time_grain: None,
-            ..starter.clone()
-        },
-        ChartDefinition {
-            chart_type: ChartType::Table,
-            metrics: every_measure.clone(),
-            group_by: vec!["guid".into(), "lat".into(), "long".into()],
-            time_grain: Some(TimeGrain::FiveMinutes),
-            time_range: TimeRange::Between {
-                from_ms: (start + 95) * 1_000 + 250,
-                to_ms: (start + 1_900) * 1_000 + 750,
+        (MINUTES, starter.clone()),
+        (
+            MINUTES,
+            ChartDefinition {
+                chart_type: ChartType::Kpi,
+                metrics: every_measure.clone(),
+                group_by: vec![],
+                time_range: TimeRange::Last(Relative::FifteenMinutes),
+                ..starter.clone()
             },
-            filters: vec![Filter {
-                column: "location".into(),
-                op: FilterOp::Ne,
-                values: vec![Scalar::Text(location.into())],
-            }],
-            ..starter.clone()
-        },
-        ChartDefinition {
-            chart_type: ChartType::Table,
-            metrics: every_measure.clone(),
-            time_grain: None,
-            time_range: TimeRange::All,
-            ..starter.clone()
-        },
+        ),
+        (
+            MINUTES,
+            ChartDefinition {
+                chart_type: ChartType::HorizontalBar,
+                time_grain: None,
+                ..starter.clone()
+            },
+        ),
+        (
+            MINUTES,
+            ChartDefinition {
+                chart_type: ChartType::Table,
+                metrics: every_measure.clone(),
+                group_by: vec!["guid".into(), "lat".into(), "long".into()],
+                time_grain: Some(TimeGrain::FiveMinutes),
+                time_range: TimeRange::Between {
+                    from_ms: (start + 95) * 1_000 + 250,
+                    to_ms: (start + 1_900) * 1_000 + 750,
+                },
+                filters: vec![Filter {
+                    column: "location".into(),
+                    op: FilterOp::Ne,
+                    values: vec![Scalar::Text(location.into())],
+                }],
+                ..starter.clone()
+            },
+        ),
+        (
+            MINUTES,
+            ChartDefinition {
+                chart_type: ChartType::Table,
+                metrics: every_measure.clone(),
+                time_grain: None,
+                time_range: TimeRange::All,
+                ..starter.clone()
+            },
+        ),
         // The map's: when each sensor last reported.
-        ChartDefinition {
-            chart_type: ChartType::Map,
-            metrics: vec![
-                metric(Aggregate::Avg, Some("temp")),
-                metric(Aggregate::Count, None),
-                metric(Aggregate::Max, Some("recorded")),
-            ],
-            group_by: vec![
-                "guid".into(),
-                "location".into(),
-                "lat".into(),
-                "long".into(),
-            ],
-            time_grain: None,
-            time_range: TimeRange::Last(Relative::OneHour),
-            ..starter.clone()
-        },
-        // Over all time: every latest time from the statistics.
-        ChartDefinition {
-            chart_type: ChartType::Table,
-            metrics: vec![
-                metric(Aggregate::Count, Some("recorded")),
-                metric(Aggregate::Max, Some("recorded")),
-            ],
-            group_by: vec!["guid".into()],
-            time_grain: None,
-            time_range: TimeRange::All,
-            ..starter.clone()
-        },
-        // Within one minute: no whole minute at all.
-        ChartDefinition {
-            chart_type: ChartType::Table,
-            metrics: every_measure,
-            time_grain: None,
-            time_range: TimeRange::Between {
-                from_ms: (start + 40) * 1_000,
-                to_ms: (start + 50) * 1_000,
+        (
+            MINUTES,
+            ChartDefinition {
+                chart_type: ChartType::Map,
+                metrics: vec![
+                    metric(Aggregate::Avg, Some("temp")),
+                    metric(Aggregate::Count, None),
+                    metric(Aggregate::Max, Some("recorded")),
+                ],
+                group_by: vec![
+                    "guid".into(),
+                    "location".into(),
+                    "lat".into(),
+                    "long".into(),
+                ],
+                time_grain: None,
+                time_range: TimeRange::Last(Relative::OneHour),
+                ..starter.clone()
             },
-            ..starter.clone()
-        },
+        ),
+        // Over all time: every latest time from the statistics.
+        (
+            MINUTES,
+            ChartDefinition {
+                chart_type: ChartType::Table,
+                metrics: vec![
+                    metric(Aggregate::Count, Some("recorded")),
+                    metric(Aggregate::Max, Some("recorded")),
+                ],
+                group_by: vec!["guid".into()],
+                time_grain: None,
+                time_range: TimeRange::All,
+                ..starter.clone()
+            },
+        ),
+        // Within one minute: no whole minute at all.
+        (
+            MINUTES,
+            ChartDefinition {
+                chart_type: ChartType::Table,
+                metrics: every_measure.clone(),
+                time_grain: None,
+                time_range: TimeRange::Between {
+                    from_ms: (start + 40) * 1_000,
+                    to_ms: (start + 50) * 1_000,
+                },
+                ..starter.clone()
+            },
+        ),
+        // The sensors dashboard's line: 10-second buckets.
+        (
+            TEN_SECONDS,
+            ChartDefinition {
+                chart_type: ChartType::Line,
+                time_grain: Some(TimeGrain::TenSeconds),
+                time_range: TimeRange::Last(Relative::FifteenMinutes),
+                ..starter.clone()
+            },
+        ),
+        (
+            TEN_SECONDS,
+            ChartDefinition {
+                chart_type: ChartType::Table,
+                metrics: every_measure.clone(),
+                group_by: vec!["guid".into()],
+                time_grain: Some(TimeGrain::TenSeconds),
+                time_range: TimeRange::Between {
+                    from_ms: (start + 95) * 1_000 + 250,
+                    to_ms: (start + 1_900) * 1_000 + 750,
+                },
+                ..starter.clone()
+            },
+        ),
+        // Its latency histogram: over the last 15 minutes, over unaligned
+        // recent minutes, and over all time.
+        (LATENCY_MINUTES, latency.clone()),
+        (
+            LATENCY_MINUTES,
+            ChartDefinition {
+                time_range: TimeRange::Between {
+                    from_ms: (now_s - 200) * 1_000 + 250,
+                    to_ms: (now_s - 30) * 1_000 + 750,
+                },
+                ..latency.clone()
+            },
+        ),
+        (
+            LATENCY_MINUTES,
+            ChartDefinition {
+                time_range: TimeRange::All,
+                ..latency.clone()
+            },
+        ),
     ];
     let datasets = builtin();
-    for definition in &definitions {
-        let by_minute = build_with(definition, &datasets, now_ms, Rollups::Use).expect("valid");
+    let summaries = [MINUTES, TEN_SECONDS, LATENCY_MINUTES];
+    for (summary, definition) in &definitions {
+        let by_summary = build_with(definition, &datasets, now_ms, Rollups::Use).expect("valid");
         let by_reading = build_with(definition, &datasets, now_ms, Rollups::Skip).expect("valid");
-        assert!(
-            by_minute.sql.contains("sensor_stats_minutely"),
-            "{}",
-            by_minute.sql
-        );
-        assert!(!by_reading.sql.contains("sensor_stats_minutely"));
+        for table in summaries {
+            let reads = by_summary.sql.contains(table);
+            assert_eq!(reads, table == *summary, "{table}: {}", by_summary.sql);
+            assert!(!by_reading.sql.contains(table));
+        }
         let expected = by_reading.run(&pool).await.expect("from readings");
-        let answered = by_minute.run(&pool).await.expect("from statistics");
+        let answered = by_summary.run(&pool).await.expect("from summaries");
         assert!(!expected.rows.is_empty(), "{definition:?}");
         assert_eq!(answered.columns, expected.columns);
         assert_eq!(answered.rows.len(), expected.rows.len(), "{definition:?}");
@@ -302,11 +391,30 @@ async fn charts_read_from_per_minute_statistics_answer_as_the_readings_do(pool: 
         }
     }
 
-    // A chart that needs single readings still reads them.
-    let ten_seconds = ChartDefinition {
-        time_grain: Some(TimeGrain::TenSeconds),
-        ..starter
-    };
-    let query = build_with(&ten_seconds, &datasets, now_ms, Rollups::Use).expect("valid");
-    assert!(!query.sql.contains("sensor_stats_minutely"));
+    // Charts that need single readings still read them: buckets finer than
+    // 10 seconds, a distinct count, a latency histogram of one sensor.
+    let single_readings = [
+        ChartDefinition {
+            time_grain: Some(TimeGrain::Second),
+            ..starter.clone()
+        },
+        ChartDefinition {
+            metrics: vec![metric(Aggregate::CountDistinct, Some("temp"))],
+            ..starter
+        },
+        ChartDefinition {
+            filters: vec![Filter {
+                column: "guid".into(),
+                op: FilterOp::Eq,
+                values: vec![Scalar::Text("not-installed".into())],
+            }],
+            ..latency
+        },
+    ];
+    for definition in &single_readings {
+        let query = build_with(definition, &datasets, now_ms, Rollups::Use).expect("valid");
+        for table in summaries {
+            assert!(!query.sql.contains(table), "{table}: {}", query.sql);
+        }
+    }
 }

@@ -6,6 +6,7 @@ use super::dataset::{ColumnKind, Dataset};
 use super::definition::{
     Aggregate, ChartDefinition, ChartType, FieldError, Filter, FilterOp, MAX_LIMIT, Scalar,
 };
+use super::rollup::Rollup;
 use super::{Cell, ChartRows};
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
@@ -56,7 +57,7 @@ impl Builder {
     }
 }
 
-/// Whether a chart that per-minute statistics can answer reads them (see
+/// Whether a chart that summaries of the readings can answer reads them (see
 /// [`super::rollup`]) or every row.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Rollups {
@@ -90,15 +91,28 @@ pub fn build_with(
         .find(|d| d.name == definition.dataset)
         .expect("validated");
     let mut builder = Builder { params: Vec::new() };
-    let by_minute = rollups == Rollups::Use && super::rollup::applies(definition, dataset);
-    // The per-minute source applies the time range itself.
-    let source = by_minute
-        .then(|| super::rollup::source(&mut builder, definition.time_range.bounds(now_ms)));
-    let conditions = where_clause(definition, dataset, &mut builder, now_ms, !by_minute);
+    let rollup = (rollups == Rollups::Use)
+        .then(|| Rollup::of(definition, dataset))
+        .flatten();
+    // A summary source applies the time range itself.
+    let source = rollup
+        .as_ref()
+        .map(|r| r.source(&mut builder, definition.time_range.bounds(now_ms)));
+    let conditions = where_clause(definition, dataset, &mut builder, now_ms, source.is_none());
     let query = if definition.chart_type == ChartType::Histogram {
-        histogram(definition, dataset, &mut builder, &conditions)
+        histogram(definition, dataset, &mut builder, &conditions, source)
     } else {
-        aggregate(definition, dataset, &mut builder, &conditions, source)
+        let metrics = match rollup {
+            Some(Rollup::Sensor { metrics, .. }) => Some(metrics),
+            _ => None,
+        };
+        aggregate(
+            definition,
+            dataset,
+            &mut builder,
+            &conditions,
+            source.zip(metrics),
+        )
     };
     Ok(query)
 }
@@ -181,7 +195,7 @@ fn aggregate(
     dataset: &Dataset,
     builder: &mut Builder,
     conditions: &str,
-    by_minute: Option<String>,
+    summary: Option<(String, Vec<&'static str>)>,
 ) -> ChartQuery {
     let mut select = Vec::new();
     let mut columns = Vec::new();
@@ -206,15 +220,18 @@ fn aggregate(
         columns.push((name.clone(), output));
     }
     let groups = select.len();
-    for metric in &definition.metrics {
-        let value = match (&metric.column, metric.aggregate) {
-            _ if by_minute.is_some() => {
-                super::rollup::metric(metric.column.as_deref(), metric.aggregate).to_string()
-            }
-            (None, _) => "count(*)".to_string(),
-            (Some(c), Aggregate::Count) => format!("count({})", ident(c)),
-            (Some(c), Aggregate::CountDistinct) => format!("count(DISTINCT {})", ident(c)),
-            (Some(c), aggregate) => {
+    // With a summary, each metric has its expression over the summary's rows.
+    let (source, summary_metrics) = match summary {
+        Some((source, metrics)) => (source, Some(metrics)),
+        None => (ident(&dataset.name), None),
+    };
+    for (i, metric) in definition.metrics.iter().enumerate() {
+        let value = match (&summary_metrics, &metric.column, metric.aggregate) {
+            (Some(expressions), _, _) => expressions[i].to_string(),
+            (None, None, _) => "count(*)".to_string(),
+            (None, Some(c), Aggregate::Count) => format!("count({})", ident(c)),
+            (None, Some(c), Aggregate::CountDistinct) => format!("count(DISTINCT {})", ident(c)),
+            (None, Some(c), aggregate) => {
                 let time = dataset.column(c).map(|c| c.kind) == Some(ColumnKind::Time);
                 let inner = format!("{}({})", aggregate.sql(), ident(c));
                 if time {
@@ -228,7 +245,6 @@ fn aggregate(
         select.push(format!("({value})::float8 AS {}", ident(&name)));
         columns.push((name, Output::Number));
     }
-    let source = by_minute.unwrap_or_else(|| ident(&dataset.name));
     let mut sql = format!("SELECT {} FROM {source}{conditions}", select.join(", "));
     let positions: Vec<String> = (1..=groups).map(|i| i.to_string()).collect();
     let positions = positions.join(", ");
@@ -264,11 +280,13 @@ fn aggregate(
 }
 
 /// Equal-width buckets between the smallest and largest value in range.
+/// A summary source's rows each stand for `n` readings of one value.
 fn histogram(
     definition: &ChartDefinition,
     dataset: &Dataset,
     builder: &mut Builder,
     conditions: &str,
+    summary: Option<String>,
 ) -> ChartQuery {
     let column = definition.metrics[0].column.as_deref().expect("validated");
     let bins = builder.bind(Param::Int(i64::from(
@@ -282,16 +300,17 @@ fn histogram(
     // `r` is materialized: inlined, the planner may re-run its aggregate
     // over `v` for every row of `v` when it misjudges v's size.
     let sql = format!(
-        "WITH v AS (SELECT {c}::float8 AS x FROM {t}{filter}), \
+        "WITH v AS (SELECT {c}::float8 AS x, {weight} AS n FROM {t}{filter}), \
               r AS MATERIALIZED (SELECT min(x) AS lo, max(x) AS hi FROM v) \
          SELECT r.lo + (b - 1) * (r.hi - r.lo) / {bins}::int AS bucket_start, \
                 r.lo + b * (r.hi - r.lo) / {bins}::int AS bucket_end, \
-                count(*)::float8 AS count \
+                sum(n)::float8 AS count \
            FROM v, r, LATERAL (SELECT CASE WHEN r.hi = r.lo THEN 1 \
                    ELSE least(width_bucket(x, r.lo, r.hi, {bins}::int), {bins}::int) END AS b) w \
           GROUP BY b, r.lo, r.hi ORDER BY b",
         c = ident(column),
-        t = ident(&dataset.name),
+        weight = if summary.is_some() { "n" } else { "1" },
+        t = summary.unwrap_or_else(|| ident(&dataset.name)),
     );
     ChartQuery {
         sql,

@@ -80,7 +80,12 @@ impl<K: Ord + Clone> GroupedStats<K> {
 
 /// Start of the minute that holds `epoch_seconds`.
 pub fn minute_start(epoch_seconds: i64) -> i64 {
-    epoch_seconds - epoch_seconds.rem_euclid(60)
+    step_start(epoch_seconds, 60)
+}
+
+/// The start of the step of `seconds` holding `epoch_seconds`.
+pub fn step_start(epoch_seconds: i64, seconds: i64) -> i64 {
+    epoch_seconds - epoch_seconds.rem_euclid(seconds)
 }
 
 #[cfg(test)]

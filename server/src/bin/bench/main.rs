@@ -696,6 +696,7 @@ async fn main() -> anyhow::Result<()> {
         "purchases_copy",
         "purchases_consume",
         "psql_window",
+        "psql_window_scan",
         "psql_rollup",
         "psql_totals",
         "service_ingest",

@@ -49,13 +49,15 @@ fn fresh_width() -> u32 {
 }
 
 /// The keys of the figures measured here.
-pub const KEYS: [&str; 18] = [
+pub const KEYS: [&str; 20] = [
     "service_ingest",
     "service_cpu",
     "postgres_cpu",
     "peak_rss",
     "window_chart",
     "psql_window",
+    "window_scan",
+    "psql_window_scan",
     "rollup_chart",
     "psql_rollup",
     "totals_chart",
@@ -74,6 +76,8 @@ pub const SOAK_KEYS: [&str; 4] = ["rss_soak", "rss_1min", "rss_outage", "rss_bef
 
 struct Charts {
     window: ChartDefinition,
+    /// The window chart with a filter no summary answers: every reading read.
+    window_scan: ChartDefinition,
     rollup: ChartDefinition,
     totals: ChartDefinition,
     probe: ChartDefinition,
@@ -88,14 +92,20 @@ impl Charts {
     /// backlog from Kafka, both in epoch seconds.
     fn new(raw: (i64, i64), recent: (i64, i64), probe_guid: &str) -> Charts {
         let between = |(from, to): (i64, i64)| serde_json::json!({ "between": { "from_ms": from * 1000, "to_ms": (to + 1) * 1000 } });
+        let window = serde_json::json!({
+            "name": "Average temperature per location and minute",
+            "dataset": "sensor_msg_detail", "type": "line",
+            "metrics": [{ "aggregate": "avg", "column": "temp" }],
+            "group_by": ["location"], "time_grain": "1m",
+            "time_range": between(raw), "visual": {}
+        });
+        let mut window_scan = window.clone();
+        // Every reading passes; the statistics cannot tell, so all are read.
+        window_scan["filters"] =
+            serde_json::json!([{ "column": "temp", "op": "gt", "values": [-1000] }]);
         Charts {
-            window: chart(serde_json::json!({
-                "name": "Average temperature per location and minute",
-                "dataset": "sensor_msg_detail", "type": "line",
-                "metrics": [{ "aggregate": "avg", "column": "temp" }],
-                "group_by": ["location"], "time_grain": "1m",
-                "time_range": between(raw), "visual": {}
-            })),
+            window: chart(window),
+            window_scan: chart(window_scan),
             rollup: chart(serde_json::json!({
                 "name": "Readings per sensor and minute",
                 "dataset": "sensor_stats_minutely", "type": "line",
@@ -400,18 +410,10 @@ async fn load_raw(pool: &PgPool, count: usize, span: (i64, i64)) -> anyhow::Resu
         .await?;
         done += part;
     }
-    // The per-minute statistics ingest keeps beside the rows: charts read
-    // them for whole minutes.
-    sqlx::query(&server::store::merge_minute_stats(
-        "SELECT guid, to_timestamp(ts - ts % 60), count(*), sum(temp), min(temp), max(temp), max(ts)
-           FROM message WHERE ts >= $1 AND ts <= $2 GROUP BY 1, 2",
-    ))
-    .bind(span.0)
-    .bind(span.1)
-    .execute(pool)
-    .await?;
+    // The summaries ingest keeps beside the rows: charts read them.
+    server::store::summarize_stored_readings(pool, span.0, span.1).await?;
     sqlx::query("VACUUM ANALYZE message").execute(pool).await?;
-    sqlx::query("VACUUM ANALYZE sensor_stats_minutely")
+    sqlx::query("VACUUM ANALYZE sensor_stats_minutely, sensor_stats_10s, sensor_latency_minutely")
         .execute(pool)
         .await?;
     Ok(())
@@ -656,6 +658,12 @@ pub async fn measure(
             figures.add_value("window_chart", p95(times));
             let times = psql_times(&bench.db_url, &charts.window, WINDOW_SAMPLES).await?;
             figures.add_value("psql_window", p95(times));
+        }
+        if wanted(&["window_scan", "psql_window_scan"]) {
+            let times = chart_times(&service, &charts.window_scan, WINDOW_SAMPLES).await?;
+            figures.add_value("window_scan", p95(times));
+            let times = psql_times(&bench.db_url, &charts.window_scan, WINDOW_SAMPLES).await?;
+            figures.add_value("psql_window_scan", p95(times));
         }
         for (key, base, chart) in [
             ("rollup_chart", "psql_rollup", &charts.rollup),
