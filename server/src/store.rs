@@ -152,9 +152,10 @@ fn merge_latency_minutes(source: &str) -> String {
     )
 }
 
-/// Fills every summary that ingest keeps beside the readings from readings
-/// stored some other way (such as a bulk load): the statistics per sensor
-/// and step, and the latency counts per minute, for event times `from..=to`.
+/// Fills the summaries that charts read in place of the readings, from
+/// readings stored some other way (such as a bulk load): the statistics per
+/// sensor and step, the temperature counts behind the medians, and the
+/// latency counts per minute, for event times `from..=to`.
 pub async fn summarize_stored_readings(
     pool: &PgPool,
     from: i64,
@@ -172,6 +173,16 @@ pub async fn summarize_stored_readings(
             .execute(pool)
             .await?;
     }
+    // round(temp, 1) is the median's bucket, as `median_bucket` computes it.
+    sqlx::query(
+        "INSERT INTO sensor_temp_histogram AS h (guid, temp, msg_count)
+         SELECT guid, round(temp, 1), count(*) FROM message WHERE ts BETWEEN $1 AND $2 GROUP BY 1, 2
+         ON CONFLICT (guid, temp) DO UPDATE SET msg_count = h.msg_count + excluded.msg_count",
+    )
+    .bind(from)
+    .bind(to)
+    .execute(pool)
+    .await?;
     sqlx::query(&merge_latency_minutes(
         "SELECT to_timestamp(floor(ts / 60.0) * 60), (extract(epoch FROM created) * 1000000)::int8 - ts * 1000000, count(*)
            FROM message WHERE ts BETWEEN $1 AND $2 GROUP BY 1, 2",
