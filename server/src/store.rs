@@ -105,24 +105,9 @@ pub fn median_bucket(temp: f64) -> i64 {
     (hundredths + 5 * hundredths.signum()) / 10
 }
 
-/// A table of statistics per sensor and time step, kept with every batch:
-/// count, sum, lowest and highest temperature, and the latest reading.
-#[derive(Debug, Clone, Copy)]
-pub struct SensorSteps {
-    pub table: &'static str,
-    pub seconds: i64,
-}
-
-/// Per minute: kept for good, as rollups are.
-pub const SENSOR_MINUTES: SensorSteps = SensorSteps {
-    table: "sensor_stats_minutely",
-    seconds: 60,
-};
-
-/// Per 10 seconds: a finer copy of the readings, removed with them.
-pub const SENSOR_TEN_SECONDS: SensorSteps = SensorSteps {
-    table: "sensor_stats_10s",
-    seconds: 10,
+/// The tables of statistics per sensor and time step that charts read.
+pub use app::chart::rollup::{
+    MINUTES as SENSOR_MINUTES, Steps as SensorSteps, TEN_SECONDS as SENSOR_TEN_SECONDS,
 };
 
 /// The statement that adds statistics per sensor and step to the stored

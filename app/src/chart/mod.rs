@@ -23,7 +23,7 @@ pub mod query;
 #[cfg(feature = "ssr")]
 pub mod render;
 #[cfg(feature = "ssr")]
-mod rollup;
+pub mod rollup;
 #[cfg(feature = "ssr")]
 pub mod service;
 #[cfg(feature = "ssr")]

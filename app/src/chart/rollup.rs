@@ -23,15 +23,18 @@ const LATENCY: &str = "latency_ms";
 /// A summary table and the seconds each of its rows covers.
 #[derive(Debug, Clone, Copy)]
 pub struct Steps {
-    table: &'static str,
-    seconds: i64,
+    pub table: &'static str,
+    pub seconds: i64,
 }
 
-const MINUTES: Steps = Steps {
+/// Statistics per sensor and minute: kept for good, as rollups are.
+pub const MINUTES: Steps = Steps {
     table: "sensor_stats_minutely",
     seconds: 60,
 };
-const TEN_SECONDS: Steps = Steps {
+/// Statistics per sensor and 10 seconds: finer copies of the readings,
+/// removed with them.
+pub const TEN_SECONDS: Steps = Steps {
     table: "sensor_stats_10s",
     seconds: 10,
 };
@@ -42,7 +45,7 @@ const LATENCY_MINUTES: Steps = Steps {
 
 /// How a chart reads summaries instead of readings.
 #[derive(Debug, Clone)]
-pub enum Rollup {
+pub(super) enum Rollup {
     /// Statistics per sensor and step; each metric's expression over them.
     Sensor {
         steps: Steps,
@@ -57,7 +60,7 @@ impl Rollup {
     /// reading whose metrics the statistics keep (see [`metric`]), grouped
     /// and filtered only by sensor, with time buckets a whole number of
     /// steps; or a latency histogram with no filter.
-    pub fn of(definition: &ChartDefinition, dataset: &Dataset) -> Option<Rollup> {
+    pub(super) fn of(definition: &ChartDefinition, dataset: &Dataset) -> Option<Rollup> {
         let by_sensor = |column: &String| SENSOR_COLUMNS.contains(&column.as_str());
         let grain = definition.time_grain.map(|g| g.seconds());
         if dataset.name == LATENCIES {
@@ -86,7 +89,7 @@ impl Rollup {
 
     /// The `FROM` source: whole steps from the summary, readings for the
     /// partial steps at the edges of `bounds` (epoch ms, `to` excluded).
-    pub fn source(&self, builder: &mut Builder, bounds: Option<(i64, i64)>) -> String {
+    pub(super) fn source(&self, builder: &mut Builder, bounds: Option<(i64, i64)>) -> String {
         match self {
             Rollup::Sensor { steps, .. } => {
                 let summary = format!(
