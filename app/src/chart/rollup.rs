@@ -99,8 +99,13 @@ impl Rollup {
                        FROM {} m JOIN sensor_installations i ON i.guid = m.guid",
                     steps.table
                 );
-                let readings = "SELECT recorded, guid, location, lat, long, 1, temp, temp, temp, recorded \
-                                  FROM sensor_msg_detail";
+                // Through the (guid, ts) index, once per installed sensor.
+                let readings = |from: &str, to: &str| {
+                    format!(
+                        "SELECT recorded, guid, location, lat, long, 1, temp, temp, temp, recorded \
+                           FROM {READINGS} WHERE ts >= {from} AND ts < {to}"
+                    )
+                };
                 whole_and_edges(builder, bounds, *steps, &summary, readings)
             }
             Rollup::Latency => {
@@ -109,7 +114,20 @@ impl Rollup {
                                       (m.latency_us::numeric / 1000)::float8 AS latency_ms, \
                                       m.msg_count AS n \
                                  FROM sensor_latency_minutely m";
-                let readings = "SELECT recorded, latency_ms, 1 FROM sensor_latency";
+                // Every sensor's readings, not only installed ones: to reach
+                // the (guid, ts) index, the sensors that have any in the
+                // range come from the 10-second statistics, whose step
+                // starts less than 10 s before the reading.
+                let readings = |from: &str, to: &str| {
+                    format!(
+                        "SELECT recorded, latency_ms, 1 FROM {LATENCIES} \
+                          WHERE guid IN (SELECT guid FROM {} \
+                                          WHERE bucket_start > to_timestamp({from} - {}) \
+                                            AND bucket_start < to_timestamp({to})) \
+                            AND ts >= {from} AND ts < {to}",
+                        TEN_SECONDS.table, TEN_SECONDS.seconds
+                    )
+                };
                 whole_and_edges(builder, bounds, LATENCY_MINUTES, summary, readings)
             }
         }
@@ -134,34 +152,111 @@ fn metric(column: Option<&str>, aggregate: Aggregate) -> Option<&'static str> {
     })
 }
 
-/// `summary`'s rows for the whole steps within `bounds`, and `readings`'
-/// rows (filtered on `recorded`) for the partial steps at its edges.
+/// `summary`'s rows for the whole steps within `bounds`, and the rows
+/// `readings(from, to)` gives for the partial steps at its edges, where
+/// `from` and `to` are whole epoch seconds of event time, `to` excluded.
 fn whole_and_edges(
     builder: &mut Builder,
     bounds: Option<(i64, i64)>,
     steps: Steps,
     summary: &str,
-    readings: &str,
+    readings: impl Fn(&str, &str) -> String,
 ) -> String {
-    let Some((from, to)) = bounds else {
+    let Some((from_ms, to_ms)) = bounds else {
         return format!("({summary}) AS p");
     };
-    let (from, to) = (builder.bind(Param::Int(from)), builder.bind(Param::Int(to)));
-    let step = steps.seconds;
-    let start = format!("to_timestamp({from}::float8 / 1000)");
-    let end = format!("to_timestamp({to}::float8 / 1000)");
-    // The first whole step's start, and the end of the last whole step.
-    let first = format!(
-        "to_timestamp(ceil({from}::float8 / {}) * {step})",
-        step * 1000
+    let edges = Edges::of(from_ms, to_ms, steps.seconds);
+    let mut bind = |seconds: i64| builder.bind(Param::Int(seconds));
+    let (from, first, last, to) = (
+        bind(edges.from),
+        bind(edges.first),
+        bind(edges.last),
+        bind(edges.to),
     );
-    let last = format!(
-        "to_timestamp(floor({to}::float8 / {}) * {step})",
-        step * 1000
+    let (head_end, tail_start) = (
+        bind(edges.first.min(edges.to)),
+        bind(edges.last.max(edges.first)),
     );
     format!(
-        "({summary} WHERE m.bucket_start >= {first} AND m.bucket_start < {last} \
-          UNION ALL {readings} WHERE recorded >= {start} AND recorded < least({first}, {end}) \
-          UNION ALL {readings} WHERE recorded >= greatest({last}, {first}) AND recorded < {end}) AS p"
+        "({summary} WHERE m.bucket_start >= to_timestamp({first}) AND m.bucket_start < to_timestamp({last}) \
+          UNION ALL {} UNION ALL {}) AS p",
+        readings(&from, &head_end),
+        readings(&tail_start, &to),
     )
+}
+
+/// A range of epoch milliseconds in whole seconds of event time, and the
+/// whole steps within it: readings at `from <= ts < to`, summary rows
+/// starting at `first <= bucket < last`.
+#[derive(Debug, PartialEq)]
+struct Edges {
+    from: i64,
+    first: i64,
+    last: i64,
+    to: i64,
+}
+
+impl Edges {
+    fn of(from_ms: i64, to_ms: i64, step: i64) -> Edges {
+        // Event times are whole seconds: ts * 1000 >= from_ms holds from
+        // the first whole second at or after from_ms.
+        let ceil = |ms: i64, unit: i64| -(-ms).div_euclid(unit);
+        Edges {
+            from: ceil(from_ms, 1000),
+            first: ceil(from_ms, step * 1000) * step,
+            last: to_ms.div_euclid(step * 1000) * step,
+            to: ceil(to_ms, 1000),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Edges;
+
+    #[test]
+    fn edges_are_whole_seconds_and_whole_steps_within_the_range() {
+        let edges = |from, to| Edges::of(from, to, 60);
+        // 00:00:30.5 to 00:03:10.2: readings of 00:00:31 to 00:03:10
+        // inclusive; the minutes 00:01 and 00:02 whole.
+        assert_eq!(
+            edges(30_500, 190_200),
+            Edges {
+                from: 31,
+                first: 60,
+                last: 180,
+                to: 191
+            }
+        );
+        // Aligned on both ends: no partial second or step.
+        assert_eq!(
+            edges(60_000, 180_000),
+            Edges {
+                from: 60,
+                first: 60,
+                last: 180,
+                to: 180
+            }
+        );
+        // Inside one minute: no whole step (last before first).
+        assert_eq!(
+            edges(61_000, 62_500),
+            Edges {
+                from: 61,
+                first: 120,
+                last: 60,
+                to: 63
+            }
+        );
+        // Before 1970 too.
+        assert_eq!(
+            edges(-90_500, -29_999),
+            Edges {
+                from: -90,
+                first: -60,
+                last: -60,
+                to: -29
+            }
+        );
+    }
 }
