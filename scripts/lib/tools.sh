@@ -5,6 +5,7 @@
 #
 #   ensure_build_tools   wasm target, cargo-leptos, wasm-bindgen, wasm-opt, chart font
 #   ensure_test_tools    the above plus Chromium, Java, Maven, Playwright
+#   leptos_build         cargo leptos build, of this clone's own browser bundle
 
 PULSEBOARD_CACHE=${PULSEBOARD_CACHE:-$HOME/.cache/pulseboard}
 export PULSEBOARD_CACHE
@@ -71,6 +72,23 @@ ensure_build_tools() {
   fi
   # Chart labels need a font on the server; Kafka's TLS and SCRAM need OpenSSL.
   apt_install fonts-dejavu-core libssl-dev pkg-config
+}
+
+# `cargo leptos build` with its arguments, for this clone. The browser
+# bundle's library file is named without a hash, so clones sharing the target
+# dir write the same file, and cargo, finding it newer than this clone's
+# sources, would keep another clone's build: a bundle whose server function
+# paths (hashed from the clone's path) this clone's server does not serve.
+# The clone that built it last is noted beside it; another one removes it, so
+# it is built again from this clone.
+leptos_build() {
+  local front=$CARGO_TARGET_DIR/front
+  if [[ $(cat "$front/built-by" 2>/dev/null) != "$PWD" ]]; then
+    rm -f "$front"/wasm32-unknown-unknown/*/app.wasm "$front"/wasm32-unknown-unknown/*/deps/app.wasm
+    mkdir -p "$front"
+    echo "$PWD" >"$front/built-by"
+  fi
+  cargo leptos build "$@" >&2
 }
 
 ensure_test_tools() {
