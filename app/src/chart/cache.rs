@@ -33,7 +33,7 @@ struct Slot {
 }
 
 pub struct QueryCache {
-    slots: Mutex<HashMap<String, Arc<Slot>>>,
+    slots: Mutex<Slots>,
     /// Flushes seen per stream; a chart's entry is stale once one of its
     /// streams has stored new data.
     versions: Mutex<HashMap<String, u64>>,
@@ -58,15 +58,40 @@ impl Slot {
         let took = Duration::from_micros(self.took_us.load(Ordering::Relaxed));
         (took * COST_SHARE).max(SHORTEST_GAP)
     }
+
+    /// Whether the slot may still answer a request or delay the next
+    /// computation of its chart.
+    fn matters(&self, max_age: Duration) -> bool {
+        !self.outcome.initialized() || self.started.elapsed() < max_age.max(self.gap())
+    }
 }
 
-/// Entries beyond this many are pruned of expired ones.
-const PRUNE_ABOVE: usize = 1_000;
+/// The newest computation of each chart, and when those that no longer
+/// matter were last removed.
+struct Slots {
+    by_key: HashMap<String, Arc<Slot>>,
+    pruned: Instant,
+}
+
+impl Slots {
+    /// Removes, at most once per `max_age`, the slots that no longer matter:
+    /// a drawn chart is large, and charts drawn once (a page's odd tile
+    /// size, an edited chart) are not asked for again.
+    fn prune(&mut self, max_age: Duration) {
+        if self.pruned.elapsed() >= max_age {
+            self.by_key.retain(|_, slot| slot.matters(max_age));
+            self.pruned = Instant::now();
+        }
+    }
+}
 
 impl QueryCache {
     pub fn new(max_age: Duration) -> Self {
         QueryCache {
-            slots: Mutex::new(HashMap::new()),
+            slots: Mutex::new(Slots {
+                by_key: HashMap::new(),
+                pruned: Instant::now(),
+            }),
             versions: Mutex::new(HashMap::new()),
             max_age,
             queries: AtomicU64::new(0),
@@ -88,6 +113,11 @@ impl QueryCache {
         streams.iter().filter_map(|s| versions.get(s)).sum()
     }
 
+    /// How many charts are held.
+    pub fn held(&self) -> usize {
+        self.slots.lock().expect("slots lock").by_key.len()
+    }
+
     /// How many times a chart was actually computed.
     pub fn queries(&self) -> u64 {
         self.queries.load(Ordering::Relaxed)
@@ -105,7 +135,7 @@ impl QueryCache {
             // Either the slot to answer from, or when to look again.
             let found = {
                 let mut slots = self.slots.lock().expect("slots lock");
-                let newest = slots.get(&key).cloned();
+                let newest = slots.by_key.get(&key).cloned();
                 match newest {
                     // Started after we asked, or nothing committed since it
                     // started and it is young enough.
@@ -120,16 +150,14 @@ impl QueryCache {
                         Err(slot.started + slot.gap())
                     }
                     _ => {
-                        if slots.len() > PRUNE_ABOVE {
-                            slots.retain(|_, s| s.started.elapsed() < self.max_age);
-                        }
+                        slots.prune(self.max_age);
                         let slot = Arc::new(Slot {
                             started: Instant::now(),
                             took_us: AtomicU64::new(0),
                             version,
                             outcome: OnceCell::new(),
                         });
-                        slots.insert(key.clone(), slot.clone());
+                        slots.by_key.insert(key.clone(), slot.clone());
                         Ok(slot)
                     }
                 }
@@ -210,6 +238,30 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(250)).await;
         assert_eq!(get("e").await.unwrap().name, "e");
         assert_eq!(cache.queries(), 3);
+    }
+
+    /// Charts drawn once, as for a tile of a size no page shows again,
+    /// are let go once they can neither answer nor delay a computation.
+    #[tokio::test]
+    async fn charts_no_one_asks_for_again_are_let_go() {
+        let cache = QueryCache::new(Duration::from_millis(100));
+        let sensors = vec!["sensors".to_string()];
+        for width in 0..50 {
+            let key = format!("window chart at {width} px");
+            cache
+                .get_or_compute(key, &sensors, async { view("v") })
+                .await
+                .unwrap();
+        }
+        assert_eq!(cache.held(), 50);
+        // Past the age limit and the shortest gap between computations.
+        tokio::time::sleep(SHORTEST_GAP + Duration::from_millis(50)).await;
+        let fresh = async { view("fresh") };
+        cache
+            .get_or_compute("totals".into(), &sensors, fresh)
+            .await
+            .unwrap();
+        assert_eq!(cache.held(), 1);
     }
 
     /// Flushes every 10 ms and 20 viewers asking every 10 ms for a second, a
