@@ -21,7 +21,7 @@ const LATENCIES: &str = "sensor_latency";
 const LATENCY: &str = "latency_ms";
 
 /// A summary table and the seconds each of its rows covers.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Steps {
     pub table: &'static str,
     pub seconds: i64,
@@ -38,6 +38,8 @@ pub const TEN_SECONDS: Steps = Steps {
     table: "sensor_stats_10s",
     seconds: 10,
 };
+/// The sensor statistics, coarsest first.
+const SENSOR_STEPS: [Steps; 2] = [MINUTES, TEN_SECONDS];
 const LATENCY_MINUTES: Steps = Steps {
     table: "sensor_latency_minutely",
     seconds: 60,
@@ -76,7 +78,7 @@ impl Rollup {
         {
             return None;
         }
-        let steps = [MINUTES, TEN_SECONDS]
+        let steps = SENSOR_STEPS
             .into_iter()
             .find(|steps| grain.is_none_or(|g| g % steps.seconds == 0))?;
         let metrics = definition
@@ -87,40 +89,55 @@ impl Rollup {
         Some(Rollup::Sensor { steps, metrics })
     }
 
-    /// The `FROM` source: whole steps from the summary, readings for the
-    /// partial steps at the edges of `bounds` (epoch ms, `to` excluded).
+    /// The `FROM` source over `bounds` (epoch ms, `to` excluded): the
+    /// summary's whole steps, finer summaries' whole steps at the edges, and
+    /// readings only for the seconds left over.
     pub(super) fn source(&self, builder: &mut Builder, bounds: Option<(i64, i64)>) -> String {
         match self {
             Rollup::Sensor { steps, .. } => {
-                let summary = format!(
-                    "SELECT m.bucket_start AS recorded, i.guid, i.location, i.lat, i.long, \
-                            m.msg_count AS n, m.temp_sum AS s, m.temp_min AS lo, m.temp_max AS hi, \
-                            to_timestamp(m.ts_max) AS last \
-                       FROM {} m JOIN sensor_installations i ON i.guid = m.guid",
-                    steps.table
-                );
-                // Through the (guid, ts) index, once per installed sensor.
+                let summary = |steps: Steps| {
+                    format!(
+                        "SELECT m.bucket_start AS recorded, i.guid, i.location, i.lat, i.long, \
+                                m.msg_count AS n, m.temp_sum AS s, m.temp_min AS lo, m.temp_max AS hi, \
+                                to_timestamp(m.ts_max) AS last \
+                           FROM {} m JOIN sensor_installations i ON i.guid = m.guid",
+                        steps.table
+                    )
+                };
+                // Named as the summary's, which may not come first. Through
+                // the (guid, ts) index, once per installed sensor.
                 let readings = |from: &str, to: &str| {
                     format!(
-                        "SELECT recorded, guid, location, lat, long, 1, temp, temp, temp, recorded \
+                        "SELECT recorded, guid, location, lat, long, \
+                                1 AS n, temp AS s, temp AS lo, temp AS hi, recorded AS last \
                            FROM {READINGS} WHERE ts >= {from} AND ts < {to}"
                     )
                 };
-                whole_and_edges(builder, bounds, *steps, &summary, readings)
+                let finest = SENSOR_STEPS
+                    .iter()
+                    .position(|s| s.table == steps.table)
+                    .unwrap_or(0);
+                let ladder = &SENSOR_STEPS[finest..];
+                from_summaries(builder, bounds, ladder, summary, readings)
             }
             Rollup::Latency => {
                 // As the view computes it: exact microseconds to float milliseconds.
-                let summary = "SELECT m.bucket_start AS recorded, \
-                                      (m.latency_us::numeric / 1000)::float8 AS latency_ms, \
-                                      m.msg_count AS n \
-                                 FROM sensor_latency_minutely m";
+                let summary = |steps: Steps| {
+                    format!(
+                        "SELECT m.bucket_start AS recorded, \
+                                (m.latency_us::numeric / 1000)::float8 AS latency_ms, \
+                                m.msg_count AS n \
+                           FROM {} m",
+                        steps.table
+                    )
+                };
                 // Every sensor's readings, not only installed ones: to reach
                 // the (guid, ts) index, the sensors that have any in the
                 // range come from the 10-second statistics, whose step
                 // starts less than 10 s before the reading.
                 let readings = |from: &str, to: &str| {
                     format!(
-                        "SELECT recorded, latency_ms, 1 FROM {LATENCIES} \
+                        "SELECT recorded, latency_ms, 1 AS n FROM {LATENCIES} \
                           WHERE guid IN (SELECT guid FROM {} \
                                           WHERE bucket_start > to_timestamp({from} - {}) \
                                             AND bucket_start < to_timestamp({to})) \
@@ -128,7 +145,7 @@ impl Rollup {
                         TEN_SECONDS.table, TEN_SECONDS.seconds
                     )
                 };
-                whole_and_edges(builder, bounds, LATENCY_MINUTES, summary, readings)
+                from_summaries(builder, bounds, &[LATENCY_MINUTES], summary, readings)
             }
         }
     }
@@ -152,111 +169,151 @@ fn metric(column: Option<&str>, aggregate: Aggregate) -> Option<&'static str> {
     })
 }
 
-/// `summary`'s rows for the whole steps within `bounds`, and the rows
-/// `readings(from, to)` gives for the partial steps at its edges, where
-/// `from` and `to` are whole epoch seconds of event time, `to` excluded.
-fn whole_and_edges(
+/// The rows over `bounds` (epoch ms, `to` excluded; all time when None):
+/// `summary(steps)` for the whole steps of the ladder's first (coarsest)
+/// summary, of the next for the whole steps left at the edges, and so on;
+/// `readings(from, to)` for the seconds no summary covers, `from` and `to`
+/// whole epoch seconds of event time, `to` excluded.
+fn from_summaries(
     builder: &mut Builder,
     bounds: Option<(i64, i64)>,
-    steps: Steps,
-    summary: &str,
+    ladder: &[Steps],
+    summary: impl Fn(Steps) -> String,
     readings: impl Fn(&str, &str) -> String,
 ) -> String {
     let Some((from_ms, to_ms)) = bounds else {
-        return format!("({summary}) AS p");
+        return format!("({}) AS p", summary(ladder[0]));
     };
-    let edges = Edges::of(from_ms, to_ms, steps.seconds);
-    let mut bind = |seconds: i64| builder.bind(Param::Int(seconds));
-    let (from, first, last, to) = (
-        bind(edges.from),
-        bind(edges.first),
-        bind(edges.last),
-        bind(edges.to),
-    );
-    let (head_end, tail_start) = (
-        bind(edges.first.min(edges.to)),
-        bind(edges.last.max(edges.first)),
-    );
-    format!(
-        "({summary} WHERE m.bucket_start >= to_timestamp({first}) AND m.bucket_start < to_timestamp({last}) \
-          UNION ALL {} UNION ALL {}) AS p",
-        readings(&from, &head_end),
-        readings(&tail_start, &to),
-    )
+    // Event times are whole seconds: ts * 1000 >= from_ms holds from the
+    // first whole second at or after from_ms.
+    let seconds = |ms: i64| -(-ms).div_euclid(1000);
+    let parts: Vec<String> = segments(seconds(from_ms), seconds(to_ms), ladder)
+        .into_iter()
+        .map(|segment| {
+            let from = builder.bind(Param::Int(segment.from));
+            let to = builder.bind(Param::Int(segment.to));
+            match segment.steps {
+                Some(steps) => format!(
+                    "{} WHERE m.bucket_start >= to_timestamp({from}) AND m.bucket_start < to_timestamp({to})",
+                    summary(steps)
+                ),
+                None => readings(&from, &to),
+            }
+        })
+        .collect();
+    format!("({}) AS p", parts.join(" UNION ALL "))
 }
 
-/// A range of epoch milliseconds in whole seconds of event time, and the
-/// whole steps within it: readings at `from <= ts < to`, summary rows
-/// starting at `first <= bucket < last`.
+/// Event seconds `from <= ts < to`, read from a summary's rows starting in
+/// that range (whole steps), or from the readings (`steps` None).
 #[derive(Debug, PartialEq)]
-struct Edges {
+struct Segment {
+    steps: Option<Steps>,
     from: i64,
-    first: i64,
-    last: i64,
     to: i64,
 }
 
-impl Edges {
-    fn of(from_ms: i64, to_ms: i64, step: i64) -> Edges {
-        // Event times are whole seconds: ts * 1000 >= from_ms holds from
-        // the first whole second at or after from_ms.
-        let ceil = |ms: i64, unit: i64| -(-ms).div_euclid(unit);
-        Edges {
-            from: ceil(from_ms, 1000),
-            first: ceil(from_ms, step * 1000) * step,
-            last: to_ms.div_euclid(step * 1000) * step,
-            to: ceil(to_ms, 1000),
-        }
+/// `[from, to)` cut into the whole steps of the ladder's first summary,
+/// then those of the next at the two edges, and so on, and readings for
+/// what is left; empty pieces left out, but never everything.
+fn segments(from: i64, to: i64, ladder: &[Steps]) -> Vec<Segment> {
+    let mut out = Vec::new();
+    cut(from, to, ladder, &mut out);
+    if out.is_empty() {
+        out.push(Segment {
+            steps: None,
+            from,
+            to,
+        });
     }
+    out
+}
+
+fn cut(from: i64, to: i64, ladder: &[Steps], out: &mut Vec<Segment>) {
+    if from >= to {
+        return;
+    }
+    let Some((&steps, finer)) = ladder.split_first() else {
+        out.push(Segment {
+            steps: None,
+            from,
+            to,
+        });
+        return;
+    };
+    let step = steps.seconds;
+    let (first, last) = (-(-from).div_euclid(step) * step, to.div_euclid(step) * step);
+    if first >= last {
+        return cut(from, to, finer, out);
+    }
+    cut(from, first, finer, out);
+    out.push(Segment {
+        steps: Some(steps),
+        from: first,
+        to: last,
+    });
+    cut(last, to, finer, out);
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Edges;
+    use super::*;
+
+    fn summary(steps: Steps, from: i64, to: i64) -> Segment {
+        Segment {
+            steps: Some(steps),
+            from,
+            to,
+        }
+    }
+
+    fn readings(from: i64, to: i64) -> Segment {
+        Segment {
+            steps: None,
+            from,
+            to,
+        }
+    }
 
     #[test]
-    fn edges_are_whole_seconds_and_whole_steps_within_the_range() {
-        let edges = |from, to| Edges::of(from, to, 60);
-        // 00:00:30.5 to 00:03:10.2: readings of 00:00:31 to 00:03:10
-        // inclusive; the minutes 00:01 and 00:02 whole.
+    fn a_range_is_whole_minutes_then_whole_ten_seconds_then_readings() {
+        // 00:00:31 to 00:03:11 (exclusive).
         assert_eq!(
-            edges(30_500, 190_200),
-            Edges {
-                from: 31,
-                first: 60,
-                last: 180,
-                to: 191
-            }
+            segments(31, 191, &SENSOR_STEPS),
+            [
+                readings(31, 40),
+                summary(TEN_SECONDS, 40, 60),
+                summary(MINUTES, 60, 180),
+                summary(TEN_SECONDS, 180, 190),
+                readings(190, 191),
+            ]
         );
-        // Aligned on both ends: no partial second or step.
+        // Aligned: the minutes alone.
         assert_eq!(
-            edges(60_000, 180_000),
-            Edges {
-                from: 60,
-                first: 60,
-                last: 180,
-                to: 180
-            }
+            segments(60, 180, &SENSOR_STEPS),
+            [summary(MINUTES, 60, 180)]
         );
-        // Inside one minute: no whole step (last before first).
+        // Inside one minute: its whole 10 seconds.
         assert_eq!(
-            edges(61_000, 62_500),
-            Edges {
-                from: 61,
-                first: 120,
-                last: 60,
-                to: 63
-            }
+            segments(61, 95, &SENSOR_STEPS),
+            [
+                readings(61, 70),
+                summary(TEN_SECONDS, 70, 90),
+                readings(90, 95)
+            ]
         );
+        // Inside 10 seconds, or nothing at all: readings.
+        assert_eq!(segments(61, 63, &SENSOR_STEPS), [readings(61, 63)]);
+        assert_eq!(segments(63, 63, &SENSOR_STEPS), [readings(63, 63)]);
         // Before 1970 too.
+        assert_eq!(segments(-90, -29, &[MINUTES]), [readings(-90, -29)]);
         assert_eq!(
-            edges(-90_500, -29_999),
-            Edges {
-                from: -90,
-                first: -60,
-                last: -60,
-                to: -29
-            }
+            segments(-125, -5, &[MINUTES]),
+            [
+                readings(-125, -120),
+                summary(MINUTES, -120, -60),
+                readings(-60, -5)
+            ]
         );
     }
 }
