@@ -16,7 +16,7 @@
 use super::view::ChartView;
 use crate::error::AppError;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::OnceCell;
@@ -30,6 +30,20 @@ struct Slot {
     /// The data version of the chart's streams when the query started.
     version: u64,
     outcome: OnceCell<Outcome>,
+    /// Set when the request that started the computation went away (timed
+    /// out, disconnected) before it finished: nobody will finish it.
+    abandoned: AtomicBool,
+}
+
+/// Marks the slot abandoned if it is dropped before the slot has its outcome.
+struct FinishOrAbandon(Arc<Slot>);
+
+impl Drop for FinishOrAbandon {
+    fn drop(&mut self) {
+        if !self.0.outcome.initialized() {
+            self.0.abandoned.store(true, Ordering::Relaxed);
+        }
+    }
 }
 
 pub struct QueryCache {
@@ -62,7 +76,11 @@ impl Slot {
     /// Whether the slot may still answer a request or delay the next
     /// computation of its chart.
     fn matters(&self, max_age: Duration) -> bool {
-        !self.outcome.initialized() || self.started.elapsed() < max_age.max(self.gap())
+        if self.outcome.initialized() {
+            self.started.elapsed() < max_age.max(self.gap())
+        } else {
+            !self.abandoned.load(Ordering::Relaxed)
+        }
     }
 }
 
@@ -130,7 +148,7 @@ impl QueryCache {
         F: Future<Output = Outcome>,
     {
         let asked = Instant::now();
-        let slot = loop {
+        let (slot, started_here) = loop {
             let version = self.version(streams);
             // Either the slot to answer from, or when to look again.
             let found = {
@@ -139,13 +157,18 @@ impl QueryCache {
                 match newest {
                     // Started after we asked, or nothing committed since it
                     // started and it is young enough.
-                    Some(slot) if slot.started >= asked => Ok(slot),
+                    Some(slot) if slot.started >= asked => Ok((slot, false)),
                     Some(slot)
                         if slot.version == version && slot.started.elapsed() < self.max_age =>
                     {
-                        Ok(slot)
+                        Ok((slot, false))
                     }
-                    Some(slot) if !slot.outcome.initialized() => Err(Instant::now() + POLL),
+                    Some(slot)
+                        if !slot.outcome.initialized()
+                            && !slot.abandoned.load(Ordering::Relaxed) =>
+                    {
+                        Err(Instant::now() + POLL)
+                    }
                     Some(slot) if slot.started.elapsed() < slot.gap() => {
                         Err(slot.started + slot.gap())
                     }
@@ -156,17 +179,19 @@ impl QueryCache {
                             took_us: AtomicU64::new(0),
                             version,
                             outcome: OnceCell::new(),
+                            abandoned: AtomicBool::new(false),
                         });
                         slots.by_key.insert(key.clone(), slot.clone());
-                        Ok(slot)
+                        Ok((slot, true))
                     }
                 }
             };
             match found {
-                Ok(slot) => break slot,
+                Ok(found) => break found,
                 Err(turn) => tokio::time::sleep_until(turn.into()).await,
             }
         };
+        let _abandoned_unless_finished = started_here.then(|| FinishOrAbandon(slot.clone()));
         slot.outcome
             .get_or_init(|| async {
                 self.queries.fetch_add(1, Ordering::Relaxed);
@@ -262,6 +287,28 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(cache.held(), 1);
+    }
+
+    /// A request that goes away mid-computation (timed out, disconnected)
+    /// leaves nobody to finish it: the next viewer computes the chart
+    /// instead of waiting for it forever.
+    #[tokio::test]
+    async fn a_computation_abandoned_midway_is_started_again() {
+        let cache = QueryCache::new(Duration::from_secs(60));
+        let sensors = vec!["sensors".to_string()];
+        let slow = cache.get_or_compute("k".into(), &sensors, async {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            view("never")
+        });
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), slow)
+                .await
+                .is_err()
+        );
+        cache.data_changed("sensors");
+        let next = cache.get_or_compute("k".into(), &sensors, async { view("next") });
+        let answer = tokio::time::timeout(Duration::from_secs(2), next).await;
+        assert_eq!(answer.expect("not left waiting").unwrap().name, "next");
     }
 
     /// Flushes every 10 ms and 20 viewers asking every 10 ms for a second, a

@@ -186,7 +186,7 @@ fn from_summaries(
     };
     // Event times are whole seconds: ts * 1000 >= from_ms holds from the
     // first whole second at or after from_ms.
-    let seconds = |ms: i64| -(-ms).div_euclid(1000);
+    let seconds = |ms: i64| ceil_div(ms, 1000);
     let parts: Vec<String> = segments(seconds(from_ms), seconds(to_ms), ladder)
         .into_iter()
         .map(|segment| {
@@ -202,6 +202,11 @@ fn from_summaries(
         })
         .collect();
     format!("({}) AS p", parts.join(" UNION ALL "))
+}
+
+/// `a / b` rounded up, `b` positive; for every `a`, `i64::MIN` too.
+fn ceil_div(a: i64, b: i64) -> i64 {
+    a.div_euclid(b) + i64::from(a.rem_euclid(b) != 0)
 }
 
 /// Event seconds `from <= ts < to`, read from a summary's rows starting in
@@ -242,7 +247,7 @@ fn cut(from: i64, to: i64, ladder: &[Steps], out: &mut Vec<Segment>) {
         return;
     };
     let step = steps.seconds;
-    let (first, last) = (-(-from).div_euclid(step) * step, to.div_euclid(step) * step);
+    let (first, last) = (ceil_div(from, step) * step, to.div_euclid(step) * step);
     if first >= last {
         return cut(from, to, finer, out);
     }
@@ -305,6 +310,9 @@ mod tests {
         // Inside 10 seconds, or nothing at all: readings.
         assert_eq!(segments(61, 63, &SENSOR_STEPS), [readings(61, 63)]);
         assert_eq!(segments(63, 63, &SENSOR_STEPS), [readings(63, 63)]);
+        assert_eq!(ceil_div(-1, 1000), 0);
+        assert_eq!(ceil_div(i64::MIN, 1000), i64::MIN / 1000);
+        assert_eq!(ceil_div(1001, 1000), 2);
         // Before 1970 too.
         assert_eq!(segments(-90, -29, &[MINUTES]), [readings(-90, -29)]);
         assert_eq!(
