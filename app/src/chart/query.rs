@@ -444,7 +444,9 @@ mod tests {
             op: FilterOp::Contains,
             values: vec![Scalar::Text(hostile.into())],
         });
-        let query = build(&definition, &builtin(), 1_700_000_000_000).expect("valid");
+        // As read from the readings: the range bound in ms, first.
+        let query =
+            build_with(&definition, &builtin(), 1_700_000_000_000, Rollups::Skip).expect("valid");
         assert!(!query.sql.contains("DROP"), "{}", query.sql);
         assert!(query.params.contains(&Param::Text(hostile.into())));
         assert_eq!(
@@ -490,7 +492,8 @@ mod tests {
                 Scalar::Text("back\\slash".into()),
             ],
         });
-        let query = build(&definition, &builtin(), 1_700_000_000_000).expect("valid");
+        let query =
+            build_with(&definition, &builtin(), 1_700_000_000_000, Rollups::Skip).expect("valid");
         let (prepare, execute) = query.prepared("chart");
         assert_eq!(
             prepare,
