@@ -106,9 +106,7 @@ pub fn median_bucket(temp: f64) -> i64 {
 }
 
 /// The tables of statistics per sensor and time step that charts read.
-pub use app::chart::rollup::{
-    MINUTES as SENSOR_MINUTES, Steps as SensorSteps, TEN_SECONDS as SENSOR_TEN_SECONDS,
-};
+pub use app::chart::rollup::{SENSOR_STEPS, Steps as SensorSteps};
 
 /// The statement that adds statistics per sensor and step to the stored
 /// ones: `source` selects guid, step start, count, sum, lowest and highest
@@ -146,7 +144,7 @@ pub async fn summarize_stored_readings(
     from: i64,
     to: i64,
 ) -> Result<(), sqlx::Error> {
-    for steps in [SENSOR_MINUTES, SENSOR_TEN_SECONDS] {
+    for steps in SENSOR_STEPS {
         let source = format!(
             "SELECT guid, to_timestamp(floor(ts / {s}.0) * {s}), count(*), sum(temp), min(temp), max(temp), max(ts)
                FROM message WHERE ts BETWEEN $1 AND $2 GROUP BY 1, 2",
@@ -185,7 +183,7 @@ async fn upsert_sensor_stats(
     tx: &mut Transaction<'_, Postgres>,
     readings: &[Reading],
 ) -> Result<(), sqlx::Error> {
-    for steps in [SENSOR_MINUTES, SENSOR_TEN_SECONDS] {
+    for steps in SENSOR_STEPS {
         upsert_step_stats(tx, steps, readings).await?;
     }
     let mut histogram: BTreeMap<(&str, i64), i64> = BTreeMap::new();

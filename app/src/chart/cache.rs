@@ -132,7 +132,8 @@ impl QueryCache {
     }
 
     /// How many charts are held.
-    pub fn held(&self) -> usize {
+    #[cfg(test)]
+    fn held(&self) -> usize {
         self.slots.lock().expect("slots lock").by_key.len()
     }
 

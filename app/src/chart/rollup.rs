@@ -38,8 +38,9 @@ pub const TEN_SECONDS: Steps = Steps {
     table: "sensor_stats_10s",
     seconds: 10,
 };
-/// The sensor statistics, coarsest first.
-const SENSOR_STEPS: [Steps; 2] = [MINUTES, TEN_SECONDS];
+/// The sensor statistics, coarsest first: what ingest keeps with every
+/// batch, and the ladder charts read them by.
+pub const SENSOR_STEPS: [Steps; 2] = [MINUTES, TEN_SECONDS];
 const LATENCY_MINUTES: Steps = Steps {
     table: "sensor_latency_minutely",
     seconds: 60,
@@ -48,9 +49,11 @@ const LATENCY_MINUTES: Steps = Steps {
 /// How a chart reads summaries instead of readings.
 #[derive(Debug, Clone)]
 pub(super) enum Rollup {
-    /// Statistics per sensor and step; each metric's expression over them.
+    /// Statistics per sensor and step, from the coarsest whose step divides
+    /// the chart's buckets down to the finest; each metric's expression
+    /// over them.
     Sensor {
-        steps: Steps,
+        ladder: &'static [Steps],
         metrics: Vec<&'static str>,
     },
     /// A latency histogram: each row of the source weighs `n` readings.
@@ -78,15 +81,18 @@ impl Rollup {
         {
             return None;
         }
-        let steps = SENSOR_STEPS
-            .into_iter()
-            .find(|steps| grain.is_none_or(|g| g % steps.seconds == 0))?;
+        let coarsest = SENSOR_STEPS
+            .iter()
+            .position(|steps| grain.is_none_or(|g| g % steps.seconds == 0))?;
         let metrics = definition
             .metrics
             .iter()
             .map(|m| metric(m.column.as_deref(), m.aggregate))
             .collect::<Option<Vec<_>>>()?;
-        Some(Rollup::Sensor { steps, metrics })
+        Some(Rollup::Sensor {
+            ladder: &SENSOR_STEPS[coarsest..],
+            metrics,
+        })
     }
 
     /// The `FROM` source over `bounds` (epoch ms, `to` excluded): the
@@ -94,7 +100,7 @@ impl Rollup {
     /// readings only for the seconds left over.
     pub(super) fn source(&self, builder: &mut Builder, bounds: Option<(i64, i64)>) -> String {
         match self {
-            Rollup::Sensor { steps, .. } => {
+            Rollup::Sensor { ladder, .. } => {
                 let summary = |steps: Steps| {
                     format!(
                         "SELECT m.bucket_start AS recorded, i.guid, i.location, i.lat, i.long, \
@@ -113,11 +119,6 @@ impl Rollup {
                            FROM {READINGS} WHERE ts >= {from} AND ts < {to}"
                     )
                 };
-                let finest = SENSOR_STEPS
-                    .iter()
-                    .position(|s| s.table == steps.table)
-                    .unwrap_or(0);
-                let ladder = &SENSOR_STEPS[finest..];
                 from_summaries(builder, bounds, ladder, summary, readings)
             }
             Rollup::Latency => {
