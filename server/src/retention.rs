@@ -36,7 +36,7 @@ pub fn raw_tables(custom: &[Arc<CustomStream>]) -> Vec<RawTable> {
             time: "bucket_start".into(),
         },
         RawTable {
-            table: "sensor_latency_minutely".into(),
+            table: "sensor_latency_batches".into(),
             time: "bucket_start".into(),
         },
         RawTable {

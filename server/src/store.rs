@@ -71,7 +71,7 @@ pub async fn stage_into(
         insert_readings(tx, &batch.readings).await?;
         upsert_sensor_stats(tx, &batch.readings).await?;
         upsert_latency(tx, SENSOR_STREAM, &batch.readings, stored_at_us).await?;
-        upsert_latency_minutes(tx, &batch.readings, stored_at_us).await?;
+        insert_latency_minutes(tx, &batch.readings, stored_at_us).await?;
         let newest_ms = batch.readings.iter().map(|r| r.ts * 1000).max();
         record_activity(tx, SENSOR_STREAM, batch.readings.len(), newest_ms).await?;
     }
@@ -125,13 +125,17 @@ fn merge_sensor_stats(steps: SensorSteps, source: &str) -> String {
     )
 }
 
-/// The statement that adds counts per minute and exact latency to the
-/// stored ones: `source` selects minute start, latency in microseconds and count.
-fn merge_latency_minutes(source: &str) -> String {
+/// The statement that adds latency counts: `source` selects the minute of
+/// event time (epoch seconds), the stored instant (epoch microseconds), the
+/// event second's offset in its minute and a count. A row per minute and
+/// stored instant holds the seconds and their counts; each reading's
+/// latency is the stored instant minus its event second.
+fn insert_latency_counts(source: &str) -> String {
     format!(
-        "INSERT INTO sensor_latency_minutely AS l (bucket_start, latency_us, msg_count)
-         {source}
-         ON CONFLICT (bucket_start, latency_us) DO UPDATE SET msg_count = l.msg_count + excluded.msg_count"
+        "INSERT INTO sensor_latency_batches (bucket_start, stored_at_us, seconds, counts)
+         SELECT to_timestamp(minute), stored_at_us, array_agg(second ORDER BY second), array_agg(n ORDER BY second)
+           FROM ({source}) AS r(minute, stored_at_us, second, n)
+          GROUP BY minute, stored_at_us"
     )
 }
 
@@ -166,9 +170,12 @@ pub async fn summarize_stored_readings(
     .bind(to)
     .execute(pool)
     .await?;
-    sqlx::query(&merge_latency_minutes(
-        "SELECT to_timestamp(floor(ts / 60.0) * 60), (extract(epoch FROM created) * 1000000)::int8 - ts * 1000000, count(*)
-           FROM message WHERE ts BETWEEN $1 AND $2 GROUP BY 1, 2",
+    sqlx::query(&insert_latency_counts(
+        "SELECT minute, stored_at_us, (ts - minute)::int2, count(*)
+           FROM (SELECT ts, floor(ts / 60.0)::int8 * 60 AS minute,
+                        (extract(epoch FROM created) * 1000000)::int8 AS stored_at_us
+                   FROM message WHERE ts BETWEEN $1 AND $2) AS m
+          GROUP BY minute, stored_at_us, ts - minute",
     ))
     .bind(from)
     .bind(to)
@@ -263,28 +270,29 @@ async fn upsert_step_stats(
     Ok(())
 }
 
-/// Adds the batch's readings per minute of event time and exact latency
-/// (microseconds from event time to `stored_at_us`) to the stored counts.
-async fn upsert_latency_minutes(
+/// Adds the batch's latency counts: per minute of event time, its seconds
+/// that have readings and how many, with the instant the batch is stored.
+async fn insert_latency_minutes(
     tx: &mut Transaction<'_, Postgres>,
     readings: &[Reading],
     stored_at_us: i64,
 ) -> Result<(), sqlx::Error> {
-    let mut counts: BTreeMap<(i64, i64), i64> = BTreeMap::new();
+    let mut counts: BTreeMap<(i64, i16), i64> = BTreeMap::new();
     for r in readings {
-        let latency_us = stored_at_us - r.ts * 1_000_000;
-        *counts.entry((minute_start(r.ts), latency_us)).or_default() += 1;
+        let minute = minute_start(r.ts);
+        *counts.entry((minute, (r.ts - minute) as i16)).or_default() += 1;
     }
     let minutes: Vec<i64> = counts.keys().map(|(minute, _)| *minute).collect();
-    let latencies: Vec<i64> = counts.keys().map(|(_, latency)| *latency).collect();
+    let seconds: Vec<i16> = counts.keys().map(|(_, second)| *second).collect();
     let counts: Vec<i64> = counts.into_values().collect();
-    sqlx::query(&merge_latency_minutes(
-        "SELECT to_timestamp(minute), latency, n
-           FROM unnest($1::int8[], $2::int8[], $3::int8[]) AS r(minute, latency, n)",
+    sqlx::query(&insert_latency_counts(
+        "SELECT minute, $4::int8, second, n
+           FROM unnest($1::int8[], $2::int2[], $3::int8[]) AS r(minute, second, n)",
     ))
     .bind(&minutes)
-    .bind(&latencies)
+    .bind(&seconds)
     .bind(&counts)
+    .bind(stored_at_us)
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -63,7 +63,7 @@ async fn old_raw_readings_go_in_batches_and_their_per_minute_statistics_stay(poo
         .await
         .expect("stats");
     assert_eq!(after, before, "per-minute statistics changed");
-    for summary in ["sensor_stats_10s", "sensor_latency_minutely"] {
+    for summary in ["sensor_stats_10s", "sensor_latency_batches"] {
         let kept =
             format!("SELECT count(*) FROM {summary} WHERE bucket_start > now() - interval '1 day'");
         assert_eq!(scalar(&pool, &kept).await, 5, "{summary}");

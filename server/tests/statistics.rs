@@ -152,7 +152,6 @@ async fn latency_percentiles_match_the_raw_rows(pool: PgPool) {
 /// the readings alone. Each chart lists the summaries it reads.
 #[sqlx::test(migrator = "server::MIGRATOR")]
 async fn charts_read_from_summaries_answer_as_the_readings_do(pool: PgPool) {
-    use app::chart::Cell;
     use app::chart::dataset::builtin;
     use app::chart::definition::{
         Aggregate, ChartDefinition, ChartType, Filter, FilterOp, Metric, Relative, Scalar,
@@ -217,7 +216,7 @@ async fn charts_read_from_summaries_answer_as_the_readings_do(pool: PgPool) {
     };
     const MINUTES: &str = "sensor_stats_minutely";
     const TEN_SECONDS: &str = "sensor_stats_10s";
-    const LATENCY_MINUTES: &str = "sensor_latency_minutely";
+    const LATENCY_MINUTES: &str = "sensor_latency_batches";
     let definitions = [
         (&[MINUTES, TEN_SECONDS][..], starter.clone()),
         (
@@ -364,35 +363,20 @@ async fn charts_read_from_summaries_answer_as_the_readings_do(pool: PgPool) {
     ];
     let datasets = builtin();
     let summaries = [MINUTES, TEN_SECONDS, LATENCY_MINUTES];
-    for (read, definition) in &definitions {
-        let by_summary = build_with(definition, &datasets, now_ms, Rollups::Use).expect("valid");
-        let by_reading = build_with(definition, &datasets, now_ms, Rollups::Skip).expect("valid");
-        for table in summaries {
-            // The summary whose rows the chart sums (another may list which
-            // sensors to read).
-            let reads = by_summary.sql.contains(&format!("FROM {table} m"));
-            assert_eq!(reads, read.contains(&table), "{table}: {}", by_summary.sql);
-            assert!(!by_reading.sql.contains(table));
-        }
-        let expected = by_reading.run(&pool).await.expect("from readings");
-        let answered = by_summary.run(&pool).await.expect("from summaries");
-        assert!(!expected.rows.is_empty(), "{definition:?}");
-        assert_eq!(answered.columns, expected.columns);
-        assert_eq!(answered.rows.len(), expected.rows.len(), "{definition:?}");
-        for (got, want) in answered.rows.iter().zip(&expected.rows) {
-            for (g, w) in got.iter().zip(want) {
-                match (g, w) {
-                    (Cell::Number(g), Cell::Number(w)) => {
-                        assert!(
-                            (g - w).abs() <= 1e-9 * w.abs().max(1.0),
-                            "{g} vs {w}: {definition:?}"
-                        )
-                    }
-                    _ => assert_eq!(g, w, "{definition:?}"),
-                }
-            }
-        }
-    }
+    assert_summaries_answer_as_readings(&pool, &definitions, &summaries, now_ms).await;
+
+    // Summaries rebuilt from the stored readings (as after a bulk load)
+    // answer the same.
+    sqlx::query(
+        "TRUNCATE sensor_stats_minutely, sensor_stats_10s, sensor_temp_histogram, sensor_latency_batches",
+    )
+    .execute(&pool)
+    .await
+    .expect("truncate");
+    server::store::summarize_stored_readings(&pool, 0, i64::MAX)
+        .await
+        .expect("summarized");
+    assert_summaries_answer_as_readings(&pool, &definitions, &summaries, now_ms).await;
 
     // Charts that need single readings still read them: buckets finer than
     // 10 seconds, a distinct count, a latency histogram of one sensor.
@@ -418,6 +402,48 @@ async fn charts_read_from_summaries_answer_as_the_readings_do(pool: PgPool) {
         let query = build_with(definition, &datasets, now_ms, Rollups::Use).expect("valid");
         for table in summaries {
             assert!(!query.sql.contains(table), "{table}: {}", query.sql);
+        }
+    }
+}
+
+/// Each chart, read from summaries, answers as it does from the readings
+/// alone, and reads exactly the summaries listed beside it.
+async fn assert_summaries_answer_as_readings(
+    pool: &PgPool,
+    definitions: &[(&[&str], app::chart::definition::ChartDefinition)],
+    summaries: &[&str],
+    now_ms: i64,
+) {
+    use app::chart::Cell;
+    use app::chart::query::{Rollups, build_with};
+    let datasets = app::chart::dataset::builtin();
+    for (read, definition) in definitions {
+        let by_summary = build_with(definition, &datasets, now_ms, Rollups::Use).expect("valid");
+        let by_reading = build_with(definition, &datasets, now_ms, Rollups::Skip).expect("valid");
+        for &table in summaries {
+            // The summary whose rows the chart sums (another may list which
+            // sensors to read).
+            let reads = by_summary.sql.contains(&format!("FROM {table} m"));
+            assert_eq!(reads, read.contains(&table), "{table}: {}", by_summary.sql);
+            assert!(!by_reading.sql.contains(table));
+        }
+        let expected = by_reading.run(pool).await.expect("from readings");
+        let answered = by_summary.run(pool).await.expect("from summaries");
+        assert!(!expected.rows.is_empty(), "{definition:?}");
+        assert_eq!(answered.columns, expected.columns);
+        assert_eq!(answered.rows.len(), expected.rows.len(), "{definition:?}");
+        for (got, want) in answered.rows.iter().zip(&expected.rows) {
+            for (g, w) in got.iter().zip(want) {
+                match (g, w) {
+                    (Cell::Number(g), Cell::Number(w)) => {
+                        assert!(
+                            (g - w).abs() <= 1e-9 * w.abs().max(1.0),
+                            "{g} vs {w}: {definition:?}"
+                        )
+                    }
+                    _ => assert_eq!(g, w, "{definition:?}"),
+                }
+            }
         }
     }
 }

@@ -41,8 +41,9 @@ pub const TEN_SECONDS: Steps = Steps {
 /// The sensor statistics, coarsest first: what ingest keeps with every
 /// batch, and the ladder charts read them by.
 pub const SENSOR_STEPS: [Steps; 2] = [MINUTES, TEN_SECONDS];
+/// Latency counts per batch and minute of event time.
 const LATENCY_MINUTES: Steps = Steps {
-    table: "sensor_latency_minutely",
+    table: "sensor_latency_batches",
     seconds: 60,
 };
 
@@ -122,13 +123,15 @@ impl Rollup {
                 from_summaries(builder, bounds, ladder, summary, readings)
             }
             Rollup::Latency => {
-                // As the view computes it: exact microseconds to float milliseconds.
+                // Each second's latency is the stored instant minus that
+                // second; as the view computes it, exact microseconds to
+                // float milliseconds.
                 let summary = |steps: Steps| {
                     format!(
                         "SELECT m.bucket_start AS recorded, \
-                                (m.latency_us::numeric / 1000)::float8 AS latency_ms, \
-                                m.msg_count AS n \
-                           FROM {} m",
+                                ((m.stored_at_us - (extract(epoch FROM m.bucket_start)::int8 + c.second) * 1000000)::numeric / 1000)::float8 AS latency_ms, \
+                                c.n AS n \
+                           FROM {} m, unnest(m.seconds, m.counts) AS c(second, n)",
                         steps.table
                     )
                 };

@@ -415,7 +415,7 @@ async fn load_raw(pool: &PgPool, count: usize, span: (i64, i64)) -> anyhow::Resu
     // The summaries ingest keeps beside the rows: charts read them.
     server::store::summarize_stored_readings(pool, span.0, span.1).await?;
     sqlx::query("VACUUM ANALYZE message").execute(pool).await?;
-    sqlx::query("VACUUM ANALYZE sensor_stats_minutely, sensor_stats_10s, sensor_latency_minutely")
+    sqlx::query("VACUUM ANALYZE sensor_stats_minutely, sensor_stats_10s, sensor_latency_batches")
         .execute(pool)
         .await?;
     Ok(())
