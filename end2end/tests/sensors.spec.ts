@@ -38,6 +38,12 @@ test('the sensor page shows six live temperature series', async ({ page }) => {
 test('pages load their own code on the way: sensors to the dashboard list to a dashboard, in one document', async ({ page }) => {
   const browserErrors: string[] = [];
   page.on('pageerror', (error) => browserErrors.push(error.message));
+  // Each module as the browser received it: brotli-compressed, the smallest.
+  const wasmEncodings = new Map<string, string>();
+  page.on('response', (response) => {
+    const path = new URL(response.url()).pathname;
+    if (path.endsWith('.wasm')) wasmEncodings.set(path, response.headers()['content-encoding'] ?? 'none');
+  });
   await page.goto('/');
   await expect(page.locator('body[data-hydrated="true"]')).toHaveCount(1);
   await page.evaluate(() => ((window as any).__pulseboardDocument = 'first-load'));
@@ -51,4 +57,6 @@ test('pages load their own code on the way: sensors to the dashboard list to a d
   await expect(page.getByTestId('edit-dashboard')).toHaveCount(0);
   expect(await page.evaluate(() => (window as any).__pulseboardDocument)).toBe('first-load');
   expect(browserErrors).toEqual([]);
+  expect(wasmEncodings.size).toBeGreaterThan(1);
+  for (const [path, encoding] of wasmEncodings) expect(`${path}: ${encoding}`).toBe(`${path}: br`);
 });

@@ -74,7 +74,7 @@ ensure_build_tools() {
   apt_install fonts-dejavu-core libssl-dev pkg-config
 }
 
-# `cargo leptos build` with its arguments, for this clone. The browser
+# `cargo leptos build` of the release site, for this clone. The browser
 # bundle's library file is named without a hash, so clones sharing the target
 # dir write the same file, and cargo, finding it newer than this clone's
 # sources, would keep another clone's build: a bundle whose server function
@@ -88,7 +88,9 @@ leptos_build() {
     mkdir -p "$front"
     echo "$PWD" >"$front/built-by"
   fi
-  cargo leptos build "$@" >&2
+  # Release, each route's code in its own modules, and every site file also
+  # stored brotli- and gzip-compressed, which the server sends as they are.
+  cargo leptos build --release --split --precompress "$@" >&2
 }
 
 ensure_test_tools() {

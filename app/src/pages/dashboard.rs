@@ -24,10 +24,18 @@ pub fn DashboardPageView() -> impl IntoView {
     let params = use_params_map();
     let slug = move || params.with(|p| p.get("slug").unwrap_or_default());
     let page = Resource::new(slug, get_dashboard);
+    let dashboard =
+        move || Suspend::new(async move { page.await.map(|page| view! { <DashboardView page/> }) });
+    // On the server, Suspense walks a closure child again each time it checks
+    // for resources, building the dashboard and its charts' resources anew (and
+    // sending each chart twice). The page does not change within a request, so
+    // the server polls one Suspend until ready: the dashboard is built once.
+    #[cfg(feature = "ssr")]
+    let dashboard = dashboard();
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             <ErrorBoundary fallback=error_list>
-                {move || Suspend::new(async move { page.await.map(|page| view! { <DashboardView page/> }) })}
+                {dashboard}
             </ErrorBoundary>
         </Suspense>
     }

@@ -679,15 +679,16 @@ async fn main() -> anyhow::Result<()> {
         &mut figures,
     )
     .await?;
-    if ["wasm_shared", "wasm_raw", "wasm_gzip"]
+    if ["wasm_shared", "wasm_raw", "wasm_gzip", "wasm_brotli"]
         .iter()
         .any(|key| options.measures(key))
     {
         let bundle = wasm_bundle()?;
         eprintln!("largest page's wasm: {}", bundle.largest_page);
         figures.add_value("wasm_shared", bundle.shared_raw);
-        figures.add_value("wasm_raw", bundle.page_raw);
-        figures.add_value("wasm_gzip", bundle.page_gzip);
+        figures.add_value("wasm_raw", kib(bundle.page.raw));
+        figures.add_value("wasm_gzip", kib(bundle.page.gzip));
+        figures.add_value("wasm_brotli", kib(bundle.page.brotli));
     }
 
     let baselines = [
@@ -760,30 +761,50 @@ async fn main() -> anyhow::Result<()> {
 
 /// The browser's wasm as served, in KiB: the module every page loads, and
 /// the most any one page loads (that module plus the split modules its route
-/// needs, as the split manifest lists them), raw and gzip-compressed.
+/// needs, as the split manifest lists them), raw and as the precompressed
+/// files the server sends: brotli to browsers, gzip to clients without it.
 struct WasmBundle {
     shared_raw: f64,
-    page_raw: f64,
-    page_gzip: f64,
+    page: Sizes,
     largest_page: String,
+}
+
+/// Bytes of a file as stored, gzip- and brotli-compressed.
+#[derive(Clone, Copy, Default)]
+struct Sizes {
+    raw: u64,
+    gzip: u64,
+    brotli: u64,
+}
+
+impl std::ops::Add for Sizes {
+    type Output = Sizes;
+    fn add(self, other: Sizes) -> Sizes {
+        Sizes {
+            raw: self.raw + other.raw,
+            gzip: self.gzip + other.gzip,
+            brotli: self.brotli + other.brotli,
+        }
+    }
 }
 
 fn wasm_bundle() -> anyhow::Result<WasmBundle> {
     let site_root = std::env::var("PULSEBOARD_SITE_ROOT").unwrap_or_else(|_| "target/site".into());
     let pkg = std::path::Path::new(&site_root).join("pkg");
-    let sizes = |file: &str| -> anyhow::Result<(u64, u64)> {
+    let size = |file: String| -> anyhow::Result<u64> {
         let path = pkg.join(file);
-        let raw = std::fs::metadata(&path)
-            .with_context(|| format!("{} (build the site first)", path.display()))?
-            .len();
-        let gzip = std::process::Command::new("gzip")
-            .args(["-9", "-c"])
-            .arg(&path)
-            .output()?;
-        anyhow::ensure!(gzip.status.success(), "gzip failed");
-        Ok((raw, gzip.stdout.len() as u64))
+        Ok(std::fs::metadata(&path)
+            .with_context(|| format!("{} (build the site with --precompress)", path.display()))?
+            .len())
     };
-    let shared = sizes("pulseboard.wasm")?;
+    let sizes = |module: &str| -> anyhow::Result<Sizes> {
+        Ok(Sizes {
+            raw: size(format!("{module}.wasm"))?,
+            gzip: size(format!("{module}.wasm.gz"))?,
+            brotli: size(format!("{module}.wasm.br"))?,
+        })
+    };
+    let shared = sizes("pulseboard")?;
     let manifest_path = pkg.join("__wasm_split_manifest.json");
     let manifest: std::collections::BTreeMap<String, Vec<String>> = serde_json::from_str(
         &std::fs::read_to_string(&manifest_path)
@@ -793,20 +814,21 @@ fn wasm_bundle() -> anyhow::Result<WasmBundle> {
     for (route, modules) in manifest {
         let mut total = shared;
         for module in modules {
-            let (raw, gzip) = sizes(&format!("{module}.wasm"))?;
-            total = (total.0 + raw, total.1 + gzip);
+            total = total + sizes(module.as_str())?;
         }
-        if total.0 > largest.1.0 {
+        if total.raw > largest.1.raw {
             largest = (route, total);
         }
     }
-    let kib = |bytes: u64| bytes as f64 / 1024.0;
     Ok(WasmBundle {
-        shared_raw: kib(shared.0),
-        page_raw: kib(largest.1.0),
-        page_gzip: kib(largest.1.1),
+        shared_raw: kib(shared.raw),
+        page: largest.1,
         largest_page: largest.0,
     })
+}
+
+fn kib(bytes: u64) -> f64 {
+    bytes as f64 / 1024.0
 }
 
 /// Each figure's value in each run (events per second for rates).

@@ -51,7 +51,7 @@ fn fresh_width() -> u32 {
 }
 
 /// The keys of the figures measured here.
-pub const KEYS: [&str; 20] = [
+pub const KEYS: [&str; 21] = [
     "service_ingest",
     "service_cpu",
     "postgres_cpu",
@@ -70,6 +70,7 @@ pub const KEYS: [&str; 20] = [
     "visible_api",
     "visible_budget",
     "ssr",
+    "ssr_login",
     "hello",
     "visible_browser",
 ];
@@ -684,11 +685,16 @@ pub async fn measure(
             let budget = FlushConfig::DEFAULT.interval + POLL;
             figures.add_value("visible_budget", budget.as_secs_f64() * 1000.0);
         }
-        if wanted(&["ssr", "hello"]) {
+        if wanted(&["ssr", "ssr_login", "hello"]) {
             figures.add_value(
                 "ssr",
                 requests_per_second(service.addr, Some(&service.session), "/d/sensors", 4, 5)
                     .await?,
+            );
+            // The smallest page, a form without data: what any page costs.
+            figures.add_value(
+                "ssr_login",
+                requests_per_second(service.addr, None, "/login", 4, 5).await?,
             );
             figures.add_value("hello", hello_world_requests_per_second().await?);
         }

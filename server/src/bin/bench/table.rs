@@ -74,7 +74,7 @@ const fn row(
 
 const EPS: &str = "events/s";
 
-pub const ROWS: [Row; 28] = [
+pub const ROWS: [Row; 30] = [
     row(
         "Readings: Kafka to Postgres, raw rows and aggregates",
         "readings_kafka",
@@ -236,6 +236,14 @@ pub const ROWS: [Row; 28] = [
         Target::RatioAtLeast(0.05),
     ),
     row(
+        "Sign-in page SSR (/login: a form, no data)",
+        "ssr_login",
+        "req/s",
+        "an axum hello-world on this machine",
+        Some("hello"),
+        Target::None,
+    ),
+    row(
         "Wasm every page loads (shared module), raw",
         "wasm_shared",
         "KiB",
@@ -252,12 +260,20 @@ pub const ROWS: [Row; 28] = [
         Target::AtMost(1024.0),
     ),
     row(
-        "Wasm of the largest page, gzip",
-        "wasm_gzip",
+        "Wasm of the largest page, brotli (as browsers get it)",
+        "wasm_brotli",
         "KiB",
         "none",
         None,
         Target::AtMost(300.0),
+    ),
+    row(
+        "Wasm of the largest page, gzip (clients without brotli)",
+        "wasm_gzip",
+        "KiB",
+        "none",
+        None,
+        Target::None,
     ),
     row(
         "CPU seconds per 1M readings, Kafka to Postgres (the service)",
