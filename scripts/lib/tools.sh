@@ -91,6 +91,11 @@ leptos_build() {
   # Release, each route's code in its own modules, and every site file also
   # stored brotli- and gzip-compressed, which the server sends as they are.
   cargo leptos build --release --split --precompress "$@" >&2
+  # cargo-leptos's gzip is about 15 % larger than gzip -9's for the wasm.
+  local packed
+  find target/site -type f -name '*.gz' -print0 | while IFS= read -r -d '' packed; do
+    gzip -9 -n -c "${packed%.gz}" >"$packed"
+  done
 }
 
 ensure_test_tools() {
