@@ -458,6 +458,11 @@ impl Sink for SalesSink {
             .filter_map(|(key, progress)| Some((self.source_named(&key)?, progress)))
             .collect();
         windows.restore_sources(&kept, now_ms);
+        // Windows any instance closed stay closed. The clocks alone can fall
+        // behind: a purchase that waited for its product moves none of them.
+        if let Some(closed) = store::stored_watermark(&mut **tx, PURCHASES, window).await? {
+            windows.advance_watermark(closed);
+        }
         let mut unmatched = Vec::new();
         for read in candidates {
             match known.get(&read.purchase.product_id) {
@@ -482,6 +487,9 @@ impl Sink for SalesSink {
             .filter_map(|(source, key)| Some((key.clone(), windows.source_progress(*source)?)))
             .collect();
         store::save_progress(tx, PURCHASES, window, &progress).await?;
+        if let Some(watermark) = windows.watermark() {
+            store::save_watermark(tx, PURCHASES, window, watermark).await?;
+        }
         park(tx, &unmatched).await?;
         let totals = sales_pipeline::stage_sales(tx, &batch).await?;
         store::insert_dead_letters(tx, &dead_letters).await?;

@@ -458,16 +458,9 @@ pub async fn run(
         }
     };
     // Windows closed before a restart stay closed.
-    let stored: Result<Option<Option<i64>>, sqlx::Error> = sqlx::query_scalar(
-        "SELECT watermark_ms FROM window_watermarks WHERE stream = $1 AND window_name = $2",
-    )
-    .bind(PURCHASES)
-    .bind(crate::sales_windows::NAME)
-    .fetch_optional(&pool)
-    .await;
-    match stored {
-        Ok(Some(Some(watermark))) => windows.advance_watermark(watermark),
-        Ok(_) => {}
+    match store::stored_watermark(&pool, PURCHASES, crate::sales_windows::NAME).await {
+        Ok(Some(watermark)) => windows.advance_watermark(watermark),
+        Ok(None) => {}
         Err(error) => {
             tracing::warn!(%error, "the stored watermark of the sales windows is unavailable")
         }

@@ -479,6 +479,23 @@ pub async fn lock_watermark(
     .await
 }
 
+/// Where a window's stored watermark got to (epoch ms), without locking it;
+/// `None` before its first event.
+pub async fn stored_watermark<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    stream: &str,
+    window: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    let stored: Option<Option<i64>> = sqlx::query_scalar(
+        "SELECT watermark_ms FROM window_watermarks WHERE stream = $1 AND window_name = $2",
+    )
+    .bind(stream)
+    .bind(window)
+    .fetch_optional(executor)
+    .await?;
+    Ok(stored.flatten())
+}
+
 /// Stores where a window's watermark got to; a lower one leaves it as it is.
 pub async fn save_watermark(
     tx: &mut Transaction<'_, Postgres>,

@@ -181,9 +181,25 @@ async fn a_purchase_waits_for_its_product_then_is_enriched(pool: PgPool) {
 
 #[sqlx::test(migrator = "server::MIGRATOR")]
 async fn windows_closed_before_a_restart_stay_closed(pool: PgPool) {
+    windows_stay_closed_after_a_restart(pool, Products::Before).await;
+}
+
+/// Purchases that waited for their product move no partition's clock, so
+/// the clocks kept for a restart cannot tell which windows they closed.
+#[sqlx::test(migrator = "server::MIGRATOR")]
+async fn windows_closed_by_purchases_that_waited_stay_closed_after_a_restart(pool: PgPool) {
+    windows_stay_closed_after_a_restart(pool, Products::AfterThePurchases).await;
+}
+
+enum Products {
+    Before,
+    AfterThePurchases,
+}
+
+async fn windows_stay_closed_after_a_restart(pool: PgPool, products_arrive: Products) {
     let streams = unique_streams("restart", Duration::from_secs(30));
     let generator = SalesGenerator::new(SalesConfig::default(), 17);
-    produce(&streams.products_topics[0], &product_messages(&generator)).await;
+    let products = product_messages(&generator);
     let mut generator = generator;
     let first = generator.next_event(1_700_000_000_000).purchase;
     let at = |minutes: i64, id: &str| {
@@ -199,12 +215,31 @@ async fn windows_closed_before_a_restart_stay_closed(pool: PgPool) {
     let purchases = &streams.purchases_topics[0];
     // One partition: a partition not heard from would hold the watermark back.
     create_topic(purchases, 1).await;
-    // 40 minutes later: the watermark (10 minutes behind) closes the first windows.
-    produce(purchases, &[at(0, "1"), at(40, "2")]).await;
     let group = format!("test-restart-{:x}", rand::random::<u64>());
     let before = start_sink_in(&pool, &streams, None, &group);
+    // 40 minutes later: the watermark (10 minutes behind) closes the first windows.
+    let in_time = [at(0, "1"), at(40, "2")];
+    match products_arrive {
+        Products::Before => {
+            produce(&streams.products_topics[0], &products).await;
+            let known = "SELECT count(*) FROM products";
+            let all = products.len() as i64;
+            assert_eq!(wait_for(&pool, known, all, Duration::from_secs(60)).await, all);
+            produce(purchases, &in_time).await;
+        }
+        Products::AfterThePurchases => {
+            produce(purchases, &in_time).await;
+            let waiting = "SELECT count(*) FROM pending_purchases";
+            assert_eq!(wait_for(&pool, waiting, 2, Duration::from_secs(60)).await, 2);
+            produce(&streams.products_topics[0], &products).await;
+        }
+    }
     let stored = "SELECT count(*) FROM purchases_enriched";
     assert_eq!(wait_for(&pool, stored, 2, Duration::from_secs(60)).await, 2);
+    // The first purchase's two windows are closed before the restart (with
+    // waiting purchases, once the partition, silent since, is idle).
+    let closed = "SELECT count(*) FROM sales_windows WHERE is_final";
+    assert_eq!(wait_for(&pool, closed, 2, Duration::from_secs(60)).await, 2);
     before.cancel();
     tokio::time::sleep(Duration::from_millis(500)).await;
 
