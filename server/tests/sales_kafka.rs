@@ -224,13 +224,19 @@ async fn windows_stay_closed_after_a_restart(pool: PgPool, products_arrive: Prod
             produce(&streams.products_topics[0], &products).await;
             let known = "SELECT count(*) FROM products";
             let all = products.len() as i64;
-            assert_eq!(wait_for(&pool, known, all, Duration::from_secs(60)).await, all);
+            assert_eq!(
+                wait_for(&pool, known, all, Duration::from_secs(60)).await,
+                all
+            );
             produce(purchases, &in_time).await;
         }
         Products::AfterThePurchases => {
             produce(purchases, &in_time).await;
             let waiting = "SELECT count(*) FROM pending_purchases";
-            assert_eq!(wait_for(&pool, waiting, 2, Duration::from_secs(60)).await, 2);
+            assert_eq!(
+                wait_for(&pool, waiting, 2, Duration::from_secs(60)).await,
+                2
+            );
             produce(&streams.products_topics[0], &products).await;
         }
     }
