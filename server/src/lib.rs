@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod cli;
+pub mod combined;
 pub mod config;
 pub mod connections;
 pub mod consumer;

@@ -2,6 +2,7 @@
 //! restocking events, running totals and event-time windows, written to
 //! Postgres in batches, each in one transaction.
 
+use crate::combined::Combined;
 use crate::config::FlushConfig;
 use crate::kafka::JsonPublisher;
 use crate::operators::latency::Latencies;
@@ -148,15 +149,17 @@ pub(crate) async fn stage_sales(
             .or_default()
             .add(stored_at_ms - p.transaction_ms);
     }
-    store::store_latencies(tx, PURCHASES, &latency).await?;
+    let mut summaries = Combined::default();
+    store::add_latencies(&mut summaries, PURCHASES, &latency);
     let newest = batch.purchases.iter().map(|p| p.transaction_ms).max();
-    store::record_activity(tx, PURCHASES, batch.purchases.len(), newest).await?;
+    store::add_activity(&mut summaries, PURCHASES, batch.purchases.len(), newest);
     let newest = batch
         .restocks
         .iter()
         .filter_map(|r| parse_timestamp(&r.event_time))
         .max();
-    store::record_activity(tx, INVENTORIES, batch.restocks.len(), newest).await?;
+    store::add_activity(&mut summaries, INVENTORIES, batch.restocks.len(), newest);
+    summaries.execute(&mut **tx).await?;
     Ok(totals)
 }
 

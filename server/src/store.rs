@@ -1,6 +1,7 @@
 //! Writes batches to Postgres: readings into `message`, refused records into
 //! `dead_letters`, both in one transaction.
 
+use crate::combined::Combined;
 use crate::operators::latency::Latencies;
 use crate::operators::stats::{GroupedStats, minute_start, step_start};
 use crate::operators::window::SourceProgress;
@@ -69,13 +70,23 @@ pub async fn stage_into(
                 .fetch_one(&mut **tx)
                 .await?;
         insert_readings(tx, &batch.readings).await?;
-        upsert_sensor_stats(tx, &batch.readings).await?;
-        upsert_latency(tx, SENSOR_STREAM, &batch.readings, stored_at_us).await?;
-        insert_latency_minutes(tx, &batch.readings, stored_at_us).await?;
+        insert_dead_letters(tx, &batch.dead_letters).await?;
+        // Last, as one statement: other batches wait for these rows' locks.
+        let mut summaries = Combined::default();
+        add_sensor_stats(&mut summaries, &batch.readings);
+        add_latency(&mut summaries, SENSOR_STREAM, &batch.readings, stored_at_us);
+        add_latency_minutes(&mut summaries, &batch.readings, stored_at_us);
         let newest_ms = batch.readings.iter().map(|r| r.ts * 1000).max();
-        record_activity(tx, SENSOR_STREAM, batch.readings.len(), newest_ms).await?;
+        add_activity(
+            &mut summaries,
+            SENSOR_STREAM,
+            batch.readings.len(),
+            newest_ms,
+        );
+        summaries.execute(&mut **tx).await
+    } else {
+        insert_dead_letters(tx, &batch.dead_letters).await
     }
-    insert_dead_letters(tx, &batch.dead_letters).await
 }
 
 /// Raw rows by binary COPY: the fastest way into a table.
@@ -186,12 +197,9 @@ pub async fn summarize_stored_readings(
 
 /// Adds the batch's statistics per sensor and step, and its value counts,
 /// to the stored ones.
-async fn upsert_sensor_stats(
-    tx: &mut Transaction<'_, Postgres>,
-    readings: &[Reading],
-) -> Result<(), sqlx::Error> {
+fn add_sensor_stats(summaries: &mut Combined, readings: &[Reading]) {
     for steps in SENSOR_STEPS {
-        upsert_step_stats(tx, steps, readings).await?;
+        add_step_stats(summaries, steps, readings);
     }
     let mut histogram: BTreeMap<(&str, i64), i64> = BTreeMap::new();
     for r in readings {
@@ -202,26 +210,20 @@ async fn upsert_sensor_stats(
     let guids: Vec<&str> = histogram.keys().map(|(guid, _)| *guid).collect();
     let tenths: Vec<i64> = histogram.keys().map(|(_, tenth)| *tenth).collect();
     let counts: Vec<i64> = histogram.values().copied().collect();
-    sqlx::query(
-        "INSERT INTO sensor_temp_histogram AS h (guid, temp, msg_count)
-         SELECT guid, (tenth / 10.0)::numeric(5, 2), n
-           FROM unnest($1::text[], $2::int8[], $3::int8[]) AS r(guid, tenth, n)
-         ON CONFLICT (guid, temp) DO UPDATE SET msg_count = h.msg_count + excluded.msg_count",
-    )
-    .bind(&guids)
-    .bind(&tenths)
-    .bind(&counts)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    summaries
+        .with(
+            "INSERT INTO sensor_temp_histogram AS h (guid, temp, msg_count)
+             SELECT guid, (tenth / 10.0)::numeric(5, 2), n
+               FROM unnest($1::text[], $2::int8[], $3::int8[]) AS r(guid, tenth, n)
+             ON CONFLICT (guid, temp) DO UPDATE SET msg_count = h.msg_count + excluded.msg_count",
+        )
+        .bind(&guids)
+        .bind(&tenths)
+        .bind(&counts);
 }
 
 /// Adds the batch's statistics per sensor and `steps` to the stored ones.
-async fn upsert_step_stats(
-    tx: &mut Transaction<'_, Postgres>,
-    steps: SensorSteps,
-    readings: &[Reading],
-) -> Result<(), sqlx::Error> {
+fn add_step_stats(summaries: &mut Combined, steps: SensorSteps, readings: &[Reading]) {
     let mut per_step: GroupedStats<(&str, i64)> = GroupedStats::default();
     let mut latest: BTreeMap<(&str, i64), i64> = BTreeMap::new();
     for r in readings {
@@ -252,31 +254,25 @@ async fn upsert_step_stats(
         maxes.push(stats.max);
     }
     // Keys arrive sorted, so concurrent batches lock rows in the same order.
-    sqlx::query(&merge_sensor_stats(
-        steps,
-        "SELECT guid, to_timestamp(start), n, round(total::numeric, 2), low::numeric(5, 2), high::numeric(5, 2), last
-           FROM unnest($1::text[], $2::int8[], $3::int8[], $4::float8[], $5::float8[], $6::float8[], $7::int8[])
-                AS r(guid, start, n, total, low, high, last)",
-    ))
-    .bind(&guids)
-    .bind(&starts)
-    .bind(&counts)
-    .bind(&sums)
-    .bind(&mins)
-    .bind(&maxes)
-    .bind(&last_times)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    summaries
+        .with(&merge_sensor_stats(
+            steps,
+            "SELECT guid, to_timestamp(start), n, round(total::numeric, 2), low::numeric(5, 2), high::numeric(5, 2), last
+               FROM unnest($1::text[], $2::int8[], $3::int8[], $4::float8[], $5::float8[], $6::float8[], $7::int8[])
+                    AS r(guid, start, n, total, low, high, last)",
+        ))
+        .bind(&guids)
+        .bind(&starts)
+        .bind(&counts)
+        .bind(&sums)
+        .bind(&mins)
+        .bind(&maxes)
+        .bind(&last_times);
 }
 
 /// Adds the batch's latency counts: per minute of event time, its seconds
 /// that have readings and how many, with the instant the batch is stored.
-async fn insert_latency_minutes(
-    tx: &mut Transaction<'_, Postgres>,
-    readings: &[Reading],
-    stored_at_us: i64,
-) -> Result<(), sqlx::Error> {
+fn add_latency_minutes(summaries: &mut Combined, readings: &[Reading], stored_at_us: i64) {
     let mut counts: BTreeMap<(i64, i16), i64> = BTreeMap::new();
     for r in readings {
         let minute = minute_start(r.ts);
@@ -285,32 +281,25 @@ async fn insert_latency_minutes(
     let minutes: Vec<i64> = counts.keys().map(|(minute, _)| *minute).collect();
     let seconds: Vec<i16> = counts.keys().map(|(_, second)| *second).collect();
     let counts: Vec<i64> = counts.into_values().collect();
-    sqlx::query(&insert_latency_counts(
-        "SELECT minute, $4::int8, second, n
-           FROM unnest($1::int8[], $2::int2[], $3::int8[]) AS r(minute, second, n)",
-    ))
-    .bind(&minutes)
-    .bind(&seconds)
-    .bind(&counts)
-    .bind(stored_at_us)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    summaries
+        .with(&insert_latency_counts(
+            "SELECT minute, $4::int8, second, n
+               FROM unnest($1::int8[], $2::int2[], $3::int8[]) AS r(minute, second, n)",
+        ))
+        .bind(&minutes)
+        .bind(&seconds)
+        .bind(&counts)
+        .bind(stored_at_us);
 }
 
 /// Adds the batch's latencies (stored time minus event time) per key to the stored ones.
-async fn upsert_latency(
-    tx: &mut Transaction<'_, Postgres>,
-    stream: &str,
-    readings: &[Reading],
-    stored_at_us: i64,
-) -> Result<(), sqlx::Error> {
+fn add_latency(summaries: &mut Combined, stream: &str, readings: &[Reading], stored_at_us: i64) {
     let mut per_key: BTreeMap<&str, Latencies> = BTreeMap::new();
     for r in readings {
         let latency_ms = (stored_at_us - r.ts * 1_000_000) / 1000;
         per_key.entry(r.guid.as_str()).or_default().add(latency_ms);
     }
-    store_latencies(tx, stream, &per_key).await
+    add_latencies(summaries, stream, &per_key);
 }
 
 /// Adds a batch's latencies per key to the stream's stored ones.
@@ -319,32 +308,42 @@ pub(crate) async fn store_latencies(
     stream: &str,
     per_key: &BTreeMap<&str, Latencies>,
 ) -> Result<(), sqlx::Error> {
+    let mut statement = Combined::default();
+    add_latencies(&mut statement, stream, per_key);
+    statement.execute(&mut **tx).await
+}
+
+/// The statements of [`store_latencies`].
+pub(crate) fn add_latencies(
+    summaries: &mut Combined,
+    stream: &str,
+    per_key: &BTreeMap<&str, Latencies>,
+) {
     if per_key.is_empty() {
-        return Ok(());
+        return;
     }
     let keys: Vec<&str> = per_key.keys().copied().collect();
     let counts: Vec<i64> = per_key.values().map(|l| l.count as i64).collect();
     let sums: Vec<i64> = per_key.values().map(|l| l.sum_ms).collect();
     let mins: Vec<i64> = per_key.values().map(|l| l.min_ms).collect();
     let maxes: Vec<i64> = per_key.values().map(|l| l.max_ms).collect();
-    sqlx::query(
-        "INSERT INTO latency_stats AS l (stream, key, msg_count, sum_ms, min_ms, max_ms)
-         SELECT $1, key, n, total, low, high
-           FROM unnest($2::text[], $3::int8[], $4::int8[], $5::int8[], $6::int8[]) AS r(key, n, total, low, high)
-         ON CONFLICT (stream, key) DO UPDATE
-            SET msg_count = l.msg_count + excluded.msg_count,
-                sum_ms    = l.sum_ms + excluded.sum_ms,
-                min_ms    = least(l.min_ms, excluded.min_ms),
-                max_ms    = greatest(l.max_ms, excluded.max_ms)",
-    )
-    .bind(stream)
-    .bind(&keys)
-    .bind(&counts)
-    .bind(&sums)
-    .bind(&mins)
-    .bind(&maxes)
-    .execute(&mut **tx)
-    .await?;
+    summaries
+        .with(
+            "INSERT INTO latency_stats AS l (stream, key, msg_count, sum_ms, min_ms, max_ms)
+             SELECT $1, key, n, total, low, high
+               FROM unnest($2::text[], $3::int8[], $4::int8[], $5::int8[], $6::int8[]) AS r(key, n, total, low, high)
+             ON CONFLICT (stream, key) DO UPDATE
+                SET msg_count = l.msg_count + excluded.msg_count,
+                    sum_ms    = l.sum_ms + excluded.sum_ms,
+                    min_ms    = least(l.min_ms, excluded.min_ms),
+                    max_ms    = greatest(l.max_ms, excluded.max_ms)",
+        )
+        .bind(stream)
+        .bind(&keys)
+        .bind(&counts)
+        .bind(&sums)
+        .bind(&mins)
+        .bind(&maxes);
 
     let (mut bucket_keys, mut buckets, mut bucket_counts) = (Vec::new(), Vec::new(), Vec::new());
     for (key, latencies) in per_key {
@@ -354,19 +353,17 @@ pub(crate) async fn store_latencies(
             bucket_counts.push(*count as i64);
         }
     }
-    sqlx::query(
-        "INSERT INTO latency_histogram AS h (stream, key, bucket_ms, msg_count)
-         SELECT $1, key, bucket, n
-           FROM unnest($2::text[], $3::int8[], $4::int8[]) AS r(key, bucket, n)
-         ON CONFLICT (stream, key, bucket_ms) DO UPDATE SET msg_count = h.msg_count + excluded.msg_count",
-    )
-    .bind(stream)
-    .bind(&bucket_keys)
-    .bind(&buckets)
-    .bind(&bucket_counts)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    summaries
+        .with(
+            "INSERT INTO latency_histogram AS h (stream, key, bucket_ms, msg_count)
+             SELECT $1, key, bucket, n
+               FROM unnest($2::text[], $3::int8[], $4::int8[]) AS r(key, bucket, n)
+             ON CONFLICT (stream, key, bucket_ms) DO UPDATE SET msg_count = h.msg_count + excluded.msg_count",
+        )
+        .bind(stream)
+        .bind(&bucket_keys)
+        .bind(&buckets)
+        .bind(&bucket_counts);
 }
 
 /// Adds a flush's records to its stream's activity in the current minute.
@@ -376,26 +373,37 @@ pub(crate) async fn record_activity(
     records: usize,
     newest_event_ms: Option<i64>,
 ) -> Result<(), sqlx::Error> {
+    let mut statement = Combined::default();
+    add_activity(&mut statement, stream, records, newest_event_ms);
+    statement.execute(&mut **tx).await
+}
+
+/// The statement of [`record_activity`].
+pub(crate) fn add_activity(
+    summaries: &mut Combined,
+    stream: &str,
+    records: usize,
+    newest_event_ms: Option<i64>,
+) {
     if records == 0 {
-        return Ok(());
+        return;
     }
-    // The notification is delivered when the flush commits, and tells live
-    // dashboards which stream has new data (see `crate::live`).
-    sqlx::query(
-        "WITH added AS (
-             INSERT INTO stream_activity AS a (stream, minute, records, newest_event)
+    summaries
+        .with(
+            "INSERT INTO stream_activity AS a (stream, minute, records, newest_event)
              VALUES ($1, date_trunc('minute', now()), $2, to_timestamp($3 / 1000.0))
              ON CONFLICT (stream, minute) DO UPDATE
                 SET records = a.records + excluded.records,
-                    newest_event = greatest(a.newest_event, excluded.newest_event))
-         SELECT pg_notify('pulseboard_data', $1)",
-    )
-    .bind(stream)
-    .bind(records as i64)
-    .bind(newest_event_ms)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+                    newest_event = greatest(a.newest_event, excluded.newest_event)",
+        )
+        .bind(stream)
+        .bind(records as i64)
+        .bind(newest_event_ms);
+    // Delivered when the flush commits, it tells live dashboards which
+    // stream has new data (see `crate::live`).
+    summaries
+        .select("pg_notify('pulseboard_data', $1)")
+        .bind(stream);
 }
 
 pub(crate) async fn insert_dead_letters(

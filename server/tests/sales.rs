@@ -30,6 +30,13 @@ async fn running_totals_equal_totals_computed_from_the_input(pool: PgPool) {
         .await
         .expect("catalogue");
     let events = generator.run(1_700_000_000_000, 2_000);
+    let mut notifications = sqlx::postgres::PgListener::connect_with(&pool)
+        .await
+        .expect("listener");
+    notifications
+        .listen("pulseboard_data")
+        .await
+        .expect("listen");
     let mut expected = RunningTotals::new();
     let mut restocks = 0;
     for chunk in events.chunks(300) {
@@ -90,6 +97,34 @@ async fn running_totals_equal_totals_computed_from_the_input(pool: PgPool) {
         .expect("count");
     assert!(restocks > 0, "2,000 purchases drain some stock");
     assert_eq!(stored_restocks as usize, restocks);
+
+    // Each stream's activity, latency and live notification counted them too.
+    let activity: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT stream, sum(records)::int8 FROM stream_activity GROUP BY stream ORDER BY stream",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("activity");
+    let expected_activity = vec![
+        ("inventories".to_string(), restocks as i64),
+        ("purchases".to_string(), 2_000),
+    ];
+    assert_eq!(activity, expected_activity);
+    let latencies: i64 = sqlx::query_scalar(
+        "SELECT sum(msg_count)::int8 FROM latency_stats WHERE stream = 'purchases'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("latency counts");
+    assert_eq!(latencies, 2_000);
+    let mut heard = std::collections::BTreeSet::new();
+    while let Ok(Ok(Some(notification))) =
+        tokio::time::timeout(Duration::from_millis(500), notifications.try_recv()).await
+    {
+        heard.insert(notification.payload().to_string());
+    }
+    let both = ["inventories", "purchases"].map(String::from);
+    assert_eq!(heard, std::collections::BTreeSet::from(both));
 }
 
 #[sqlx::test(migrator = "server::MIGRATOR")]
