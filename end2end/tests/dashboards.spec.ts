@@ -67,6 +67,22 @@ test('a chart made in the editor and put on a dashboard is there after a reload,
   expect(JSON.parse(await page.getByTestId('chart-json').inputValue())).toEqual(definition);
 });
 
+test('a dashboard sends each drawing once, and hydration keeps them all', async ({ page }) => {
+  const response = await page.goto('/d/sensors?refresh=off');
+  const html = await response!.text();
+  await expect(page.locator('body[data-hydrated="true"]')).toHaveCount(1);
+  const served = (html.match(/class="chart-svg"/g) ?? []).length;
+  expect(served).toBeGreaterThan(1);
+  // Each drawing's root names the SVG namespace once; the page's hydration
+  // data must not carry the drawings a second time.
+  expect((html.match(/www\.w3\.org\/2000\/svg/g) ?? []).length).toBe(served);
+  const drawings = page.locator('.tile-body .chart-svg');
+  await expect(drawings).toHaveCount(served);
+  for (const drawing of await drawings.all()) {
+    await expect(drawing.locator(':scope > svg')).toHaveCount(1);
+  }
+});
+
 test('a chart moved and resized in edit mode keeps its place after a reload', async ({ page }) => {
   const slug = `e2e-layout-${Date.now()}`;
   await createDashboard(page, slug);

@@ -115,6 +115,41 @@ pub fn DataTable(rows: ChartRows) -> impl IntoView {
     }
 }
 
+/// A tile's chart as its resource holds it. The page carries the resource
+/// to the browser for hydration without the drawing, which the page's HTML
+/// already holds: hydration keeps an `inner_html` element's content, so the
+/// drawing is sent once. Refreshes fetch the whole chart.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+struct TileChart {
+    /// The chart without its drawing.
+    view: ChartView,
+    #[serde(skip)]
+    svg: Option<String>,
+    drawn: bool,
+}
+
+impl From<ChartView> for TileChart {
+    fn from(mut view: ChartView) -> Self {
+        let svg = view.svg.take();
+        let drawn = svg.is_some();
+        TileChart { view, svg, drawn }
+    }
+}
+
+impl TileChart {
+    /// The chart to show; when hydrating, its drawing is empty, and the
+    /// page's stands.
+    fn into_view(self) -> ChartView {
+        let TileChart {
+            mut view,
+            svg,
+            drawn,
+        } = self;
+        view.svg = svg.or_else(|| drawn.then(String::new));
+        view
+    }
+}
+
 /// Pixels per grid column and row that a tile asks the server to draw.
 pub const COLUMN_PX: u32 = 100;
 pub const ROW_PX: u32 = 80;
@@ -192,7 +227,11 @@ pub fn ChartTile(
     };
     let chart = Resource::new(
         move || (tick.get(), options()),
-        move |(_, options)| crate::chart::api::view_chart(id, options),
+        move |(_, options)| async move {
+            crate::chart::api::view_chart(id, options)
+                .await
+                .map(TileChart::from)
+        },
     );
     let query = move || {
         crate::dashboard::params::ViewParams {
@@ -218,7 +257,8 @@ pub fn ChartTile(
             <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
                 <ErrorBoundary fallback=crate::pages::error_list>
                     {move || Suspend::new(async move {
-                        chart.await.map(|view| {
+                        chart.await.map(|tile| {
+                            let view = tile.into_view();
                             let filtered = !view.filtered_by.is_empty();
                             let is_table = view.chart_type == ChartType::Table;
                             view! {
