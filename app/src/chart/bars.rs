@@ -229,7 +229,7 @@ pub(crate) fn render(input: &RenderInput, size: (u32, u32)) -> Result<Rendered> 
         Ok(())
     })?;
     out.push_str(&plot);
-    out.push_str(&overlay.finish());
+    overlay.finish(&mut out);
     if table.dropped > 0 {
         let shown = table.categories.len();
         let total = shown + table.dropped;

@@ -133,7 +133,7 @@ pub(crate) fn render(input: &RenderInput, size: (u32, u32)) -> Result<Rendered> 
         Ok(())
     })?;
     out.push_str(&plot);
-    out.push_str(&overlay.finish());
+    overlay.finish(&mut out);
     let series = usize::from(!empty);
     Ok(Rendered {
         svg: svg::close(out),

@@ -154,7 +154,7 @@ impl Margins {
 /// what it wrote as one group.
 pub(crate) fn draw(size: (u32, u32), paint: impl FnOnce(&Root) -> Drawn) -> Result<String> {
     ensure_font()?;
-    let mut document = String::new();
+    let mut document = String::with_capacity(64 * 1024);
     {
         let root = SVGBackend::with_string(&mut document, size).into_drawing_area();
         paint(&root).map_err(draw_error)?;
@@ -168,8 +168,21 @@ pub(crate) fn draw(size: (u32, u32), paint: impl FnOnce(&Root) -> Drawn) -> Resu
         .trim_end_matches("</svg>");
     // Line breaks part its tags and wrap text; markup in text is escaped,
     // so a `>` or `<` beside a line break is always plotters' own.
-    let body = body.replace(">\n", ">").replace("\n<", "<");
-    Ok(format!(r#"<g class="plot">{body}</g>"#))
+    let mut plot = String::with_capacity(body.len() + 24);
+    plot.push_str(r#"<g class="plot">"#);
+    let bytes = body.as_bytes();
+    let mut kept = 0;
+    for (at, &b) in bytes.iter().enumerate() {
+        let between_tags =
+            b == b'\n' && ((at > 0 && bytes[at - 1] == b'>') || bytes.get(at + 1) == Some(&b'<'));
+        if between_tags {
+            plot.push_str(&body[kept..at]);
+            kept = at + 1;
+        }
+    }
+    plot.push_str(&body[kept..]);
+    plot.push_str("</g>");
+    Ok(plot)
 }
 
 fn draw_error(error: DrawingAreaErrorKind<std::io::Error>) -> RenderError {
@@ -311,11 +324,12 @@ pub(crate) struct Overlay {
 }
 
 impl Overlay {
-    /// Starts the targets of one series: `<g class="series" data-series>`.
-    pub fn open_series(&mut self, label: &str) {
+    /// Starts the targets of one series: `<g class="series" data-series>`,
+    /// whose colour its points take.
+    pub fn open_series(&mut self, label: &str, color: &str) {
         let _ = write!(
             self.out,
-            r#"<g class="series" data-series="{}">"#,
+            r#"<g class="series" data-series="{}" fill="{color}" fill-opacity="0">"#,
             svg::escape(label)
         );
     }
@@ -324,15 +338,16 @@ impl Overlay {
         self.out.push_str("</g>");
     }
 
-    /// A `circle.point` on a data point.
-    pub fn point(&mut self, at: (i32, i32), color: &str, tip: &str) {
+    /// A `circle.point` on a data point of the open series. A line chart
+    /// has one per point, so this writes straight into the overlay.
+    pub fn point(&mut self, at: (i32, i32), tip: &str) {
         let _ = write!(
             self.out,
-            r#"<circle class="point" cx="{}" cy="{}" r="4" fill="{color}" fill-opacity="0">{}</circle>"#,
-            at.0,
-            at.1,
-            svg::title(tip)
+            r#"<circle class="point" cx="{}" cy="{}" r="4"><title>"#,
+            at.0, at.1
         );
+        crate::text::escape_into(&mut self.out, tip);
+        self.out.push_str("</title></circle>");
     }
 
     /// A `rect.bar` over a bar between two corners; bar charts name its
@@ -393,7 +408,9 @@ impl Overlay {
     }
 
     /// The targets as one group, drawn last so they are on top.
-    pub fn finish(self) -> String {
-        format!(r#"<g class="hover">{}</g>"#, self.out)
+    pub fn finish(self, out: &mut String) {
+        out.push_str(r#"<g class="hover">"#);
+        out.push_str(&self.out);
+        out.push_str("</g>");
     }
 }

@@ -668,6 +668,44 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn sparse_lines_have_a_dot_on_each_point_and_dense_ones_none() {
+        let (definition, data) = temperatures();
+        let svg = render(&definition, &data).svg;
+        let groups = elements(&svg, "g", "dots");
+        assert_eq!(groups.len(), 2, "one group of dots per series");
+        assert_eq!(attr(groups[0], "fill"), Some("#1f77b4"), "in its colour");
+        let centre = |e: &str| (number_attr(e, "cx"), number_attr(e, "cy"));
+        let dots: Vec<_> = svg
+            .split(r#"<g class="dots""#)
+            .skip(1)
+            .flat_map(|group| {
+                group[..group.find("</g>").expect("closed")]
+                    .split("<circle ")
+                    .skip(1)
+            })
+            .map(centre)
+            .collect();
+        let targets: Vec<_> = elements(&svg, "circle", "point")
+            .into_iter()
+            .map(centre)
+            .collect();
+        assert_eq!(dots, targets, "a dot under each hover target");
+
+        let dense: Vec<Vec<Cell>> = (0..500)
+            .map(|m| {
+                vec![
+                    Cell::Time(T0 + m * 60_000),
+                    text("Lab #2203"),
+                    Cell::Number(70.0),
+                ]
+            })
+            .collect();
+        let svg = render(&definition, &rows(&["time", "location", "avg_temp"], dense)).svg;
+        assert!(elements(&svg, "g", "dots").is_empty());
+        assert_eq!(elements(&svg, "circle", "point").len(), 500);
+    }
+
+    #[test]
     fn hover_targets_sit_on_the_drawn_marks() {
         let (definition, data) = temperatures();
         let chart = render(&definition, &data);

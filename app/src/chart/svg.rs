@@ -61,15 +61,18 @@ pub fn title(text: &str) -> String {
 // ---------------------------------------------------------------- numbers
 
 /// Inserts thousands separators into a plain decimal such as `-12345.5`.
-fn group_digits(plain: &str) -> String {
+fn group_digits(plain: String) -> String {
     let (sign, rest) = match plain.strip_prefix('-') {
         Some(rest) => ("-", rest),
-        None => ("", plain),
+        None => ("", plain.as_str()),
     };
     let (int, frac) = match rest.find('.') {
         Some(dot) => rest.split_at(dot),
         None => (rest, ""),
     };
+    if int.len() <= 3 {
+        return plain;
+    }
     let mut out = String::with_capacity(plain.len() + int.len() / 3);
     out.push_str(sign);
     for (i, c) in int.chars().enumerate() {
@@ -102,7 +105,7 @@ pub fn fixed(v: f64, decimals: usize) -> String {
     if v.abs() >= 1e15 {
         return format!("{v:e}");
     }
-    group_digits(&trim_zeros(format!("{v:.decimals$}")))
+    group_digits(trim_zeros(format!("{v:.decimals$}")))
 }
 
 fn non_finite(v: f64) -> String {
@@ -123,12 +126,17 @@ pub fn exact(v: f64) -> String {
     if v != 0.0 && (v.abs() >= 1e15 || v.abs() < 1e-6) {
         return format!("{v:e}");
     }
+    // Below 1e9 a double is finer than a millionth, so rounding it to six
+    // decimals gives its shortest form whenever that has six or fewer.
+    if v.abs() < 1e9 {
+        return fixed(v, 6);
+    }
     let shortest = format!("{v}");
     let decimals = shortest.find('.').map_or(0, |dot| shortest.len() - dot - 1);
     if decimals > 6 {
         fixed(v, 6)
     } else {
-        group_digits(&trim_zeros(shortest))
+        group_digits(trim_zeros(shortest))
     }
 }
 
@@ -308,11 +316,19 @@ impl TimeFormat {
     }
 
     pub fn format(self, ms: i64) -> String {
-        match self {
-            TimeFormat::Clock => format!("{} UTC", utc_clock(ms)),
-            TimeFormat::DateTime => utc_datetime(ms),
-            TimeFormat::Date => utc_date(ms),
-        }
+        let mut out = String::with_capacity(23);
+        self.write(&mut out, ms);
+        out
+    }
+
+    /// [`TimeFormat::format`], appended to `out`.
+    pub fn write(self, out: &mut String, ms: i64) {
+        let (y, mo, d, h, m, s) = civil(ms);
+        let _ = match self {
+            TimeFormat::Clock => write!(out, "{h:02}:{m:02}:{s:02} UTC"),
+            TimeFormat::DateTime => write!(out, "{y:04}-{mo:02}-{d:02} {h:02}:{m:02}:{s:02} UTC"),
+            TimeFormat::Date => write!(out, "{y:04}-{mo:02}-{d:02}"),
+        };
     }
 }
 
@@ -728,6 +744,43 @@ mod tests {
             "&quot;&gt;&lt;img src=x onerror=&#39;a&amp;b&#39;&gt;"
         );
         assert_eq!(escape("a\u{0}b"), "a\u{FFFD}b");
+        assert_eq!(escape("°F <\t>\u{FFFF}é"), "°F &lt;\t&gt;\u{FFFD}é");
+        let mut out = String::from("<title>");
+        crate::text::escape_into(&mut out, "R&D");
+        assert_eq!(out, "<title>R&amp;D");
+    }
+
+    #[test]
+    fn exact_keeps_every_stored_digit_up_to_six_decimals() {
+        // The rule as stated: the value's shortest form when that has six
+        // decimals or fewer, otherwise six decimals.
+        let rule = |v: f64| {
+            let shortest = format!("{v}");
+            match shortest.find('.') {
+                Some(dot) if shortest.len() - dot - 1 > 6 => fixed(v, 6),
+                _ => group_digits(trim_zeros(shortest)),
+            }
+        };
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut random = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..20_000 {
+            let magnitude = 10f64.powi((random() % 21) as i32 - 6);
+            let sign = if random() % 2 == 0 { 1.0 } else { -1.0 };
+            let raw = sign * magnitude * (random() >> 11) as f64 / (1u64 << 53) as f64;
+            // Also values with few decimals, as sensors report them.
+            let short = (raw * 100.0).round() / 100.0;
+            for v in [raw, short] {
+                if v != 0.0 && (v.abs() >= 1e15 || v.abs() < 1e-6) {
+                    continue;
+                }
+                assert_eq!(exact(v), rule(v), "{v:?}");
+            }
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ use super::render::{
 use super::svg::{self, LABEL_SIZE, SEP, TimeFormat};
 use plotters::coord::types::{RangedCoordf64, RangedCoordi64};
 use plotters::prelude::*;
+use std::fmt::Write as _;
 
 /// Room under the plot for the time labels.
 const BOTTOM: f64 = 26.0;
@@ -138,13 +139,22 @@ pub(crate) fn draw(
         baseline: 0f64.clamp(axes.ticks.lo, axes.ticks.hi),
     };
     let mut overlay = Overlay::default();
+    let mut dots = String::new();
     let plot = plot::draw(size, |root| {
         let mut chart = frame(root, &axes, &mut overlay, points > 0)?;
         if points == 0 {
             return plot::no_data(root, plot::plot_rect(&chart));
         }
         for (index, line) in lines.iter().enumerate() {
-            draw_line(&mut chart, &mut overlay, line, index, look, &style)?;
+            draw_line(
+                &mut chart,
+                &mut overlay,
+                &mut dots,
+                line,
+                index,
+                look,
+                &style,
+            )?;
         }
         for &t in &look.thresholds {
             let value = svg::with_unit(svg::exact(t), look.unit);
@@ -154,8 +164,13 @@ pub(crate) fn draw(
         Ok(())
     })?;
     // plotters fills areas, the only polygons of this plot, without a class.
-    out.push_str(&plot.replace("<polygon ", r#"<polygon class="area" "#));
-    out.push_str(&overlay.finish());
+    if area {
+        out.push_str(&plot.replace("<polygon ", r#"<polygon class="area" "#));
+    } else {
+        out.push_str(&plot);
+    }
+    out.push_str(&dots);
+    overlay.finish(&mut out);
     Ok(Rendered {
         svg: svg::close(out),
         series: lines.iter().filter(|l| !l.points.is_empty()).count(),
@@ -228,10 +243,12 @@ fn frame<'a, 'b>(
 }
 
 /// One series: its area, its line (the only strokes of
-/// `SERIES_STROKE_WIDTH`), its dots, and a hover target per point.
+/// `SERIES_STROKE_WIDTH`), its dots (into `dots`, over every line), and a
+/// hover target per point.
 fn draw_line(
     chart: &mut TimeChart,
     overlay: &mut Overlay,
+    dots: &mut String,
     line: &Line,
     index: usize,
     look: &Look,
@@ -249,17 +266,34 @@ fn draw_line(
     }
     let stroke = color.filled().stroke_width(SERIES_STROKE_WIDTH);
     let coords = line.points.iter().copied();
-    chart.draw_series(LineSeries::new(coords, stroke).point_size(style.dot))?;
-    overlay.open_series(&line.label);
+    chart.draw_series(LineSeries::new(coords, stroke))?;
+    // Dots are written here rather than by plotters, which spends a dozen
+    // attributes on each.
+    if style.dot > 0 {
+        let _ = write!(dots, r#"<g class="dots" fill="{hex}">"#);
+    }
+    overlay.open_series(&line.label, hex);
+    let mut tip = String::new();
     for &(t, v) in &line.points {
-        let tip = [
-            line.label.clone(),
-            style.format.format(t),
-            svg::with_unit(svg::exact(v), look.unit),
-        ]
-        .join(SEP);
-        overlay.point(chart.backend_coord(&(t, v)), hex, &tip);
+        let at = chart.backend_coord(&(t, v));
+        if style.dot > 0 {
+            let _ = write!(
+                dots,
+                r#"<circle cx="{}" cy="{}" r="{}"/>"#,
+                at.0, at.1, style.dot
+            );
+        }
+        tip.clear();
+        tip.push_str(&line.label);
+        tip.push_str(SEP);
+        style.format.write(&mut tip, t);
+        tip.push_str(SEP);
+        tip.push_str(&svg::with_unit(svg::exact(v), look.unit));
+        overlay.point(at, &tip);
     }
     overlay.close_series();
+    if style.dot > 0 {
+        dots.push_str("</g>");
+    }
     Ok(())
 }
