@@ -44,6 +44,30 @@ impl FromServerFnError for AppError {
 }
 
 #[cfg(feature = "ssr")]
+impl AppError {
+    /// The HTTP status that names this failure to a client.
+    pub fn status(&self) -> axum::http::StatusCode {
+        use axum::http::StatusCode;
+        use leptos::server_fn::error::ServerFnErrorErr as Call;
+        match self {
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::BadRequest(_) | AppError::Invalid(_) => StatusCode::BAD_REQUEST,
+            AppError::SignInRequired => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            // On the server these are the call's own arguments, unreadable.
+            AppError::ServerFn(
+                Call::Deserialization(_)
+                | Call::Args(_)
+                | Call::MissingArg(_)
+                | Call::UnsupportedRequestMethod(_),
+            ) => StatusCode::BAD_REQUEST,
+            AppError::ChartFailed | AppError::ServerFn(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
 impl From<sqlx::Error> for AppError {
     fn from(error: sqlx::Error) -> Self {
         // The detail goes to the log; the browser gets a generic message.

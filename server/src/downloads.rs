@@ -11,18 +11,11 @@ use app::dashboard::params::ViewParams;
 use app::error::AppError;
 use axum::Extension;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 fn failure(error: AppError) -> Response {
-    let status = match &error {
-        AppError::NotFound(_) => StatusCode::NOT_FOUND,
-        AppError::BadRequest(_) | AppError::Invalid(_) => StatusCode::BAD_REQUEST,
-        AppError::SignInRequired => StatusCode::UNAUTHORIZED,
-        AppError::Forbidden(_) => StatusCode::FORBIDDEN,
-        _ => StatusCode::SERVICE_UNAVAILABLE,
-    };
-    (status, format!("{error}\n")).into_response()
+    (error.status(), format!("{error}\n")).into_response()
 }
 
 fn attachment(content_type: &str, name: &str, body: impl IntoResponse) -> Response {

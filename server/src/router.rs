@@ -58,6 +58,7 @@ pub fn router(state: AppState) -> Router {
             move || shell(options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn(crate::api_errors::statuses))
         .layer(authenticate)
         .layer(request_time)
         .layer(CompressionLayer::new())

@@ -769,3 +769,53 @@ async fn static_files_are_served_without_reading_the_session(pool: PgPool) {
         "pages still need the session"
     );
 }
+
+#[sqlx::test(migrator = "server::MIGRATOR")]
+async fn a_server_function_answers_a_callers_mistake_4xx_with_its_reason(pool: PgPool) {
+    let viewer = session_cookie(&pool, Role::Viewer).await;
+    let call = |name: &'static str, body: serde_json::Value| {
+        let path = leptos::server_fn::axum::server_fn_paths()
+            .map(|(p, _)| p.to_string())
+            .find(|p| p.starts_with(&format!("/api/{name}")))
+            .unwrap();
+        send_as_is(
+            state(pool.clone(), None),
+            request("POST", &path, Some(&viewer), json(body)),
+        )
+    };
+    let definition = serde_json::to_value(ChartDefinition::starter()).unwrap();
+    let options = |width: u32| serde_json::json!({ "time_range": null, "filters": [], "width": width, "height": 300 });
+
+    let drawn = call(
+        "preview_chart",
+        serde_json::json!({ "definition": definition, "options": options(600) }),
+    )
+    .await;
+    assert_eq!(drawn.status, StatusCode::OK, "{}", drawn.body);
+
+    let mistakes = [
+        (
+            "preview_chart",
+            serde_json::json!({ "definition": definition, "options": options(5_000) }),
+            StatusCode::BAD_REQUEST,
+            "1 to 4000 pixels",
+        ),
+        (
+            "preview_chart",
+            serde_json::json!({ "definition": definition, "options": { "width": 600 } }),
+            StatusCode::BAD_REQUEST,
+            "missing field",
+        ),
+        (
+            "view_chart",
+            serde_json::json!({ "id": 999_999, "options": options(600) }),
+            StatusCode::NOT_FOUND,
+            "chart 999999",
+        ),
+    ];
+    for (name, body, status, reason) in mistakes {
+        let reply = call(name, body).await;
+        assert_eq!(reply.status, status, "{name}: {}", reply.body);
+        assert!(reply.body.contains(reason), "{name}: {}", reply.body);
+    }
+}
