@@ -280,19 +280,19 @@ pub fn civil(ms: i64) -> (i64, u32, u32, u32, u32, u32) {
 
 /// `HH:MM:SS`, UTC.
 pub fn utc_clock(ms: i64) -> String {
-    let (_, _, _, h, m, s) = civil(ms);
-    format!("{h:02}:{m:02}:{s:02}")
+    let mut clock = TimeFormat::Clock.format(ms);
+    clock.truncate("HH:MM:SS".len());
+    clock
 }
 
 /// `YYYY-MM-DD`, UTC.
 pub fn utc_date(ms: i64) -> String {
-    let (y, mo, d, ..) = civil(ms);
-    format!("{y:04}-{mo:02}-{d:02}")
+    TimeFormat::Date.format(ms)
 }
 
 /// `YYYY-MM-DD HH:MM:SS UTC`.
 pub fn utc_datetime(ms: i64) -> String {
-    format!("{} {} UTC", utc_date(ms), utc_clock(ms))
+    TimeFormat::DateTime.format(ms)
 }
 
 /// How a chart names its instants in tooltips: the clock alone when all of
@@ -324,11 +324,15 @@ impl TimeFormat {
     /// [`TimeFormat::format`], appended to `out`.
     pub fn write(self, out: &mut String, ms: i64) {
         let (y, mo, d, h, m, s) = civil(ms);
-        let _ = match self {
-            TimeFormat::Clock => write!(out, "{h:02}:{m:02}:{s:02} UTC"),
-            TimeFormat::DateTime => write!(out, "{y:04}-{mo:02}-{d:02} {h:02}:{m:02}:{s:02} UTC"),
-            TimeFormat::Date => write!(out, "{y:04}-{mo:02}-{d:02}"),
-        };
+        if self != TimeFormat::Clock {
+            let _ = write!(out, "{y:04}-{mo:02}-{d:02}");
+        }
+        if self == TimeFormat::DateTime {
+            out.push(' ');
+        }
+        if self != TimeFormat::Date {
+            let _ = write!(out, "{h:02}:{m:02}:{s:02} UTC");
+        }
     }
 }
 
@@ -815,6 +819,9 @@ mod tests {
         assert_eq!(utc_datetime(1_583_292_719_000), "2020-03-04 03:31:59 UTC");
         assert_eq!(utc_datetime(951_782_400_000), "2000-02-29 00:00:00 UTC");
         assert_eq!(utc_datetime(-1000), "1969-12-31 23:59:59 UTC");
+        assert_eq!(utc_date(-1000), "1969-12-31");
+        assert_eq!(utc_clock(-1000), "23:59:59");
+        assert_eq!(TimeFormat::Clock.format(-1000), "23:59:59 UTC");
     }
 
     #[test]
