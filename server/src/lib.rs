@@ -18,6 +18,7 @@ pub mod ingest_auth;
 pub mod ingest_rate;
 pub mod kafka;
 pub mod live;
+pub mod median_counts;
 pub mod metrics;
 pub mod offsets;
 pub mod operators;

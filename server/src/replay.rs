@@ -33,7 +33,7 @@ pub struct Progress {
 /// Empties the readings and the statistics derived from them.
 pub async fn reset_readings(pool: &PgPool) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
-    sqlx::query("TRUNCATE message, sensor_stats_minutely, sensor_stats_10s, sensor_temp_histogram, sensor_latency_batches")
+    sqlx::query("TRUNCATE message, sensor_stats_minutely, sensor_stats_10s, sensor_temp_histogram, sensor_temp_counts_pending, sensor_latency_batches")
         .execute(&mut *tx)
         .await?;
     forget_streams(&mut tx, &[store::SENSOR_STREAM]).await?;

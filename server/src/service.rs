@@ -213,6 +213,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         }
     }
 
+    tasks.spawn(crate::median_counts::run(pool.clone(), shutdown.clone()));
     if let Some(age) = config.raw_retention {
         tracing::info!(
             ?age,

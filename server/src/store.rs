@@ -210,12 +210,14 @@ fn add_sensor_stats(summaries: &mut Combined, readings: &[Reading]) {
     let guids: Vec<&str> = histogram.keys().map(|(guid, _)| *guid).collect();
     let tenths: Vec<i64> = histogram.keys().map(|(_, tenth)| *tenth).collect();
     let counts: Vec<i64> = histogram.values().copied().collect();
+    // A row per sensor, inserted rather than upserted: `median_counts`
+    // folds them into the histogram.
     summaries
         .with(
-            "INSERT INTO sensor_temp_histogram AS h (guid, temp, msg_count)
-             SELECT guid, (tenth / 10.0)::numeric(5, 2), n
+            "INSERT INTO sensor_temp_counts_pending (guid, tenths, counts)
+             SELECT guid, array_agg(tenth::int4 ORDER BY tenth), array_agg(n ORDER BY tenth)
                FROM unnest($1::text[], $2::int8[], $3::int8[]) AS r(guid, tenth, n)
-             ON CONFLICT (guid, temp) DO UPDATE SET msg_count = h.msg_count + excluded.msg_count",
+              GROUP BY guid",
         )
         .bind(&guids)
         .bind(&tenths)

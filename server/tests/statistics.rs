@@ -9,6 +9,14 @@ use sqlx::PgPool;
 
 type SensorFigures = (String, i64, f64, f64, f64, f64);
 
+async fn write_readings(pool: &PgPool, readings: Vec<Reading>) {
+    let batch = Batch {
+        readings,
+        dead_letters: vec![],
+    };
+    write_batch(pool, &batch).await.expect("batch");
+}
+
 async fn write_minutes_of_readings(pool: &PgPool, start: i64, seconds: i64) {
     let mut rng = rand::rng();
     let mut waves = seed_waves();
@@ -22,38 +30,38 @@ async fn write_minutes_of_readings(pool: &PgPool, start: i64, seconds: i64) {
                     .map(|w| w.next_reading(start + second, &mut rng).received_now()),
             );
         }
-        write_batch(
-            pool,
-            &Batch {
-                readings,
-                dead_letters: vec![],
-            },
-        )
-        .await
-        .expect("batch");
+        write_readings(pool, readings).await;
     }
+}
+
+/// The all-time statistics per sensor, as stored and as computed from the
+/// raw rows. The median is kept per tenth of a degree: the exact median,
+/// rounded.
+async fn all_time_statistics(pool: &PgPool) -> (Vec<SensorFigures>, Vec<SensorFigures>) {
+    let kept = sqlx::query_as(
+        "SELECT guid::text, msg_count::int8, avg_temp::float8, min_temp::float8, max_temp::float8,
+                median_temp::float8
+           FROM sensor_stats ORDER BY guid",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("sensor_stats");
+    let from_rows = sqlx::query_as(
+        "SELECT guid::text, count(*)::int8, round(avg(temp), 2)::float8, min(temp)::float8,
+                max(temp)::float8, round(percentile_disc(0.5) WITHIN GROUP (ORDER BY temp), 1)::float8
+           FROM message GROUP BY guid ORDER BY guid",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("raw");
+    (kept, from_rows)
 }
 
 #[sqlx::test(migrator = "server::MIGRATOR")]
 async fn sensor_statistics_match_the_raw_rows(pool: PgPool) {
     write_minutes_of_readings(&pool, 1_700_000_030, 300).await;
 
-    let all_time =
-        "SELECT guid::text, msg_count::int8, avg_temp::float8, min_temp::float8, max_temp::float8,
-                           median_temp::float8
-                      FROM sensor_stats ORDER BY guid";
-    // The all-time median is kept per tenth of a degree: the exact median, rounded.
-    let from_rows = "SELECT guid::text, count(*)::int8, round(avg(temp), 2)::float8, min(temp)::float8,
-                            max(temp)::float8, round(percentile_disc(0.5) WITHIN GROUP (ORDER BY temp), 1)::float8
-                       FROM message GROUP BY guid ORDER BY guid";
-    let kept: Vec<SensorFigures> = sqlx::query_as(all_time)
-        .fetch_all(&pool)
-        .await
-        .expect("sensor_stats");
-    let expected: Vec<SensorFigures> = sqlx::query_as(from_rows)
-        .fetch_all(&pool)
-        .await
-        .expect("raw");
+    let (kept, expected) = all_time_statistics(&pool).await;
     assert_eq!(kept.len(), 6);
     assert_eq!(kept, expected);
 
@@ -77,20 +85,62 @@ async fn sensor_statistics_match_the_raw_rows(pool: PgPool) {
     assert_eq!(kept, expected);
 }
 
+async fn pending_value_counts(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM sensor_temp_counts_pending")
+        .fetch_one(pool)
+        .await
+        .expect("pending counts")
+}
+
+/// Readings below zero too: a tenth rounds half away from zero, as
+/// round(temp, 1) does.
+async fn write_freezer(pool: &PgPool, ts: i64) {
+    let readings = [-12.35, -12.34, -0.05, -0.04, 0.0, 0.04, -0.06, -12.35, -3.3]
+        .iter()
+        .map(|&temp| Reading::new("freezer", ts, temp).received_now())
+        .collect();
+    write_readings(pool, readings).await;
+}
+
+#[sqlx::test(migrator = "server::MIGRATOR")]
+async fn medians_are_exact_before_during_and_after_folding(pool: PgPool) {
+    write_minutes_of_readings(&pool, 1_700_000_030, 120).await;
+    write_freezer(&pool, 1_700_000_030).await;
+    let (kept, expected) = all_time_statistics(&pool).await;
+    assert_eq!(kept.len(), 7);
+    assert_eq!(kept, expected, "every count pending");
+    assert!(pending_value_counts(&pool).await > 0);
+
+    let folded = server::median_counts::fold(&pool).await.expect("fold");
+    assert!(folded > 0);
+    assert_eq!(pending_value_counts(&pool).await, 0);
+    assert_eq!(
+        all_time_statistics(&pool).await,
+        (kept, expected),
+        "every count folded"
+    );
+    assert_eq!(server::median_counts::fold(&pool).await.expect("fold"), 0);
+
+    // The same tenths again, so the median adds pending counts to folded ones.
+    write_minutes_of_readings(&pool, 1_700_000_150, 120).await;
+    write_freezer(&pool, 1_700_000_150).await;
+    write_freezer(&pool, 1_700_000_151).await;
+    let (kept, expected) = all_time_statistics(&pool).await;
+    assert_eq!(kept, expected, "folded and pending counts");
+    assert_eq!(
+        kept.iter().find(|s| s.0 == "freezer").map(|s| s.5),
+        Some(-0.1)
+    );
+    server::median_counts::fold(&pool).await.expect("fold");
+    assert_eq!(all_time_statistics(&pool).await, (kept, expected));
+}
+
 #[sqlx::test(migrator = "server::MIGRATOR")]
 async fn latency_percentiles_match_the_raw_rows(pool: PgPool) {
     let now_s = epoch_micros() / 1_000_000;
     // Events 0 to 90 s old: every row's latency is its stored time minus its event time.
     write_minutes_of_readings(&pool, now_s - 90, 90).await;
-    write_batch(
-        &pool,
-        &Batch {
-            readings: vec![Reading::new("late-sensor", now_s - 3600, 70.0)],
-            dead_letters: vec![],
-        },
-    )
-    .await
-    .expect("batch");
+    write_readings(&pool, vec![Reading::new("late-sensor", now_s - 3600, 70.0)]).await;
 
     let mut latencies: Vec<i64> = sqlx::query_scalar(
         "SELECT ((extract(epoch FROM created) * 1000000)::int8 - ts * 1000000) / 1000 FROM message",
@@ -169,15 +219,7 @@ async fn charts_read_from_summaries_answer_as_the_readings_do(pool: PgPool) {
         temp: 50.0,
         received_at: None,
     };
-    write_batch(
-        &pool,
-        &Batch {
-            readings: vec![stray],
-            dead_letters: vec![],
-        },
-    )
-    .await
-    .expect("batch");
+    write_readings(&pool, vec![stray]).await;
     // Mid-second and mid-minute, so every range has partial edges.
     let now_ms = (start + 2_000) * 1_000 + 500;
     let metric = |aggregate, column: Option<&str>| Metric {
@@ -368,7 +410,7 @@ async fn charts_read_from_summaries_answer_as_the_readings_do(pool: PgPool) {
     // Summaries rebuilt from the stored readings (as after a bulk load)
     // answer the same.
     sqlx::query(
-        "TRUNCATE sensor_stats_minutely, sensor_stats_10s, sensor_temp_histogram, sensor_latency_batches",
+        "TRUNCATE sensor_stats_minutely, sensor_stats_10s, sensor_temp_histogram, sensor_temp_counts_pending, sensor_latency_batches",
     )
     .execute(&pool)
     .await

@@ -46,6 +46,8 @@ impl Service {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let stop = CancellationToken::new();
+        // As the service does: the medians' value counts are folded meanwhile.
+        tokio::spawn(server::median_counts::run(pool.clone(), stop.clone()));
         tokio::spawn(server::connections::serve(
             listener,
             server::router::router(state),

@@ -19,6 +19,7 @@ use server::consumer;
 use server::custom::{CustomBatch, CustomStream};
 use server::definitions;
 use server::kafka::{self, JsonPublisher, ReadingPublisher};
+use server::median_counts;
 use server::metrics::{self, Source};
 use server::operators::window::WindowSpec;
 use server::pgcopy::BinaryRows;
@@ -263,9 +264,17 @@ async fn readings_to_postgres(
     records: usize,
 ) -> anyhow::Result<Duration> {
     let (pool_for_task, config) = (pool.clone(), kafka_config.clone());
-    until_stored(pool, &kafka_config.group_id, records, move |shutdown| {
-        kafka::run_consumer(pool_for_task, config, BENCH_FLUSH, shutdown)
-    })
+    until_stored(
+        pool,
+        &kafka_config.group_id,
+        records,
+        move |shutdown| async move {
+            // As the service does: the medians' value counts are folded meanwhile.
+            let folding = median_counts::run(pool_for_task.clone(), shutdown.clone());
+            let consuming = kafka::run_consumer(pool_for_task, config, BENCH_FLUSH, shutdown);
+            tokio::join!(folding, consuming);
+        },
+    )
     .await
 }
 
