@@ -22,6 +22,7 @@ pub mod median_counts;
 pub mod metrics;
 pub mod offsets;
 pub mod operators;
+pub mod page_cache;
 pub mod pgcopy;
 pub mod pipeline;
 pub mod reading;

@@ -3,8 +3,13 @@
 //! process marks that stream's cached charts stale and tells every open
 //! dashboard over server-sent events, so charts update within a second of
 //! their data landing instead of at their next refresh.
+//!
+//! The same listener hears `pulseboard_definitions`, announced by Postgres
+//! whenever a chart or dashboard changes, and drops the saved definitions
+//! and rendered pages kept from before.
 
-use app::chart::cache::QueryCache;
+use crate::page_cache::PageCache;
+use app::chart::service::ChartService;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use sqlx::PgPool;
@@ -18,6 +23,8 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_util::sync::CancellationToken;
 
 pub const CHANNEL: &str = "pulseboard_data";
+/// Named in `migrations/*_definition_notifications.sql`.
+pub const DEFINITIONS_CHANNEL: &str = "pulseboard_definitions";
 
 /// Streams that stored new data, for whoever listens.
 #[derive(Clone)]
@@ -35,14 +42,19 @@ impl Default for Live {
 
 impl Live {
     /// Listens for flushes until `shutdown`, reconnecting after failures.
-    pub fn start(pool: PgPool, cache: Arc<QueryCache>, shutdown: CancellationToken) -> Live {
+    pub fn start(
+        pool: PgPool,
+        charts: ChartService,
+        pages: Arc<PageCache>,
+        shutdown: CancellationToken,
+    ) -> Live {
         let live = Live::default();
         let sender = live.sender.clone();
         tokio::spawn(async move {
             loop {
                 let result = tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    result = listen(&pool, &cache, &sender) => result,
+                    result = listen(&pool, &charts, &pages, &sender) => result,
                 };
                 if let Err(error) = result {
                     tracing::warn!(%error, "lost the data notifications; reconnecting");
@@ -63,15 +75,24 @@ impl Live {
 
 async fn listen(
     pool: &PgPool,
-    cache: &QueryCache,
+    charts: &ChartService,
+    pages: &PageCache,
     sender: &broadcast::Sender<String>,
 ) -> Result<(), sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen(CHANNEL).await?;
+    listener.listen_all([CHANNEL, DEFINITIONS_CHANNEL]).await?;
+    // Changes made while no one listened went unheard.
+    charts.definitions_changed();
+    pages.changed();
     loop {
         let notification = listener.recv().await?;
+        pages.changed();
+        if notification.channel() == DEFINITIONS_CHANNEL {
+            charts.definitions_changed();
+            continue;
+        }
         let stream = notification.payload().to_string();
-        cache.data_changed(&stream);
+        charts.cache.data_changed(&stream);
         // No open page is not an error.
         let _ = sender.send(stream);
     }

@@ -26,6 +26,7 @@ pub fn router(state: AppState) -> Router {
     let catalog = state.catalog.clone();
     let charts = state.charts.clone();
     let options = state.leptos_options.clone();
+    let pages = axum::middleware::from_fn_with_state(state.pages.clone(), crate::page_cache::serve);
     let authenticate =
         axum::middleware::from_fn_with_state(state.clone(), crate::auth::authenticate);
     let request_time =
@@ -59,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn(crate::api_errors::statuses))
+        .layer(pages)
         .layer(authenticate)
         .layer(request_time)
         .layer(CompressionLayer::new())

@@ -5,6 +5,7 @@ use crate::custom::{CustomBatch, CustomStream};
 use crate::group_commit::GroupCommit;
 use crate::ingest_rate::IngestRates;
 use crate::live::Live;
+use crate::page_cache::PageCache;
 use crate::sales_kafka::{self, SalesSink, SalesStreams};
 use crate::state::AppState;
 use crate::{MIGRATOR, consumer, definitions, kafka, pipeline, sales_pipeline, simulator};
@@ -261,10 +262,17 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             config.dashboards.dir.display()
         )
     })?;
-    let live = Live::start(pool.clone(), charts.cache.clone(), shutdown.clone());
+    let pages = Arc::new(PageCache::new(charts.max_age()));
+    let live = Live::start(
+        pool.clone(),
+        charts.clone(),
+        pages.clone(),
+        shutdown.clone(),
+    );
     let state = AppState {
         charts,
         live,
+        pages,
         ingest_streams: sensors.sources.http_names.clone().into(),
         catalog: catalog(&definitions, config.kafka.as_ref()),
         custom_streams: Arc::new(

@@ -5,6 +5,7 @@ use crate::custom::CustomStream;
 use crate::group_commit::GroupCommit;
 use crate::ingest_rate::IngestRates;
 use crate::live::Live;
+use crate::page_cache::PageCache;
 use app::chart::service::ChartService;
 use app::streams::StreamCatalog;
 use axum::extract::FromRef;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub charts: ChartService,
     /// Announces streams that stored new data.
     pub live: Live,
+    /// Rendered dashboard pages, shared by viewers with the same role.
+    pub pages: Arc<PageCache>,
     /// Records per second each ingest key may send.
     pub ingest_rates: IngestRates,
     /// The longest a request may take (see [`crate::request_time`]).
@@ -47,6 +50,12 @@ impl FromRef<AppState> for ChartService {
 impl FromRef<AppState> for Live {
     fn from_ref(state: &AppState) -> Self {
         state.live.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<PageCache> {
+    fn from_ref(state: &AppState) -> Self {
+        state.pages.clone()
     }
 }
 

@@ -545,6 +545,121 @@ async fn every_server_function_checks_the_role_of_the_caller(pool: PgPool) {
     }
 }
 
+/// A session cookie for a new account `username` with `role`.
+async fn signed_in_as(pool: &PgPool, username: &str, role: Role) -> String {
+    accounts::create_user(pool, username, PASSWORD, role)
+        .await
+        .unwrap();
+    let (_, token) = accounts::sign_in(pool, username, PASSWORD)
+        .await
+        .unwrap()
+        .unwrap();
+    format!("{}={token}", server::auth::SESSION_COOKIE)
+}
+
+#[sqlx::test(migrator = "server::MIGRATOR")]
+async fn dashboard_pages_are_rendered_once_per_role_and_anew_after_any_change(pool: PgPool) {
+    let chart = new_chart(&pool, "Wall temperatures").await;
+    new_dashboard(&pool, "wall", chart).await;
+    let mut shared = state(pool.clone(), None);
+    // Kept an hour here: only an announced change can make a page stale.
+    shared.pages = std::sync::Arc::new(server::page_cache::PageCache::new(
+        std::time::Duration::from_secs(3_600),
+    ));
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    shared.live = server::live::Live::start(
+        pool.clone(),
+        shared.charts.clone(),
+        shared.pages.clone(),
+        shutdown.clone(),
+    );
+    let pages = shared.pages.clone();
+    let quokka = signed_in_as(&pool, "quokka1", Role::Viewer).await;
+    let wombat = signed_in_as(&pool, "wombat2", Role::Viewer).await;
+    let numbat = signed_in_as(&pool, "numbat3", Role::Editor).await;
+    let page = |cookie: &String| {
+        let (state, cookie) = (shared.clone(), cookie.clone());
+        async move {
+            let reply =
+                send_as_is(state, request("GET", "/d/wall", Some(&cookie), no_body())).await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            reply.body
+        }
+    };
+    let notify = |channel: &'static str, payload: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(channel)
+                .bind(payload)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    };
+    // The listener connects in the background; announce until it hears.
+    let mut events = shared.live.subscribe();
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            notify("pulseboard_data", "sensors").await;
+            let heard = tokio::time::timeout(std::time::Duration::from_millis(500), events.recv());
+            if let Ok(Ok(_)) = heard.await {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the listener connects within 10 s");
+
+    // Two viewers share one rendering, each named on it.
+    let first = page(&quokka).await;
+    let second = page(&wombat).await;
+    assert_eq!(pages.renders(), 1);
+    assert!(first.contains("signed-in-as\">quokka1<"), "{first}");
+    assert!(first.contains("content=\"quokka1 viewer\""), "{first}");
+    assert_eq!(second, first.replace("quokka1", "wombat2"));
+    assert!(first.contains("Wall temperatures"));
+    assert!(!first.contains("data-testid=\"edit-dashboard\""));
+
+    // An editor gets a page of their own, with the edit controls.
+    let editor = page(&numbat).await;
+    assert_eq!(pages.renders(), 2);
+    assert!(editor.contains("signed-in-as\">numbat3<"));
+    assert!(editor.contains("data-testid=\"edit-dashboard\""));
+    assert!(!editor.contains("quokka1") && !second.contains("quokka1"));
+    page(&numbat).await;
+    assert_eq!(pages.renders(), 2);
+
+    // New data: rendered anew.
+    notify("pulseboard_data", "sensors").await;
+    tokio::time::timeout(std::time::Duration::from_secs(5), events.recv())
+        .await
+        .expect("heard within 5 s")
+        .unwrap();
+    page(&quokka).await;
+    assert_eq!(pages.renders(), 3);
+
+    // A saved dashboard shows at once, whoever saved it.
+    let mut dashboard = app::dashboard::store::get(&pool, "wall").await.unwrap();
+    dashboard.name = "Wall, renamed".into();
+    app::dashboard::store::save(&pool, "wall", &dashboard, 1)
+        .await
+        .unwrap();
+    let renamed = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        loop {
+            let body = page(&wombat).await;
+            if body.contains("Wall, renamed") {
+                return body;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the renamed dashboard shows within 5 s");
+    assert!(renamed.contains("signed-in-as\">wombat2<"));
+    shutdown.cancel();
+}
+
 #[sqlx::test(migrator = "server::MIGRATOR")]
 async fn a_public_dashboard_is_readable_without_an_account_and_nothing_else_is(pool: PgPool) {
     let shown = new_chart(&pool, "On the public dashboard").await;

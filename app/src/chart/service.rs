@@ -62,7 +62,18 @@ impl ChartService {
         }
     }
 
-    /// A saved chart's definition; an edit shows within the cache's age.
+    /// How long a drawn chart or saved definition is used at most.
+    pub fn max_age(&self) -> Duration {
+        self.max_age
+    }
+
+    /// A chart was saved or deleted somewhere: read definitions anew.
+    pub fn definitions_changed(&self) {
+        self.definitions.lock().expect("definitions lock").clear();
+    }
+
+    /// A saved chart's definition; an edit shows within the cache's age, or
+    /// as soon as it is announced ([`Self::definitions_changed`]).
     pub async fn saved(&self, id: i64) -> Result<ChartDefinition> {
         let known = self
             .definitions

@@ -25,6 +25,7 @@ pub fn state(pool: PgPool, kafka: Option<KafkaConfig>) -> AppState {
             Default::default(),
         ),
         live: Default::default(),
+        pages: Default::default(),
         writer: GroupCommit::start(pool.clone(), FlushConfig::DEFAULT.max_records, None),
         pool,
         leptos_options,

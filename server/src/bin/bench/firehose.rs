@@ -31,6 +31,7 @@ impl Service {
                 Default::default(),
             ),
             live: Default::default(),
+            pages: Default::default(),
             writer: GroupCommit::start(pool.clone(), BENCH_FLUSH.max_records, None),
             pool: pool.clone(),
             leptos_options: leptos::config::LeptosOptions::builder()
