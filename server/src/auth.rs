@@ -121,12 +121,20 @@ pub async fn authenticate(
     }
     let account = match session_token(request.headers()) {
         None => None,
-        Some(token) => match store::session_account(&state.pool, &token).await {
-            Ok(account) => account,
-            Err(error) => {
-                tracing::error!(%error, "cannot read the session");
-                return unavailable();
-            }
+        Some(token) => match state.sessions.get(&token) {
+            Some(account) => Some(account),
+            None => match store::session_account(&state.pool, &token).await {
+                Ok(account) => {
+                    if let Some(account) = &account {
+                        state.sessions.keep(&token, account);
+                    }
+                    account
+                }
+                Err(error) => {
+                    tracing::error!(%error, "cannot read the session");
+                    return unavailable();
+                }
+            },
         },
     };
     match account {
@@ -296,11 +304,12 @@ pub async fn login(
 
 /// `POST /logout`: ends the session and forgets the cookie.
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(token) = session_token(&headers)
-        && let Err(error) = sign_out(&state.pool, &token).await
-    {
-        tracing::error!(%error, "sign-out failed");
-        return unavailable();
+    if let Some(token) = session_token(&headers) {
+        state.sessions.forget(&token);
+        if let Err(error) = sign_out(&state.pool, &token).await {
+            tracing::error!(%error, "sign-out failed");
+            return unavailable();
+        }
     }
     let mut response = see_other("/login");
     response.headers_mut().insert(

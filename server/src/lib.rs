@@ -35,6 +35,7 @@ pub mod sales_kafka;
 pub mod sales_pipeline;
 pub mod sales_windows;
 pub mod service;
+pub mod sessions;
 pub mod sigv4;
 pub mod simulator;
 pub mod state;

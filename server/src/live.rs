@@ -6,9 +6,11 @@
 //!
 //! The same listener hears `pulseboard_definitions`, announced by Postgres
 //! whenever a chart or dashboard changes, and drops the saved definitions
-//! and rendered pages kept from before.
+//! and rendered pages kept from before; and `pulseboard_accounts`, for ended
+//! sessions and changed accounts, and drops the sessions kept.
 
 use crate::page_cache::PageCache;
+use crate::sessions::SessionCache;
 use app::chart::service::ChartService;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -25,6 +27,16 @@ use tokio_util::sync::CancellationToken;
 pub const CHANNEL: &str = "pulseboard_data";
 /// Named in `migrations/*_definition_notifications.sql`.
 pub const DEFINITIONS_CHANNEL: &str = "pulseboard_definitions";
+/// Named in `migrations/*_account_notifications.sql`.
+pub const ACCOUNTS_CHANNEL: &str = "pulseboard_accounts";
+
+/// What the listener keeps current.
+#[derive(Clone)]
+pub struct Kept {
+    pub charts: ChartService,
+    pub pages: Arc<PageCache>,
+    pub sessions: Arc<SessionCache>,
+}
 
 /// Streams that stored new data, for whoever listens.
 #[derive(Clone)]
@@ -42,19 +54,14 @@ impl Default for Live {
 
 impl Live {
     /// Listens for flushes until `shutdown`, reconnecting after failures.
-    pub fn start(
-        pool: PgPool,
-        charts: ChartService,
-        pages: Arc<PageCache>,
-        shutdown: CancellationToken,
-    ) -> Live {
+    pub fn start(pool: PgPool, kept: Kept, shutdown: CancellationToken) -> Live {
         let live = Live::default();
         let sender = live.sender.clone();
         tokio::spawn(async move {
             loop {
                 let result = tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    result = listen(&pool, &charts, &pages, &sender) => result,
+                    result = listen(&pool, &kept, &sender) => result,
                 };
                 if let Err(error) = result {
                     tracing::warn!(%error, "lost the data notifications; reconnecting");
@@ -75,26 +82,33 @@ impl Live {
 
 async fn listen(
     pool: &PgPool,
-    charts: &ChartService,
-    pages: &PageCache,
+    kept: &Kept,
     sender: &broadcast::Sender<String>,
 ) -> Result<(), sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen_all([CHANNEL, DEFINITIONS_CHANNEL]).await?;
+    listener
+        .listen_all([CHANNEL, DEFINITIONS_CHANNEL, ACCOUNTS_CHANNEL])
+        .await?;
     // Changes made while no one listened went unheard.
-    charts.definitions_changed();
-    pages.changed();
+    kept.charts.definitions_changed();
+    kept.pages.changed();
+    kept.sessions.changed();
     loop {
         let notification = listener.recv().await?;
-        pages.changed();
-        if notification.channel() == DEFINITIONS_CHANNEL {
-            charts.definitions_changed();
-            continue;
+        match notification.channel() {
+            ACCOUNTS_CHANNEL => kept.sessions.changed(),
+            DEFINITIONS_CHANNEL => {
+                kept.charts.definitions_changed();
+                kept.pages.changed();
+            }
+            _ => {
+                let stream = notification.payload().to_string();
+                kept.charts.cache.data_changed(&stream);
+                kept.pages.changed();
+                // No open page is not an error.
+                let _ = sender.send(stream);
+            }
         }
-        let stream = notification.payload().to_string();
-        charts.cache.data_changed(&stream);
-        // No open page is not an error.
-        let _ = sender.send(stream);
     }
 }
 

@@ -4,7 +4,7 @@ use crate::config::{Config, DatabaseConfig, SimulatorSink};
 use crate::custom::{CustomBatch, CustomStream};
 use crate::group_commit::GroupCommit;
 use crate::ingest_rate::IngestRates;
-use crate::live::Live;
+use crate::live::{Kept, Live};
 use crate::page_cache::PageCache;
 use crate::sales_kafka::{self, SalesSink, SalesStreams};
 use crate::state::AppState;
@@ -262,17 +262,17 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             config.dashboards.dir.display()
         )
     })?;
-    let pages = Arc::new(PageCache::new(charts.max_age()));
-    let live = Live::start(
-        pool.clone(),
-        charts.clone(),
-        pages.clone(),
-        shutdown.clone(),
-    );
-    let state = AppState {
+    let kept = Kept {
+        pages: Arc::new(PageCache::new(charts.max_age())),
+        sessions: Arc::default(),
         charts,
+    };
+    let live = Live::start(pool.clone(), kept.clone(), shutdown.clone());
+    let state = AppState {
+        charts: kept.charts,
         live,
-        pages,
+        pages: kept.pages,
+        sessions: kept.sessions,
         ingest_streams: sensors.sources.http_names.clone().into(),
         catalog: catalog(&definitions, config.kafka.as_ref()),
         custom_streams: Arc::new(

@@ -6,6 +6,7 @@ use crate::group_commit::GroupCommit;
 use crate::ingest_rate::IngestRates;
 use crate::live::Live;
 use crate::page_cache::PageCache;
+use crate::sessions::SessionCache;
 use app::chart::service::ChartService;
 use app::streams::StreamCatalog;
 use axum::extract::FromRef;
@@ -35,10 +36,23 @@ pub struct AppState {
     pub live: Live,
     /// Rendered dashboard pages, shared by viewers with the same role.
     pub pages: Arc<PageCache>,
+    /// Sessions read in the last second.
+    pub sessions: Arc<SessionCache>,
     /// Records per second each ingest key may send.
     pub ingest_rates: IngestRates,
     /// The longest a request may take (see [`crate::request_time`]).
     pub request_timeout: Duration,
+}
+
+impl AppState {
+    /// What the notification listener keeps current for these handlers.
+    pub fn kept(&self) -> crate::live::Kept {
+        crate::live::Kept {
+            charts: self.charts.clone(),
+            pages: self.pages.clone(),
+            sessions: self.sessions.clone(),
+        }
+    }
 }
 
 impl FromRef<AppState> for ChartService {

@@ -557,22 +557,41 @@ async fn signed_in_as(pool: &PgPool, username: &str, role: Role) -> String {
     format!("{}={token}", server::auth::SESSION_COOKIE)
 }
 
+/// Application state whose pages and sessions are kept an hour, so only
+/// announced changes make them stale; with its listener connected.
+async fn listening(
+    pool: &PgPool,
+) -> (server::state::AppState, tokio_util::sync::CancellationToken) {
+    let hour = std::time::Duration::from_secs(3_600);
+    let mut shared = state(pool.clone(), None);
+    shared.pages = std::sync::Arc::new(server::page_cache::PageCache::new(hour));
+    shared.sessions = std::sync::Arc::new(server::sessions::SessionCache::new(hour));
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    shared.live = server::live::Live::start(pool.clone(), shared.kept(), shutdown.clone());
+    // The listener connects in the background; announce until it hears.
+    let mut events = shared.live.subscribe();
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            sqlx::query("SELECT pg_notify('pulseboard_data', 'sensors')")
+                .execute(pool)
+                .await
+                .unwrap();
+            let heard = tokio::time::timeout(std::time::Duration::from_millis(500), events.recv());
+            if let Ok(Ok(_)) = heard.await {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the listener connects within 10 s");
+    (shared, shutdown)
+}
+
 #[sqlx::test(migrator = "server::MIGRATOR")]
 async fn dashboard_pages_are_rendered_once_per_role_and_anew_after_any_change(pool: PgPool) {
     let chart = new_chart(&pool, "Wall temperatures").await;
     new_dashboard(&pool, "wall", chart).await;
-    let mut shared = state(pool.clone(), None);
-    // Kept an hour here: only an announced change can make a page stale.
-    shared.pages = std::sync::Arc::new(server::page_cache::PageCache::new(
-        std::time::Duration::from_secs(3_600),
-    ));
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    shared.live = server::live::Live::start(
-        pool.clone(),
-        shared.charts.clone(),
-        shared.pages.clone(),
-        shutdown.clone(),
-    );
+    let (shared, shutdown) = listening(&pool).await;
     let pages = shared.pages.clone();
     let quokka = signed_in_as(&pool, "quokka1", Role::Viewer).await;
     let wombat = signed_in_as(&pool, "wombat2", Role::Viewer).await;
@@ -597,19 +616,7 @@ async fn dashboard_pages_are_rendered_once_per_role_and_anew_after_any_change(po
                 .unwrap();
         }
     };
-    // The listener connects in the background; announce until it hears.
     let mut events = shared.live.subscribe();
-    tokio::time::timeout(std::time::Duration::from_secs(10), async {
-        loop {
-            notify("pulseboard_data", "sensors").await;
-            let heard = tokio::time::timeout(std::time::Duration::from_millis(500), events.recv());
-            if let Ok(Ok(_)) = heard.await {
-                return;
-            }
-        }
-    })
-    .await
-    .expect("the listener connects within 10 s");
 
     // Two viewers share one rendering, each named on it.
     let first = page(&quokka).await;
@@ -657,6 +664,67 @@ async fn dashboard_pages_are_rendered_once_per_role_and_anew_after_any_change(po
     .await
     .expect("the renamed dashboard shows within 5 s");
     assert!(renamed.contains("signed-in-as\">wombat2<"));
+    shutdown.cancel();
+}
+
+#[sqlx::test(migrator = "server::MIGRATOR")]
+async fn a_kept_session_ends_and_changes_with_its_account_at_once(pool: PgPool) {
+    let (shared, shutdown) = listening(&pool).await;
+    let list_users = leptos::server_fn::axum::server_fn_paths()
+        .map(|(p, _)| p.to_string())
+        .find(|p| p.starts_with("/api/list_users"))
+        .unwrap();
+    let call = |cookie: &String| {
+        let (state, cookie, path) = (shared.clone(), cookie.clone(), list_users.clone());
+        async move {
+            send_as_is(state, request("POST", &path, Some(&cookie), url_form(&[])))
+                .await
+                .status
+        }
+    };
+    let until = |cookie: String, wanted: StatusCode| {
+        let call = &call;
+        async move {
+            tokio::time::timeout(std::time::Duration::from_secs(5), async {
+                while call(&cookie).await != wanted {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+            })
+            .await
+            .unwrap_or_else(|_| panic!("{wanted} within 5 s"));
+        }
+    };
+    let cookie = signed_in_as(&pool, "kiwi4", Role::Viewer).await;
+    assert_eq!(call(&cookie).await, StatusCode::FORBIDDEN);
+
+    // Promoted by an admin anywhere: an admin here.
+    let id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE username = 'kiwi4'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    accounts::set_role(&pool, id, Role::Admin).await.unwrap();
+    until(cookie.clone(), StatusCode::OK).await;
+
+    // Signed out elsewhere (a new password ends every session): refused here.
+    accounts::set_password(&pool, id, "another password, long enough")
+        .await
+        .unwrap();
+    until(cookie, StatusCode::UNAUTHORIZED).await;
+
+    // Signed out here: refused with the next request.
+    let (_, token) = accounts::sign_in(&pool, "kiwi4", "another password, long enough")
+        .await
+        .unwrap()
+        .unwrap();
+    let cookie = format!("{}={token}", server::auth::SESSION_COOKIE);
+    assert_eq!(call(&cookie).await, StatusCode::OK);
+    let out = send_as_is(
+        shared.clone(),
+        request("POST", "/logout", Some(&cookie), no_body()),
+    )
+    .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(call(&cookie).await, StatusCode::UNAUTHORIZED);
     shutdown.cancel();
 }
 

@@ -304,12 +304,12 @@ async fn a_flush_tells_live_dashboards_and_marks_its_charts_stale(pool: PgPool) 
     };
     let charts = ChartService::new(pool.clone(), builtin(), settings);
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let live = server::live::Live::start(
-        pool.clone(),
-        charts.clone(),
-        Default::default(),
-        shutdown.clone(),
-    );
+    let kept = server::live::Kept {
+        charts: charts.clone(),
+        pages: Default::default(),
+        sessions: Default::default(),
+    };
+    let live = server::live::Live::start(pool.clone(), kept, shutdown.clone());
     let mut events = live.subscribe();
     // The listener connects in the background; flush until it hears one.
     let heard = tokio::time::timeout(Duration::from_secs(10), async {

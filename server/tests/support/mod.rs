@@ -26,6 +26,7 @@ pub fn state(pool: PgPool, kafka: Option<KafkaConfig>) -> AppState {
         ),
         live: Default::default(),
         pages: Default::default(),
+        sessions: Default::default(),
         writer: GroupCommit::start(pool.clone(), FlushConfig::DEFAULT.max_records, None),
         pool,
         leptos_options,

@@ -32,6 +32,7 @@ impl Service {
             ),
             live: Default::default(),
             pages: Default::default(),
+            sessions: Default::default(),
             writer: GroupCommit::start(pool.clone(), BENCH_FLUSH.max_records, None),
             pool: pool.clone(),
             leptos_options: leptos::config::LeptosOptions::builder()

@@ -1,0 +1,104 @@
+//! Sessions read from Postgres, kept for a moment: a dashboard asks for
+//! every one of its charts each refresh, and each request would otherwise
+//! read its session again. A session is used for at most [`SESSION_REUSE`]
+//! (in the service);
+//! a sign-out through this service ends it here at once, and ended
+//! sessions and changed or removed accounts are announced by Postgres
+//! (`live.rs`), which empties the cache in every service.
+
+use app::accounts::Account;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The longest a session is used without reading it again, should an
+/// announcement be missed.
+pub const SESSION_REUSE: Duration = Duration::from_secs(1);
+
+/// Sessions kept at most; beyond it, the older ones are dropped.
+const MAX_SESSIONS: usize = 10_000;
+
+pub struct SessionCache {
+    by_token: Mutex<HashMap<String, (Instant, Account)>>,
+    reuse: Duration,
+}
+
+impl Default for SessionCache {
+    fn default() -> Self {
+        SessionCache::new(SESSION_REUSE)
+    }
+}
+
+impl SessionCache {
+    /// Sessions used for at most `reuse` after they were read.
+    pub fn new(reuse: Duration) -> Self {
+        SessionCache {
+            by_token: Mutex::default(),
+            reuse,
+        }
+    }
+
+    /// The account of a session read within the reuse time.
+    pub fn get(&self, token: &str) -> Option<Account> {
+        self.by_token
+            .lock()
+            .expect("sessions lock")
+            .get(token)
+            .filter(|(read, _)| read.elapsed() < self.reuse)
+            .map(|(_, account)| account.clone())
+    }
+
+    pub fn keep(&self, token: &str, account: &Account) {
+        let mut sessions = self.by_token.lock().expect("sessions lock");
+        if sessions.len() >= MAX_SESSIONS {
+            sessions.retain(|_, (read, _)| read.elapsed() < self.reuse);
+            if sessions.len() >= MAX_SESSIONS {
+                sessions.clear();
+            }
+        }
+        sessions.insert(token.to_string(), (Instant::now(), account.clone()));
+    }
+
+    /// The session ended.
+    pub fn forget(&self, token: &str) {
+        self.by_token.lock().expect("sessions lock").remove(token);
+    }
+
+    /// Sessions or accounts changed somewhere: read every session anew.
+    pub fn changed(&self) {
+        self.by_token.lock().expect("sessions lock").clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use app::accounts::Role;
+
+    fn ann() -> Account {
+        Account {
+            id: 1,
+            username: "ann".into(),
+            role: Role::Viewer,
+        }
+    }
+
+    #[test]
+    fn a_session_is_used_until_it_ends_changes_or_is_a_second_old() {
+        let sessions = SessionCache::new(Duration::from_millis(200));
+        assert_eq!(sessions.get("t"), None);
+        sessions.keep("t", &ann());
+        assert_eq!(sessions.get("t"), Some(ann()));
+        assert_eq!(sessions.get("other"), None);
+        sessions.forget("t");
+        assert_eq!(sessions.get("t"), None);
+
+        sessions.keep("t", &ann());
+        sessions.changed();
+        assert_eq!(sessions.get("t"), None);
+
+        sessions.keep("t", &ann());
+        std::thread::sleep(Duration::from_millis(250));
+        assert_eq!(sessions.get("t"), None);
+    }
+}
