@@ -121,20 +121,12 @@ pub async fn authenticate(
     }
     let account = match session_token(request.headers()) {
         None => None,
-        Some(token) => match state.sessions.get(&token) {
-            Some(account) => Some(account),
-            None => match store::session_account(&state.pool, &token).await {
-                Ok(account) => {
-                    if let Some(account) = &account {
-                        state.sessions.keep(&token, account);
-                    }
-                    account
-                }
-                Err(error) => {
-                    tracing::error!(%error, "cannot read the session");
-                    return unavailable();
-                }
-            },
+        Some(token) => match session_account(&state, &token).await {
+            Ok(account) => account,
+            Err(error) => {
+                tracing::error!(%error, "cannot read the session");
+                return unavailable();
+            }
         },
     };
     match account {
@@ -157,6 +149,22 @@ pub async fn authenticate(
         },
     }
     next.run(request).await
+}
+
+/// The session's account: kept from a recent request, or read from Postgres.
+async fn session_account(
+    state: &AppState,
+    token: &str,
+) -> Result<Option<app::accounts::Account>, store::AccountError> {
+    if let Some(account) = state.sessions.get(token) {
+        return Ok(Some(account));
+    }
+    let seen = state.sessions.generation();
+    let account = store::session_account(&state.pool, token).await?;
+    if let Some(account) = &account {
+        state.sessions.keep(token, account, seen);
+    }
+    Ok(account)
 }
 
 fn unavailable() -> Response {

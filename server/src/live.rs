@@ -38,6 +38,16 @@ pub struct Kept {
     pub sessions: Arc<SessionCache>,
 }
 
+impl Kept {
+    /// Changes made while no one listened went unheard: keep nothing from
+    /// before.
+    fn forget_unheard(&self) {
+        self.charts.definitions_changed();
+        self.pages.changed();
+        self.sessions.changed();
+    }
+}
+
 /// Streams that stored new data, for whoever listens.
 #[derive(Clone)]
 pub struct Live {
@@ -89,12 +99,13 @@ async fn listen(
     listener
         .listen_all([CHANNEL, DEFINITIONS_CHANNEL, ACCOUNTS_CHANNEL])
         .await?;
-    // Changes made while no one listened went unheard.
-    kept.charts.definitions_changed();
-    kept.pages.changed();
-    kept.sessions.changed();
+    kept.forget_unheard();
     loop {
-        let notification = listener.recv().await?;
+        let Some(notification) = listener.try_recv().await? else {
+            // The connection dropped and has been made again.
+            kept.forget_unheard();
+            continue;
+        };
         match notification.channel() {
             ACCOUNTS_CHANNEL => kept.sessions.changed(),
             DEFINITIONS_CHANNEL => {

@@ -8,12 +8,21 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use leptos::prelude::provide_context;
-use leptos_axum::{LeptosRoutes, generate_route_list};
-use std::sync::Arc;
+use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
+use std::sync::{Arc, OnceLock};
 use tower_http::compression::CompressionLayer;
 
+/// The app's routes, generated once per process: while they are generated,
+/// `leptos_server` holds back every resource that starts loading anywhere in
+/// the process (a process-wide flag), and a page rendered meanwhile would
+/// never finish.
+fn routes() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 pub fn router(state: AppState) -> Router {
-    let routes = generate_route_list(App);
+    let routes = routes();
     let pool = state.pool.clone();
     // The streams page shows each stream's consumer lag, summed over its partitions.
     let kafka_lag = KafkaLag(Arc::new(|topics: &[String]| {

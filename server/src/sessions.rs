@@ -9,6 +9,7 @@
 use app::accounts::Account;
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// The longest a session is used without reading it again, should an
@@ -21,6 +22,8 @@ const MAX_SESSIONS: usize = 10_000;
 pub struct SessionCache {
     by_token: Mutex<HashMap<String, (Instant, Account)>>,
     reuse: Duration,
+    /// Counts announced changes, so a session read before one is not kept.
+    generation: AtomicU64,
 }
 
 impl Default for SessionCache {
@@ -35,6 +38,7 @@ impl SessionCache {
         SessionCache {
             by_token: Mutex::default(),
             reuse,
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -48,8 +52,18 @@ impl SessionCache {
             .map(|(_, account)| account.clone())
     }
 
-    pub fn keep(&self, token: &str, account: &Account) {
+    /// Where the announced changes stand: take it before reading a session.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Keeps a session read from Postgres unless a change was announced
+    /// since `generation` (the session may have ended meanwhile).
+    pub fn keep(&self, token: &str, account: &Account, generation: u64) {
         let mut sessions = self.by_token.lock().expect("sessions lock");
+        if self.generation() != generation {
+            return;
+        }
         if sessions.len() >= MAX_SESSIONS {
             sessions.retain(|_, (read, _)| read.elapsed() < self.reuse);
             if sessions.len() >= MAX_SESSIONS {
@@ -66,7 +80,9 @@ impl SessionCache {
 
     /// Sessions or accounts changed somewhere: read every session anew.
     pub fn changed(&self) {
-        self.by_token.lock().expect("sessions lock").clear();
+        let mut sessions = self.by_token.lock().expect("sessions lock");
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        sessions.clear();
     }
 }
 
@@ -87,17 +103,23 @@ mod tests {
     fn a_session_is_used_until_it_ends_changes_or_is_a_second_old() {
         let sessions = SessionCache::new(Duration::from_millis(200));
         assert_eq!(sessions.get("t"), None);
-        sessions.keep("t", &ann());
+        sessions.keep("t", &ann(), sessions.generation());
         assert_eq!(sessions.get("t"), Some(ann()));
         assert_eq!(sessions.get("other"), None);
         sessions.forget("t");
         assert_eq!(sessions.get("t"), None);
 
-        sessions.keep("t", &ann());
+        sessions.keep("t", &ann(), sessions.generation());
         sessions.changed();
         assert_eq!(sessions.get("t"), None);
 
-        sessions.keep("t", &ann());
+        // Read before the change, kept after it: not kept.
+        let before = sessions.generation();
+        sessions.changed();
+        sessions.keep("t", &ann(), before);
+        assert_eq!(sessions.get("t"), None);
+
+        sessions.keep("t", &ann(), sessions.generation());
         std::thread::sleep(Duration::from_millis(250));
         assert_eq!(sessions.get("t"), None);
     }
