@@ -151,8 +151,7 @@ impl Page {
     /// The page as `username` gets it.
     fn answer(&self, username: &str) -> Response {
         let names = (self.pieces.len() - 1) * username.len();
-        let mut body =
-            Vec::with_capacity(self.pieces.iter().map(Bytes::len).sum::<usize>() + names);
+        let mut body = Vec::with_capacity(self.size() + names);
         for (i, piece) in self.pieces.iter().enumerate() {
             if i > 0 {
                 body.extend_from_slice(username.as_bytes());
@@ -176,16 +175,16 @@ pub async fn serve(
     if request.method() != Method::GET || !request.uri().path().starts_with("/d/") {
         return next.run(request).await;
     }
-    let address = request.uri().to_string();
-    let account = request.extensions_mut().get_mut::<Account>();
-    let key = (address, account.as_ref().map(|a| a.role));
-    let username = match account {
+    let account = request.extensions().get::<Account>();
+    let key = (request.uri().to_string(), account.map(|a| a.role));
+    if let Some(page) = cache.current(&key) {
+        return page.answer(account.map_or("", |a| a.username.as_str()));
+    }
+    // Rendered for anyone with the role: the placeholder stands for the name.
+    let username = match request.extensions_mut().get_mut::<Account>() {
         Some(account) => std::mem::replace(&mut account.username, cache.placeholder.clone()),
         None => String::new(),
     };
-    if let Some(page) = cache.current(&key) {
-        return page.answer(&username);
-    }
 
     let generation = cache.generation.load(Ordering::SeqCst);
     let started = Instant::now();

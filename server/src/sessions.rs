@@ -1,10 +1,9 @@
 //! Sessions read from Postgres, kept for a moment: a dashboard asks for
 //! every one of its charts each refresh, and each request would otherwise
-//! read its session again. A session is used for at most [`SESSION_REUSE`]
-//! (in the service);
-//! a sign-out through this service ends it here at once, and ended
-//! sessions and changed or removed accounts are announced by Postgres
-//! (`live.rs`), which empties the cache in every service.
+//! read its session again. In the service a session is used for at most
+//! [`SESSION_REUSE`]; a sign-out through this service ends it here at once,
+//! and ended sessions and changed or removed accounts are announced by
+//! Postgres (`live.rs`), which empties the cache in every service.
 
 use app::accounts::Account;
 use std::collections::HashMap;
