@@ -162,7 +162,9 @@ async fn session_account(
     let seen = state.sessions.generation();
     let account = store::session_account(&state.pool, token).await?;
     if let Some(account) = &account {
-        state.sessions.keep(token, account, seen);
+        state
+            .sessions
+            .keep(token.to_string(), account.clone(), seen);
     }
     Ok(account)
 }

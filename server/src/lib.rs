@@ -1,5 +1,6 @@
 //! The Pulseboard service: ingest, pipeline, storage and the HTTP surface.
 
+pub mod announced;
 pub mod api_errors;
 pub mod auth;
 pub mod cli;

@@ -11,16 +11,16 @@
 //! should an announcement be missed. Sign-in and roles are checked for every
 //! request before this (`auth.rs`).
 
+use crate::announced::Announced;
 use app::accounts::{Account, Role};
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Bytes of pages kept at most; beyond it, pages no longer current are
 /// dropped, then all (many addresses differing only in their query).
@@ -29,19 +29,14 @@ const MAX_BYTES: usize = 32 << 20;
 type Key = (String, Option<Role>);
 
 pub struct PageCache {
-    /// Counts announced changes; a page rendered before the latest is stale.
-    generation: AtomicU64,
-    max_age: Duration,
+    pages: Announced<Key, Arc<Page>>,
     /// Stands for the viewer's name while a page is rendered: random, and
     /// shaped like a username so it is rendered as one.
     placeholder: String,
-    pages: Mutex<HashMap<Key, Arc<Page>>>,
     renders: AtomicU64,
 }
 
 struct Page {
-    generation: u64,
-    rendered: Instant,
     status: StatusCode,
     headers: HeaderMap,
     /// The page's bytes between the places where the viewer's name goes.
@@ -51,52 +46,20 @@ struct Page {
 impl PageCache {
     pub fn new(max_age: Duration) -> Self {
         PageCache {
-            generation: AtomicU64::new(0),
-            max_age,
+            pages: Announced::new(max_age, MAX_BYTES, |page| page.size()),
             placeholder: format!("viewer-{:032x}", rand::random::<u128>()),
-            pages: Mutex::new(HashMap::new()),
             renders: AtomicU64::new(0),
         }
     }
 
     /// New data or definitions were committed: every kept page is stale.
     pub fn changed(&self) {
-        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.pages.changed();
     }
 
     /// How many pages were rendered rather than reused.
     pub fn renders(&self) -> u64 {
         self.renders.load(Ordering::Relaxed)
-    }
-
-    fn current(&self, key: &Key) -> Option<Arc<Page>> {
-        let generation = self.generation.load(Ordering::SeqCst);
-        self.pages
-            .lock()
-            .expect("pages lock")
-            .get(key)
-            .filter(|page| page.generation == generation && page.rendered.elapsed() < self.max_age)
-            .cloned()
-    }
-
-    /// Keeps `page` unless something changed while it was rendered.
-    fn keep(&self, key: Key, page: Arc<Page>) {
-        let mut pages = self.pages.lock().expect("pages lock");
-        let generation = self.generation.load(Ordering::SeqCst);
-        if page.generation != generation {
-            return;
-        }
-        let held =
-            |pages: &HashMap<Key, Arc<Page>>| pages.values().map(|p| p.size()).sum::<usize>();
-        if held(&pages) + page.size() > MAX_BYTES {
-            pages.retain(|_, kept| {
-                kept.generation == generation && kept.rendered.elapsed() < self.max_age
-            });
-            if held(&pages) + page.size() > MAX_BYTES {
-                pages.clear();
-            }
-        }
-        pages.insert(key, page);
     }
 }
 
@@ -108,14 +71,7 @@ impl Default for PageCache {
 
 impl Page {
     /// Splits the rendered page around each occurrence of `placeholder`.
-    fn new(
-        generation: u64,
-        rendered: Instant,
-        status: StatusCode,
-        mut headers: HeaderMap,
-        body: Bytes,
-        placeholder: &str,
-    ) -> Page {
+    fn new(status: StatusCode, mut headers: HeaderMap, body: Bytes, placeholder: &str) -> Page {
         headers.remove(header::CONTENT_LENGTH);
         let needle = placeholder.as_bytes();
         let mut pieces = Vec::new();
@@ -131,8 +87,6 @@ impl Page {
         }
         pieces.push(body.slice(start..));
         Page {
-            generation,
-            rendered,
             status,
             headers,
             pieces,
@@ -177,7 +131,7 @@ pub async fn serve(
     }
     let account = request.extensions().get::<Account>();
     let key = (request.uri().to_string(), account.map(|a| a.role));
-    if let Some(page) = cache.current(&key) {
+    if let Some(page) = cache.pages.get(&key) {
         return page.answer(account.map_or("", |a| a.username.as_str()));
     }
     // Rendered for anyone with the role: the placeholder stands for the name.
@@ -186,8 +140,7 @@ pub async fn serve(
         None => String::new(),
     };
 
-    let generation = cache.generation.load(Ordering::SeqCst);
-    let started = Instant::now();
+    let generation = cache.pages.generation();
     cache.renders.fetch_add(1, Ordering::Relaxed);
     let (parts, body) = next.run(request).await.into_parts();
     let body = match axum::body::to_bytes(body, usize::MAX).await {
@@ -201,17 +154,10 @@ pub async fn serve(
                 .into_response();
         }
     };
-    let page = Page::new(
-        generation,
-        started,
-        parts.status,
-        parts.headers,
-        body,
-        &cache.placeholder,
-    );
+    let page = Page::new(parts.status, parts.headers, body, &cache.placeholder);
     let response = page.answer(&username);
     if page.shareable() {
-        cache.keep(key, Arc::new(page));
+        cache.pages.keep(key, Arc::new(page), generation);
     }
     response
 }
@@ -222,8 +168,6 @@ mod tests {
 
     fn page(body: &str) -> Page {
         Page::new(
-            0,
-            Instant::now(),
             StatusCode::OK,
             HeaderMap::new(),
             Bytes::from(body.to_string()),
@@ -256,30 +200,38 @@ mod tests {
         let cache = PageCache::new(Duration::from_secs(60));
         let key: Key = ("/d/a".into(), Some(Role::Viewer));
         let rendered = Arc::new(page("a"));
+        let started = cache.pages.generation();
         cache.changed();
-        cache.keep(key.clone(), rendered);
-        assert!(cache.current(&key).is_none(), "rendered before the change");
+        cache.pages.keep(key.clone(), rendered, started);
+        assert!(
+            cache.pages.get(&key).is_none(),
+            "rendered before the change"
+        );
 
-        let mut current = page("a");
-        current.generation = 1;
-        cache.keep(key.clone(), Arc::new(current));
-        assert!(cache.current(&key).is_some());
+        let current = Arc::new(page("a"));
+        cache
+            .pages
+            .keep(key.clone(), current, cache.pages.generation());
+        assert!(cache.pages.get(&key).is_some());
         assert!(
             cache
-                .current(&("/d/a".into(), Some(Role::Editor)))
+                .pages
+                .get(&("/d/a".into(), Some(Role::Editor)))
                 .is_none()
         );
         cache.changed();
-        assert!(cache.current(&key).is_none(), "stale after a change");
+        assert!(cache.pages.get(&key).is_none(), "stale after a change");
     }
 
     #[test]
     fn pages_expire_after_max_age() {
         let cache = PageCache::new(Duration::from_millis(20));
         let key: Key = ("/d/a".into(), None);
-        cache.keep(key.clone(), Arc::new(page("a")));
-        assert!(cache.current(&key).is_some());
+        cache
+            .pages
+            .keep(key.clone(), Arc::new(page("a")), cache.pages.generation());
+        assert!(cache.pages.get(&key).is_some());
         std::thread::sleep(Duration::from_millis(30));
-        assert!(cache.current(&key).is_none());
+        assert!(cache.pages.get(&key).is_none());
     }
 }
