@@ -10,6 +10,7 @@ pub mod codec;
 pub mod dashboard;
 pub mod error;
 pub mod json_layout;
+pub mod number;
 pub mod pages;
 pub mod panel;
 pub mod refresh;
@@ -17,6 +18,19 @@ pub mod sensor_averages;
 pub mod streams;
 pub mod temperature;
 pub mod text;
+
+/// Repeatable pseudo-random numbers for tests that sweep many inputs
+/// (xorshift64: the same sequence on every run).
+#[cfg(test)]
+pub(crate) fn test_random() -> impl FnMut() -> u64 {
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};

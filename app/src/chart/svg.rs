@@ -765,16 +765,14 @@ mod tests {
                 _ => group_digits(trim_zeros(shortest)),
             }
         };
-        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-        let mut random = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut random = crate::test_random();
         for _ in 0..20_000 {
             let magnitude = 10f64.powi((random() % 21) as i32 - 6);
-            let sign = if random() % 2 == 0 { 1.0 } else { -1.0 };
+            let sign = if random().is_multiple_of(2) {
+                1.0
+            } else {
+                -1.0
+            };
             let raw = sign * magnitude * (random() >> 11) as f64 / (1u64 << 53) as f64;
             // Also values with few decimals, as sensors report them.
             let short = (raw * 100.0).round() / 100.0;

@@ -98,10 +98,19 @@ pub fn parse_utc(text: &str) -> Option<i64> {
     let (date, time) = text.split_once(['T', ' ']).unwrap_or((text, "00:00"));
     let mut date = date.split('-').map(|p| p.parse::<i64>().ok());
     let (year, month, day) = (date.next()??, date.next()??, date.next()??);
-    let mut time = time.split(':').map(|p| p.parse::<f64>().ok());
-    let (hour, minute) = (time.next()??, time.next()??);
-    let second = time.next().flatten().unwrap_or(0.0);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour >= 24.0 || minute >= 60.0 {
+    let mut time = time.split(':');
+    let hour = time.next()?.parse::<i64>().ok()?;
+    let minute = time.next()?.parse::<i64>().ok()?;
+    let second_ms = match time.next() {
+        Some(second) => milliseconds(second)?,
+        None => 0,
+    };
+    if time.next().is_some()
+        || !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || !(0..24).contains(&hour)
+        || !(0..60).contains(&minute)
+    {
         return None;
     }
     // Civil date to days since 1970-01-01 (proleptic Gregorian).
@@ -112,7 +121,23 @@ pub fn parse_utc(text: &str) -> Option<i64> {
     let doy = (153 * mp + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400_000 + ((hour * 3_600.0 + minute * 60.0 + second) * 1000.0) as i64)
+    Some(days * 86_400_000 + (hour * 3_600 + minute * 60) * 1000 + second_ms)
+}
+
+/// `SS` or `SS.fff` as milliseconds; digits past the millisecond are dropped.
+/// Whole numbers only: a float parser would add to the browser's bundle.
+fn milliseconds(second: &str) -> Option<i64> {
+    let (whole, fraction) = second.split_once('.').unwrap_or((second, ""));
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || whole.len() > 2 || !all_digits(whole) || !all_digits(fraction) {
+        return None;
+    }
+    let whole: i64 = whole.parse().ok()?;
+    if whole >= 60 {
+        return None;
+    }
+    let fraction = fraction.bytes().chain(std::iter::repeat(b'0')).take(3);
+    Some(whole * 1000 + fraction.fold(0, |ms, digit| ms * 10 + i64::from(digit - b'0')))
 }
 
 #[cfg(test)]
@@ -128,7 +153,23 @@ mod tests {
             assert_eq!(parse_utc(&iso_time(ms)), Some(ms));
         }
         assert_eq!(parse_utc("2020-03-04 03:31"), Some(1_583_292_660_000));
+        assert_eq!(parse_utc("2020-03-04T03:31:59.5Z"), Some(1_583_292_719_500));
+        assert_eq!(
+            parse_utc("2020-03-04 03:31:07.0429"),
+            Some(1_583_292_667_042)
+        );
         assert_eq!(parse_utc("2020-13-04 03:31"), None);
+        for bad in [
+            "2020-03-04 24:00",
+            "2020-03-04 03:60",
+            "2020-03-04 03:31:60",
+            "2020-03-04 03:31:5x",
+            "2020-03-04 03.5:31",
+            "2020-03-04 03:31:07:01",
+            "2020-03-04 03:31:.5",
+        ] {
+            assert_eq!(parse_utc(bad), None, "{bad:?}");
+        }
         assert_eq!(parse_utc("yesterday"), None);
         assert_eq!(clock(1_583_292_719_000), "03:31:59 UTC");
     }

@@ -14,6 +14,7 @@ use crate::chart::view::{ViewOptions, iso_time, parse_utc};
 use crate::dashboard::api::{add_chart_to_dashboard, list_dashboards};
 use crate::error::AppError;
 use crate::json_layout::indent_json;
+use crate::number::parse_number;
 use crate::pages::chart_tile::ChartBody;
 use crate::pages::{Choice, error_list};
 use leptos::prelude::*;
@@ -190,11 +191,9 @@ fn parse_value(text: &str, kind: Option<ColumnKind>) -> Scalar {
         Some(ColumnKind::Time) => parse_utc(text)
             .map(|ms| Scalar::Number(ms as f64))
             .unwrap_or_else(|| Scalar::Text(text.into())),
-        Some(_) => text
-            .trim()
-            .parse()
+        Some(_) => parse_number(text)
             .map(Scalar::Number)
-            .unwrap_or_else(|_| Scalar::Text(text.into())),
+            .unwrap_or_else(|| Scalar::Text(text.into())),
     }
 }
 
@@ -472,7 +471,7 @@ fn Editor(saved: Option<SavedChart>, datasets: Vec<Dataset>) -> impl IntoView {
                         write={|d, v| d.visual.unit = (!v.is_empty()).then_some(v)}/>
                     <DefinitionField def label="Thresholds (comma-separated)"
                         read={|d| d.visual.thresholds.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")}
-                        write={|d, v| d.visual.thresholds = v.split(',').filter_map(|t| t.trim().parse().ok()).collect()}/>
+                        write={|d, v| d.visual.thresholds = v.split(',').filter_map(parse_number).collect()}/>
                     <DefinitionField def label="Histogram bins" number=true
                         read={|d| number_text(d.visual.bins)} write={|d, v| d.visual.bins = v.trim().parse().ok()}/>
                     <DefinitionField def label="Map: stale after (seconds)" number=true
