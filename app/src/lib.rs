@@ -4,6 +4,8 @@
 //! rendering live here) and with `hydrate` for the browser bundle.
 
 pub mod accounts;
+#[cfg(feature = "ssr")]
+pub mod announced;
 pub mod browser;
 pub mod chart;
 pub mod codec;

@@ -1,6 +1,5 @@
 //! The Pulseboard service: ingest, pipeline, storage and the HTTP surface.
 
-pub mod announced;
 pub mod api_errors;
 pub mod auth;
 pub mod cli;

@@ -11,8 +11,8 @@
 //! should an announcement be missed. Sign-in and roles are checked for every
 //! request before this (`auth.rs`).
 
-use crate::announced::Announced;
 use app::accounts::{Account, Role};
+use app::announced::Announced;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};

@@ -5,8 +5,8 @@
 //! and ended sessions and changed or removed accounts are announced by
 //! Postgres (`live.rs`), which empties the cache in every service.
 
-use crate::announced::Announced;
 use app::accounts::Account;
+use app::announced::Announced;
 use std::ops::Deref;
 use std::time::Duration;
 

@@ -557,13 +557,22 @@ async fn signed_in_as(pool: &PgPool, username: &str, role: Role) -> String {
     format!("{}={token}", server::auth::SESSION_COOKIE)
 }
 
-/// Application state whose pages and sessions are kept an hour, so only
-/// announced changes make them stale; with its listener connected.
+/// Application state whose saved chart definitions, pages and sessions are
+/// kept an hour, so only announced changes make them stale; with its
+/// listener connected.
 async fn listening(
     pool: &PgPool,
 ) -> (server::state::AppState, tokio_util::sync::CancellationToken) {
     let hour = std::time::Duration::from_secs(3_600);
     let mut shared = state(pool.clone(), None);
+    shared.charts = app::chart::service::ChartService::new(
+        pool.clone(),
+        builtin(),
+        app::chart::service::ChartSettings {
+            minimum_refresh: 3_600,
+            tile_url: None,
+        },
+    );
     shared.pages = std::sync::Arc::new(server::page_cache::PageCache::new(hour));
     shared.sessions = std::sync::Arc::new(server::sessions::SessionCache::new(hour));
     let shutdown = tokio_util::sync::CancellationToken::new();
@@ -664,6 +673,55 @@ async fn dashboard_pages_are_rendered_once_per_role_and_anew_after_any_change(po
     .await
     .expect("the renamed dashboard shows within 5 s");
     assert!(renamed.contains("signed-in-as\">wombat2<"));
+    shutdown.cancel();
+}
+
+#[sqlx::test(migrator = "server::MIGRATOR")]
+async fn a_kept_chart_definition_is_read_anew_once_a_change_is_announced(pool: PgPool) {
+    let chart = new_chart(&pool, "Before").await;
+    let (shared, shutdown) = listening(&pool).await;
+    let name = || async { shared.charts.saved(chart).await.unwrap().name };
+    assert_eq!(name().await, "Before");
+    let renamed = |to: &'static str| {
+        let pool = pool.clone();
+        async move {
+            let mut definition = app::chart::store::get(&pool, chart)
+                .await
+                .unwrap()
+                .definition;
+            definition.name = to.into();
+            // Without triggers, as a replica applies changes: nothing is announced.
+            let mut tx = pool.begin().await.unwrap();
+            if to == "Unannounced" {
+                sqlx::query("SET LOCAL session_replication_role = replica")
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+            }
+            sqlx::query("UPDATE charts SET definition = $2::jsonb WHERE id = $1")
+                .bind(chart)
+                .bind(serde_json::to_string(&definition).unwrap())
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
+    };
+
+    // Kept: a change no one announced does not show.
+    renamed("Unannounced").await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(name().await, "Before");
+
+    // Announced (a chart saved by another service): read anew at once.
+    renamed("After").await;
+    tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while name().await != "After" {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the renamed chart shows within 5 s");
     shutdown.cancel();
 }
 

@@ -9,11 +9,11 @@ use super::query;
 use super::render::{self, Kpi, RenderInput};
 use super::view::{ChartView, ViewOptions, iso_time};
 use super::{Cell, ChartRows};
+use crate::announced::Announced;
 use crate::error::{AppError, Result};
 use sqlx::PgPool;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Settings an operator chooses.
 #[derive(Debug, Clone)]
@@ -42,9 +42,12 @@ pub struct ChartService {
     pub cache: Arc<QueryCache>,
     /// Saved definitions by chart id, kept as long as drawn charts are, so
     /// viewers of a dashboard do not each look up its charts.
-    definitions: Arc<Mutex<HashMap<i64, (Instant, ChartDefinition)>>>,
+    definitions: Arc<Announced<i64, ChartDefinition>>,
     max_age: Duration,
 }
+
+/// Saved definitions kept at most.
+const MAX_DEFINITIONS: usize = 10_000;
 
 /// Largest tile a page may ask for, in pixels.
 const MAX_SIDE: u32 = 4_000;
@@ -57,7 +60,7 @@ impl ChartService {
             datasets: Arc::new(datasets),
             settings: Arc::new(settings),
             cache: Arc::new(QueryCache::new(max_age)),
-            definitions: Arc::default(),
+            definitions: Arc::new(Announced::new(max_age, MAX_DEFINITIONS, |_| 1)),
             max_age,
         }
     }
@@ -69,28 +72,18 @@ impl ChartService {
 
     /// A chart was saved or deleted somewhere: read definitions anew.
     pub fn definitions_changed(&self) {
-        self.definitions.lock().expect("definitions lock").clear();
+        self.definitions.changed();
     }
 
     /// A saved chart's definition; an edit shows within the cache's age, or
     /// as soon as it is announced ([`Self::definitions_changed`]).
     pub async fn saved(&self, id: i64) -> Result<ChartDefinition> {
-        let known = self
-            .definitions
-            .lock()
-            .expect("definitions lock")
-            .get(&id)
-            .filter(|(at, _)| at.elapsed() < self.max_age)
-            .map(|(_, definition)| definition.clone());
-        if let Some(definition) = known {
+        if let Some(definition) = self.definitions.get(&id) {
             return Ok(definition);
         }
+        let generation = self.definitions.generation();
         let definition = super::store::get(&self.pool, id).await?.definition;
-        let mut definitions = self.definitions.lock().expect("definitions lock");
-        if definitions.len() > 10_000 {
-            definitions.retain(|_, (at, _)| at.elapsed() < self.max_age);
-        }
-        definitions.insert(id, (Instant::now(), definition.clone()));
+        self.definitions.keep(id, definition.clone(), generation);
         Ok(definition)
     }
 

@@ -1,8 +1,8 @@
 //! Values kept until Postgres announces a change that may alter them (the
-//! listener in `live.rs` calls [`Announced::changed`]), and for at most a
+//! server's listener calls [`Announced::changed`]), and for at most a
 //! maximum age should an announcement be missed. A value read before an
-//! announcement is not kept after it. Rendered pages and signed-in sessions
-//! are kept this way.
+//! announcement is not kept after it. Saved chart definitions, rendered pages
+//! and signed-in sessions are kept this way.
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
