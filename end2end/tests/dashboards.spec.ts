@@ -67,6 +67,26 @@ test('a chart made in the editor and put on a dashboard is there after a reload,
   expect(JSON.parse(await page.getByTestId('chart-json').inputValue())).toEqual(definition);
 });
 
+test('a value the editor cannot read is refused with the reason and kept in its field', async ({ page }) => {
+  await open(page, '/charts/new');
+  const thresholds = page.getByTestId('chart-thresholds');
+  const definition = async () => JSON.parse(await page.getByTestId('chart-json').inputValue());
+  await thresholds.fill('10, 20.5');
+  await thresholds.blur();
+  await expect.poll(async () => (await definition()).visual.thresholds).toEqual([10, 20.5]);
+
+  await thresholds.fill('10, abc, 30');
+  await thresholds.blur();
+  await expect(page.getByRole('alert').filter({ hasText: '"abc" is not a number' })).toHaveCount(1);
+  await expect(thresholds).toHaveValue('10, abc, 30');
+  expect((await definition()).visual.thresholds).toEqual([10, 20.5]);
+
+  await thresholds.fill('10, 30');
+  await thresholds.blur();
+  await expect(page.getByRole('alert').filter({ hasText: 'is not a number' })).toHaveCount(0);
+  await expect.poll(async () => (await definition()).visual.thresholds).toEqual([10, 30]);
+});
+
 test('a dashboard sends each drawing once, and hydration keeps them all', async ({ page }) => {
   const response = await page.goto('/d/sensors?refresh=off');
   const html = await response!.text();

@@ -454,7 +454,7 @@ fn Editor(saved: Option<SavedChart>, datasets: Vec<Dataset>) -> impl IntoView {
                     <label class="check"><input type="checkbox" prop:checked=move || def.with(|d| d.sort.as_ref().is_some_and(|s| s.descending))
                         on:change=move |ev| { let on = event_target_checked(&ev); def.update(|d| if let Some(s) = &mut d.sort { s.descending = on }) }/>"descending"</label>
                     <DefinitionField def label="Limit" number=true
-                        read={|d| number_text(d.limit)} write={|d, v| d.limit = v.trim().parse().ok()}/>
+                        read={|d| number_text(d.limit)} write={|d, v| { d.limit = whole_number(&v)?; Ok(()) }}/>
                 </div>
                 {errors_for(errors, "sort")}
                 {errors_for(errors, "limit")}
@@ -462,25 +462,25 @@ fn Editor(saved: Option<SavedChart>, datasets: Vec<Dataset>) -> impl IntoView {
                     <legend>"Look"</legend>
                     <DefinitionField def label="Colours (#rrggbb, comma-separated)"
                         read={|d| d.visual.colors.join(", ")}
-                        write={|d, v| d.visual.colors = v.split(',').map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect()}/>
+                        write={|d, v| { d.visual.colors = v.split(',').map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect(); Ok(()) }}/>
                     <DefinitionField def label="Value axis label"
                         read={|d| d.visual.y_label.clone().unwrap_or_default()}
-                        write={|d, v| d.visual.y_label = (!v.is_empty()).then_some(v)}/>
+                        write={|d, v| { d.visual.y_label = (!v.is_empty()).then_some(v); Ok(()) }}/>
                     <DefinitionField def label="Unit" test_id="chart-unit"
                         read={|d| d.visual.unit.clone().unwrap_or_default()}
-                        write={|d, v| d.visual.unit = (!v.is_empty()).then_some(v)}/>
-                    <DefinitionField def label="Thresholds (comma-separated)"
+                        write={|d, v| { d.visual.unit = (!v.is_empty()).then_some(v); Ok(()) }}/>
+                    <DefinitionField def label="Thresholds (comma-separated)" test_id="chart-thresholds"
                         read={|d| d.visual.thresholds.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")}
-                        write={|d, v| d.visual.thresholds = v.split(',').filter_map(parse_number).collect()}/>
+                        write={|d, v| { d.visual.thresholds = numbers(&v)?; Ok(()) }}/>
                     <DefinitionField def label="Histogram bins" number=true
-                        read={|d| number_text(d.visual.bins)} write={|d, v| d.visual.bins = v.trim().parse().ok()}/>
+                        read={|d| number_text(d.visual.bins)} write={|d, v| { d.visual.bins = whole_number(&v)?; Ok(()) }}/>
                     <DefinitionField def label="Map: stale after (seconds)" number=true
                         read={|d| number_text(d.visual.stale_after_seconds)}
-                        write={|d, v| d.visual.stale_after_seconds = v.trim().parse().ok()}/>
+                        write={|d, v| { d.visual.stale_after_seconds = whole_number(&v)?; Ok(()) }}/>
                     {errors_for(errors, "visual")}
                 </fieldset>
                 <DefinitionField def label="Refresh every (seconds; empty: the dashboard's)" number=true
-                    read={|d| number_text(d.refresh_seconds)} write={|d, v| d.refresh_seconds = v.trim().parse().ok()}/>
+                    read={|d| number_text(d.refresh_seconds)} write={|d, v| { d.refresh_seconds = whole_number(&v)?; Ok(()) }}/>
                 {errors_for(errors, "refresh_seconds")}
                 <details>
                     <summary>"JSON"</summary>
@@ -557,17 +557,50 @@ fn DefinitionField(
     def: RwSignal<ChartDefinition>,
     label: &'static str,
     read: fn(&ChartDefinition) -> String,
-    write: fn(&mut ChartDefinition, String),
+    /// Sets the field from what was typed, or says why it cannot.
+    write: fn(&mut ChartDefinition, String) -> Result<(), String>,
     #[prop(optional)] number: bool,
     #[prop(optional)] test_id: Option<&'static str>,
 ) -> impl IntoView {
+    // What was typed and refused stays in the field beside the reason.
+    let problem = RwSignal::new(None::<String>);
+    let change = move |ev| {
+        let mut next = def.get_untracked();
+        match write(&mut next, event_target_value(&ev)) {
+            Ok(()) => {
+                problem.set(None);
+                def.set(next);
+            }
+            Err(reason) => problem.set(Some(reason)),
+        }
+    };
     view! {
         <label>{label}
             <input type=if number { "number" } else { "text" } min=number.then_some("1") data-testid=test_id
-                prop:value=move || def.with(read)
-                on:change=move |ev| { let v = event_target_value(&ev); def.update(|d| write(d, v)) }/>
+                prop:value=move || def.with(read) on:change=change/>
+            {move || problem.get().map(|reason| view! { <span class="field-error" role="alert">{reason}</span> })}
         </label>
     }
+}
+
+/// An optional whole number as typed: empty for none.
+fn whole_number(text: &str) -> Result<Option<u32>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse()
+        .map(Some)
+        .map_err(|_| format!("{text:?} is not a whole number"))
+}
+
+/// Comma-separated numbers as typed; empty for none.
+fn numbers(text: &str) -> Result<Vec<f64>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| parse_number(t).ok_or_else(|| format!("{t:?} is not a number")))
+        .collect()
 }
 
 /// An optional number as an input shows it: empty when absent.
@@ -631,5 +664,26 @@ fn TimeRangeField(def: RwSignal<ChartDefinition>) -> impl IntoView {
                 <label>"To (UTC)"<input prop:value=move || bound(1) on:change=move |ev| set_bound(1, event_target_value(&ev))/></label>
             </div>
         </Show>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_numbers_are_read_or_refused_with_the_reason() {
+        assert_eq!(whole_number(" 12 "), Ok(Some(12)));
+        assert_eq!(whole_number(""), Ok(None));
+        assert_eq!(
+            whole_number("-5"),
+            Err("\"-5\" is not a whole number".to_string())
+        );
+        assert_eq!(numbers("10, .5 ,-2e1,"), Ok(vec![10.0, 0.5, -20.0]));
+        assert_eq!(numbers(" "), Ok(Vec::new()));
+        assert_eq!(
+            numbers("10, abc, 20"),
+            Err("\"abc\" is not a number".to_string())
+        );
     }
 }
