@@ -4,7 +4,7 @@
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use server::config::{FlushConfig, KafkaConfig};
-use server::kafka::JsonPublisher;
+use server::kafka::{JsonPublisher, ensure_topics};
 use server::sales::{RunningTotals, SalesConfig, SalesGenerator};
 use server::sales_pipeline::{
     self, SalesBatch, SalesOutputs, prepare, store_catalogue, write_sales,
@@ -143,6 +143,9 @@ async fn the_simulator_stores_purchases_until_shutdown_and_publishes_results(poo
         format!("test.totals.{nonce:x}"),
         format!("test.enriched.{nonce:x}"),
     );
+    // Created first, as the service does: a consumer subscribed to a topic
+    // that does not exist yet gets an error.
+    ensure_topics(&kafka, &[totals_topic.clone(), enriched_topic.clone()]).await;
     let outputs = SalesOutputs {
         publisher: JsonPublisher::new(&kafka).expect("producer"),
         running_totals_topic: Some(totals_topic.clone()),

@@ -8,7 +8,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use server::config::{FlushConfig, KafkaConfig};
 use server::consumer;
-use server::kafka::{JsonPublisher, Outgoing};
+use server::kafka::{JsonPublisher, Outgoing, ensure_topics};
 use server::operators::window::WindowSpec;
 use server::sales::{SalesConfig, SalesGenerator};
 use server::sales_kafka::{SalesSink, SalesStreams};
@@ -731,6 +731,13 @@ async fn results_are_produced_to_the_output_topics_after_each_commit(pool: PgPoo
         })
         .collect();
     produce(&streams.purchases_topics[0], &purchases).await;
+    // As the service does before it starts: a consumer that subscribes to a
+    // topic not yet created gets an error, not a wait.
+    ensure_topics(
+        &kafka_config(""),
+        &[enriched_topic.clone(), totals_topic.clone()],
+    )
+    .await;
     let outputs = streams.outputs(JsonPublisher::new(&kafka_config("")).expect("producer"));
     let shutdown = start_sink_with(&pool, &streams, Some(outputs));
 
