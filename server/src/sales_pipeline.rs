@@ -366,6 +366,19 @@ pub struct SalesOutputs {
     pub enriched_topic: Option<String>,
 }
 
+impl SalesOutputs {
+    /// The topics results go to, for creating them before the first result:
+    /// a reader subscribed to a topic that does not exist yet gets an error,
+    /// and a broker without automatic creation refuses what is produced to it.
+    pub fn topics(&self) -> Vec<String> {
+        [&self.running_totals_topic, &self.enriched_topic]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect()
+    }
+}
+
 /// Messages waiting to be published: topic, key and JSON payload.
 pub use crate::kafka::PendingMessages;
 

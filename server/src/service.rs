@@ -148,6 +148,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         let outputs = sales.outputs(
             kafka::JsonPublisher::new(kafka_config).context("creating the Kafka producer")?,
         );
+        kafka::ensure_topics(kafka_config, &outputs.topics()).await;
         tracing::info!(group = %subscription.group, topics = ?subscription.topics, "consuming sales from Kafka");
         tasks.spawn(consumer::run(
             pool.clone(),
@@ -193,12 +194,16 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             }
             _ => {
                 let outputs = match &config.kafka {
-                    Some(kafka_config) => Some(sales_pipeline::SalesOutputs {
-                        publisher: kafka::JsonPublisher::new(kafka_config)
-                            .context("creating the Kafka producer")?,
-                        running_totals_topic: Some(crate::sales::TOPIC_RUNNING_TOTALS.into()),
-                        enriched_topic: Some(crate::sales::TOPIC_PURCHASES_ENRICHED.into()),
-                    }),
+                    Some(kafka_config) => {
+                        let outputs = sales_pipeline::SalesOutputs {
+                            publisher: kafka::JsonPublisher::new(kafka_config)
+                                .context("creating the Kafka producer")?,
+                            running_totals_topic: Some(crate::sales::TOPIC_RUNNING_TOTALS.into()),
+                            enriched_topic: Some(crate::sales::TOPIC_PURCHASES_ENRICHED.into()),
+                        };
+                        kafka::ensure_topics(kafka_config, &outputs.topics()).await;
+                        Some(outputs)
+                    }
                     None => None,
                 };
                 tasks.spawn(sales_pipeline::run(

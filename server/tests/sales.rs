@@ -143,14 +143,13 @@ async fn the_simulator_stores_purchases_until_shutdown_and_publishes_results(poo
         format!("test.totals.{nonce:x}"),
         format!("test.enriched.{nonce:x}"),
     );
-    // Created first, as the service does: a consumer subscribed to a topic
-    // that does not exist yet gets an error.
-    ensure_topics(&kafka, &[totals_topic.clone(), enriched_topic.clone()]).await;
     let outputs = SalesOutputs {
         publisher: JsonPublisher::new(&kafka).expect("producer"),
         running_totals_topic: Some(totals_topic.clone()),
         enriched_topic: Some(enriched_topic.clone()),
     };
+    // Created first, as the service does.
+    ensure_topics(&kafka, &outputs.topics()).await;
     let shutdown = CancellationToken::new();
     let flush = FlushConfig {
         max_records: 50,

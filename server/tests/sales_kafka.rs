@@ -731,14 +731,9 @@ async fn results_are_produced_to_the_output_topics_after_each_commit(pool: PgPoo
         })
         .collect();
     produce(&streams.purchases_topics[0], &purchases).await;
-    // As the service does before it starts: a consumer that subscribes to a
-    // topic not yet created gets an error, not a wait.
-    ensure_topics(
-        &kafka_config(""),
-        &[enriched_topic.clone(), totals_topic.clone()],
-    )
-    .await;
     let outputs = streams.outputs(JsonPublisher::new(&kafka_config("")).expect("producer"));
+    // Created first, as the service does.
+    ensure_topics(&kafka_config(""), &outputs.topics()).await;
     let shutdown = start_sink_with(&pool, &streams, Some(outputs));
 
     let stored = "SELECT count(*) FROM purchases_enriched";
@@ -785,4 +780,51 @@ async fn results_are_produced_to_the_output_topics_after_each_commit(pool: PgPoo
     }
     assert_eq!(enriched, PURCHASES);
     shutdown.cancel();
+}
+
+#[sqlx::test(migrator = "server::MIGRATOR")]
+async fn the_service_creates_its_output_topics_before_the_first_result(pool: PgPool) {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let streams = unique_streams("created", Duration::from_secs(30));
+    let nonce: u64 = rand::random();
+    let sensors_topic = format!("test.created.readings.{nonce:x}");
+    let dir = definitions_dir(&streams, &sensors_topic);
+    // The shipped definitions' result topics, renamed by `definitions_dir`.
+    let outputs = [".purchases.enriched", ".running.totals"]
+        .map(|name| format!("{}{name}", streams.purchases_topics[0]));
+    let group = format!("test-created-{nonce:x}");
+    let _instance = start_instance(&pool, &dir, &group, &sensors_topic);
+
+    // No purchase is ever produced, so only the service's start creates them:
+    // a reader can subscribe before the first result.
+    let client: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker())
+        .create()
+        .expect("metadata client");
+    let client = std::sync::Arc::new(client);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let asking = client.clone();
+        let topics: Vec<String> = tokio::task::spawn_blocking(move || {
+            let metadata = asking
+                .fetch_metadata(None, Duration::from_secs(5))
+                .expect("metadata");
+            metadata
+                .topics()
+                .iter()
+                .map(|t| t.name().to_string())
+                .collect()
+        })
+        .await
+        .expect("metadata task");
+        if outputs.iter().all(|name| topics.contains(name)) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{outputs:?} not created by the service's start"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let _ = std::fs::remove_dir_all(dir);
 }
