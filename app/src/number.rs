@@ -22,8 +22,7 @@ pub fn parse_number(text: &str) -> Option<f64> {
         None => (rest, None),
     };
     let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if (whole.is_empty() && fraction.is_empty()) || !digits(whole) || !digits(fraction) {
+    if (whole.is_empty() && fraction.is_empty()) || !all_digits(whole) || !all_digits(fraction) {
         return None;
     }
     // The same number in JSON's stricter spelling.
@@ -39,13 +38,18 @@ pub fn parse_number(text: &str) -> Option<f64> {
     }
     if let Some(exponent) = exponent {
         let exponent_digits = exponent.strip_prefix(['+', '-']).unwrap_or(exponent);
-        if exponent_digits.is_empty() || !digits(exponent_digits) {
+        if exponent_digits.is_empty() || !all_digits(exponent_digits) {
             return None;
         }
         json.push('e');
         json.push_str(exponent);
     }
     serde_json::from_str(&json).ok()
+}
+
+/// Whether every character is an ASCII digit (true for "").
+pub fn all_digits(text: &str) -> bool {
+    text.bytes().all(|b| b.is_ascii_digit())
 }
 
 #[cfg(test)]

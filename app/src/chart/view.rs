@@ -3,6 +3,7 @@
 
 use super::ChartRows;
 use super::definition::{ChartType, Filter, TimeRange};
+use crate::number::all_digits;
 use serde::{Deserialize, Serialize};
 
 /// How a dashboard shows a chart: its own time range or the dashboard's,
@@ -128,7 +129,6 @@ pub fn parse_utc(text: &str) -> Option<i64> {
 /// Whole numbers only: a float parser would add to the browser's bundle.
 fn milliseconds(second: &str) -> Option<i64> {
     let (whole, fraction) = second.split_once('.').unwrap_or((second, ""));
-    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
     if whole.is_empty() || whole.len() > 2 || !all_digits(whole) || !all_digits(fraction) {
         return None;
     }
