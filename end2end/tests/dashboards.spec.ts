@@ -1,4 +1,4 @@
-import { expect, test, type Page } from '@playwright/test';
+import { expect, test, type Locator, type Page } from '@playwright/test';
 
 // Against the running server with its simulators on (see ./scripts/test).
 
@@ -111,8 +111,14 @@ test('a chart moved and resized in edit mode keeps its place after a reload', as
   await page.setViewportSize({ width: 1400, height: 1400 });
   await open(page, `/d/${slug}`);
   const cell = page.getByTestId('grid-cell').first();
-  await expect(cell).toHaveAttribute('data-x', '0');
-  await expect(cell).toHaveAttribute('data-w', '6');
+  // Where the user sees the cell: its first column and row, and its span.
+  const placedAt = async (cell: Locator, column: string, columnSpan: string, row: string, rowSpan: string) => {
+    await expect(cell).toHaveCSS('grid-column-start', column);
+    await expect(cell).toHaveCSS('grid-column-end', `span ${columnSpan}`);
+    await expect(cell).toHaveCSS('grid-row-start', row);
+    await expect(cell).toHaveCSS('grid-row-end', `span ${rowSpan}`);
+  };
+  await placedAt(cell, '1', '6', '1', '4');
   await page.getByTestId('edit-dashboard').click();
 
   const grid = await page.getByTestId('dashboard-grid').boundingBox();
@@ -129,19 +135,14 @@ test('a chart moved and resized in edit mode keeps its place after a reload', as
     await page.mouse.up();
   };
   await drag('drag-handle', 2 * column, 80);
-  await expect(cell).toHaveAttribute('data-x', '2');
-  await expect(cell).toHaveAttribute('data-y', '1');
+  await placedAt(cell, '3', '6', '2', '4');
   await drag('resize-handle', 2 * column, 160);
-  await expect(cell).toHaveAttribute('data-w', '8');
-  await expect(cell).toHaveAttribute('data-h', '6');
+  await placedAt(cell, '3', '8', '2', '6');
   await page.getByTestId('save-dashboard').click();
   await expect(page.getByTestId('dashboard-status')).toHaveText('Saved.');
 
   await page.reload();
-  const again = page.getByTestId('grid-cell').first();
-  for (const [name, value] of [['data-x', '2'], ['data-y', '1'], ['data-w', '8'], ['data-h', '6']]) {
-    await expect(again).toHaveAttribute(name, value);
-  }
+  await placedAt(page.getByTestId('grid-cell').first(), '3', '8', '2', '6');
 });
 
 test('a 5 s refresh changes what is shown without a reload', async ({ page }) => {

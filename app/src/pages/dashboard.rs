@@ -14,6 +14,8 @@ use crate::dashboard::params::{
 };
 use crate::pages::chart_tile::{ChartTile, ROW_PX, TileContext};
 use crate::pages::{Choice, error_list};
+use crate::text::escape;
+use leptos::either::Either;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::NavigateOptions;
@@ -322,26 +324,20 @@ fn DashboardView(page: DashboardPage) -> impl IntoView {
                             let streams = summary.as_ref().map(|c| c.streams.clone()).unwrap_or_default();
                             // A chart's own interval wins, within the server's minimum.
                             let own_refresh = summary.and_then(|c| c.refresh_seconds).map(|s| s.max(minimum_refresh));
-                            view! { <ChartTile id size own_refresh dataset_streams=streams/> }.into_any()
+                            Either::Left(view! { <ChartTile id size own_refresh dataset_streams=streams/> })
                         }
-                        Content::Header(text) => view! { <h2 class="header-element">{text}</h2> }.into_any(),
-                        Content::Markdown(text) => view! { <div class="markdown" inner_html=markdown::to_html(&text)></div> }.into_any(),
-                        Content::Divider => view! { <hr class="divider"/> }.into_any(),
+                        text => Either::Right(view! { <div class="text-element" inner_html=text_html(&text)></div> }),
                     };
                     let start = move |ev: leptos::ev::PointerEvent, resize: bool| {
                         ev.prevent_default();
                         drag.set(Some(Drag { index, resize, start: (f64::from(ev.client_x()), f64::from(ev.client_y())), original: place() }));
                     };
                     view! {
-                        <div class="cell" data-testid="grid-cell" data-index=index
-                            data-x=move || place().0 data-y=move || place().1 data-w=move || place().2 data-h=move || place().3
-                            style=move || { let (x, y, w, h) = place(); format!("grid-column: {} / span {w}; grid-row: {} / span {h}", x + 1, y + 1) }>
+                        <div class="cell" data-testid="grid-cell" data-index=index style=move || placement(place())>
                             <Show when=move || edit.get()>
-                                <div class="cell-tools">
-                                    <span class="drag-handle" data-testid="drag-handle" title="Drag to move" on:pointerdown=move |ev| start(ev, false)>"⠿ move"</span>
-                                    <button class="remove" on:click=move |_| working.update(|d| { if let Some(tab) = d.tabs.get_mut(t) && index < tab.elements.len() { tab.elements.remove(index); } })>"Remove"</button>
-                                </div>
-                                <span class="resize-handle" data-testid="resize-handle" title="Drag to resize" on:pointerdown=move |ev| start(ev, true)></span>
+                                <CellTools
+                                    start=Callback::new(move |(ev, resize)| start(ev, resize))
+                                    remove=Callback::new(move |()| working.update(|d| { if let Some(tab) = d.tabs.get_mut(t) && index < tab.elements.len() { tab.elements.remove(index); } }))/>
                             </Show>
                             {body}
                         </div>
@@ -349,6 +345,45 @@ fn DashboardView(page: DashboardPage) -> impl IntoView {
                 }
             />
         </div>
+    }
+}
+
+/// Where a cell sits on the grid, as CSS: one value for the whole placement.
+fn placement((x, y, w, h): (u32, u32, u32, u32)) -> String {
+    format!(
+        "grid-column: {} / span {w}; grid-row: {} / span {h}",
+        x + 1,
+        y + 1
+    )
+}
+
+/// A header, a Markdown text or a divider as HTML: none of them changes once
+/// placed, so one plain element serves all three. Text is escaped, so it can
+/// never become markup. A chart has no text; its tile draws it.
+fn text_html(content: &Content) -> String {
+    match content {
+        Content::Header(text) => format!("<h2 class=\"header-element\">{}</h2>", escape(text)),
+        Content::Markdown(text) => {
+            format!("<div class=\"markdown\">{}</div>", markdown::to_html(text))
+        }
+        Content::Divider => "<hr class=\"divider\">".to_string(),
+        Content::Chart(_) => String::new(),
+    }
+}
+
+/// A cell's tools in edit mode: move, resize and remove.
+#[component]
+fn CellTools(
+    /// Starts a drag; `true` resizes instead of moving.
+    start: Callback<(leptos::ev::PointerEvent, bool)>,
+    remove: Callback<()>,
+) -> impl IntoView {
+    view! {
+        <div class="cell-tools">
+            <span class="drag-handle" data-testid="drag-handle" title="Drag to move" on:pointerdown=move |ev| start.run((ev, false))>"⠿ move"</span>
+            <button class="remove" on:click=move |_| remove.run(())>"Remove"</button>
+        </div>
+        <span class="resize-handle" data-testid="resize-handle" title="Drag to resize" on:pointerdown=move |ev| start.run((ev, true))></span>
     }
 }
 
@@ -464,4 +499,33 @@ fn set_between(
     }
     status.set(String::new());
     range.set(Some(TimeRange::Between { from_ms, to_ms }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_elements_escape_what_their_author_typed() {
+        let header = text_html(&Content::Header("<script>x</script> & co".into()));
+        assert_eq!(
+            header,
+            "<h2 class=\"header-element\">&lt;script&gt;x&lt;/script&gt; &amp; co</h2>"
+        );
+        let text = text_html(&Content::Markdown("**<img src=x>**".into()));
+        assert!(!text.contains("<img"), "{text}");
+        assert!(
+            text.starts_with("<div class=\"markdown\"><p><strong>"),
+            "{text}"
+        );
+        assert_eq!(text_html(&Content::Divider), "<hr class=\"divider\">");
+    }
+
+    #[test]
+    fn a_placement_counts_grid_lines_from_one() {
+        assert_eq!(
+            placement((2, 1, 8, 6)),
+            "grid-column: 3 / span 8; grid-row: 2 / span 6"
+        );
+    }
 }
