@@ -9,8 +9,8 @@ use crate::operators::latency::Latencies;
 use crate::pgcopy::{BinaryRows, copy_rows};
 use crate::reading::epoch_micros;
 use crate::sales::{
-    EnrichedPurchase, Inventory, Product, RunningTotal, SaleEvent, SalesConfig, SalesGenerator,
-    enrich, format_timestamp, parse_timestamp,
+    EnrichedPurchase, Inventory, Product, RunningTotal, SaleEvent, SalesGenerator, enrich,
+    format_timestamp, parse_timestamp,
 };
 use crate::sales_kafka::{INVENTORIES, PURCHASES};
 use crate::sales_windows::{LateEvent, SalesWindows, WindowDelta};
@@ -442,18 +442,18 @@ pub fn prepare(
     })
 }
 
-/// Generates purchases until shutdown, at the generator's own pace or at
-/// `rate` purchases per second, flushing on the usual size and time limits.
+/// Runs `generator` until shutdown, at its own pace or at `rate` purchases
+/// per second, flushing on the usual size and time limits, into `windows`
+/// (their state from before a restart is read first).
 pub async fn run(
     pool: PgPool,
     outputs: Option<SalesOutputs>,
-    sales: SalesConfig,
+    mut windows: SalesWindows,
+    mut generator: SalesGenerator,
     rate: Option<f64>,
-    seed: u64,
     flush: FlushConfig,
     shutdown: CancellationToken,
 ) {
-    let mut generator = SalesGenerator::new(sales, seed);
     let catalogue = generator.products().to_vec();
     if store::retry(&shutdown, "storing the product catalogue", || {
         store_catalogue(&pool, &catalogue)
@@ -466,13 +466,6 @@ pub async fn run(
     tracing::info!(products = catalogue.len(), ?rate, "sales simulator started");
     let mut batch = SalesBatch::default();
     let mut pending = Vec::new();
-    let mut windows = match SalesWindows::new() {
-        Ok(windows) => windows,
-        Err(error) => {
-            tracing::error!(%error, "sales windows cannot be set up");
-            return;
-        }
-    };
     // Windows closed before a restart stay closed.
     match store::stored_watermark(&pool, PURCHASES, crate::sales_windows::NAME).await {
         Ok(Some(watermark)) => windows.advance_watermark(watermark),

@@ -7,6 +7,7 @@ use crate::ingest_rate::IngestRates;
 use crate::live::{Kept, Live};
 use crate::page_cache::PageCache;
 use crate::sales_kafka::{self, SalesSink, SalesStreams};
+use crate::sales_windows::SalesWindows;
 use crate::state::AppState;
 use crate::{MIGRATOR, consumer, definitions, kafka, pipeline, sales_pipeline, simulator};
 use anyhow::Context;
@@ -144,11 +145,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     }
     if let (Some(kafka_config), Some(sales)) = (&config.kafka, &sales) {
         let subscription = sales.subscription(&kafka_config.group_id);
-        kafka::ensure_topics(kafka_config, &subscription.topics).await;
         let outputs = sales.outputs(
             kafka::JsonPublisher::new(kafka_config).context("creating the Kafka producer")?,
         );
-        kafka::ensure_topics(kafka_config, &outputs.topics()).await;
+        let topics = [subscription.topics.clone(), outputs.topics()].concat();
+        kafka::ensure_topics(kafka_config, &topics).await;
         tracing::info!(group = %subscription.group, topics = ?subscription.topics, "consuming sales from Kafka");
         tasks.spawn(consumer::run(
             pool.clone(),
@@ -193,25 +194,29 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                 ));
             }
             _ => {
-                let outputs = match &config.kafka {
-                    Some(kafka_config) => {
-                        let outputs = sales_pipeline::SalesOutputs {
-                            publisher: kafka::JsonPublisher::new(kafka_config)
+                // In-process sales follow the definitions too: their windows,
+                // and results to the topics they name.
+                let windows = match &sales {
+                    Some(sales) => SalesWindows::with_spec(sales.windows),
+                    None => SalesWindows::new().context("the default sales windows")?,
+                };
+                let outputs = match (&config.kafka, &sales) {
+                    (Some(kafka_config), Some(sales)) => {
+                        let outputs = sales.outputs(
+                            kafka::JsonPublisher::new(kafka_config)
                                 .context("creating the Kafka producer")?,
-                            running_totals_topic: Some(crate::sales::TOPIC_RUNNING_TOTALS.into()),
-                            enriched_topic: Some(crate::sales::TOPIC_PURCHASES_ENRICHED.into()),
-                        };
+                        );
                         kafka::ensure_topics(kafka_config, &outputs.topics()).await;
                         Some(outputs)
                     }
-                    None => None,
+                    _ => None,
                 };
                 tasks.spawn(sales_pipeline::run(
                     pool.clone(),
                     outputs,
-                    sales_config.clone(),
+                    windows,
+                    crate::sales::SalesGenerator::new(sales_config, seed),
                     config.simulator.sales_rate,
-                    seed,
                     config.flush,
                     shutdown.clone(),
                 ));

@@ -158,9 +158,9 @@ async fn the_simulator_stores_purchases_until_shutdown_and_publishes_results(poo
     let task = tokio::spawn(sales_pipeline::run(
         pool.clone(),
         Some(outputs),
-        SalesConfig::default(),
+        server::sales_windows::SalesWindows::new().expect("window spec"),
+        SalesGenerator::new(SalesConfig::default(), 7),
         Some(200.0),
-        7,
         flush,
         shutdown.clone(),
     ));

@@ -828,3 +828,68 @@ async fn the_service_creates_its_output_topics_before_the_first_result(pool: PgP
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[sqlx::test(migrator = "server::MIGRATOR")]
+async fn the_in_process_sales_simulator_follows_the_definitions(pool: PgPool) {
+    use rdkafka::Message;
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    let streams = unique_streams("in-process", Duration::from_secs(30));
+    let nonce: u64 = rand::random();
+    let sensors_topic = format!("test.in-process.readings.{nonce:x}");
+    let dir = definitions_dir(&streams, &sensors_topic);
+    // Windows of one minute instead of the shipped ten.
+    let purchases = dir.join("purchases.toml");
+    let shipped = std::fs::read_to_string(&purchases).expect("definition");
+    let one_minute = shipped.replace(
+        "size = \"10m\"\nslide = \"5m\"",
+        "size = \"1m\"\nslide = \"1m\"",
+    );
+    assert_ne!(one_minute, shipped, "the shipped windows are not 10m/5m");
+    std::fs::write(&purchases, one_minute).expect("definition written");
+    // The result topic as `definitions_dir` renamed it.
+    let enriched_topic = format!("{}.purchases.enriched", streams.purchases_topics[0]);
+    let group = format!("test-in-process-{nonce:x}");
+    let _instance = start_instance_with(
+        &pool,
+        &dir,
+        &group,
+        &sensors_topic,
+        &[
+            ("PULSEBOARD_SALES_SIMULATOR", "true"),
+            ("PULSEBOARD_SIMULATOR_SINK", "pipeline"),
+            ("PULSEBOARD_SALES_RATE", "50"),
+        ],
+    );
+
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker())
+        .set("group.id", format!("test-in-process-reader-{nonce:x}"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    consumer
+        .subscribe(&[enriched_topic.as_str()])
+        .expect("subscribe");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let first = loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left, consumer.recv()).await {
+            Ok(Ok(message)) => break message.detach(),
+            // The topic may not exist yet when the reader first asks for it.
+            Ok(Err(_)) => tokio::time::sleep(Duration::from_millis(250)).await,
+            Err(_) => panic!("no enriched purchase on {enriched_topic} within 60 s"),
+        }
+    };
+    let json: serde_json::Value =
+        serde_json::from_slice(first.payload().unwrap_or_default()).expect("JSON");
+    assert!(json["product_id"].is_string(), "{json}");
+    assert!(json["total_purchase"].is_number(), "{json}");
+
+    let windows = "SELECT count(*) FROM sales_windows";
+    let stored = wait_for(&pool, windows, 1, Duration::from_secs(30)).await;
+    assert!(stored >= 1, "no sales window stored");
+    let other_lengths =
+        "SELECT count(*) FROM sales_windows WHERE window_end - window_start <> interval '1 minute'";
+    assert_eq!(scalar(&pool, other_lengths).await, 0);
+    let _ = std::fs::remove_dir_all(dir);
+}
