@@ -787,6 +787,50 @@ async fn a_kept_session_ends_and_changes_with_its_account_at_once(pool: PgPool) 
 }
 
 #[sqlx::test(migrator = "server::MIGRATOR")]
+async fn signing_out_with_a_cookie_of_no_session_keeps_the_other_sessions(pool: PgPool) {
+    let (shared, shutdown) = listening(&pool).await;
+    let mut events = shared.live.subscribe();
+    // Notifications arrive in order: once a later one is heard, any ended
+    // session announced before it has been acted on.
+    async fn settled(pool: &PgPool, events: &mut tokio::sync::broadcast::Receiver<String>) {
+        sqlx::query("SELECT pg_notify('pulseboard_data', 'sensors')")
+            .execute(pool)
+            .await
+            .unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(5), events.recv())
+            .await
+            .expect("the listener hears within 5 s")
+            .expect("an event");
+    }
+    let logout = |cookie: String| {
+        let state = shared.clone();
+        async move {
+            let out = send_as_is(state, request("POST", "/logout", Some(&cookie), no_body())).await;
+            assert_eq!(out.status, StatusCode::SEE_OTHER);
+        }
+    };
+    let made_up = format!("{}=no-such-session", server::auth::SESSION_COOKIE);
+    let before = shared.sessions.generation();
+    logout(made_up).await;
+    settled(&pool, &mut events).await;
+    assert_eq!(
+        shared.sessions.generation(),
+        before,
+        "a made-up cookie emptied the kept sessions"
+    );
+
+    // A session that did end is announced, as before.
+    let cookie = signed_in_as(&pool, "plum5", Role::Viewer).await;
+    logout(cookie).await;
+    settled(&pool, &mut events).await;
+    assert!(
+        shared.sessions.generation() > before,
+        "an ended session was not announced"
+    );
+    shutdown.cancel();
+}
+
+#[sqlx::test(migrator = "server::MIGRATOR")]
 async fn a_public_dashboard_is_readable_without_an_account_and_nothing_else_is(pool: PgPool) {
     let shown = new_chart(&pool, "On the public dashboard").await;
     let hidden = new_chart(&pool, "Only for accounts").await;
