@@ -288,8 +288,10 @@ pub async fn ensure_topics(config: &KafkaConfig, topics: &[String]) {
             return;
         }
     };
-    let new: Vec<NewTopic> = topics
-        .iter()
+    // A topic named twice in one request is refused by the broker.
+    let names: std::collections::BTreeSet<&String> = topics.iter().collect();
+    let new: Vec<NewTopic> = names
+        .into_iter()
         .map(|t| NewTopic::new(t, -1, TopicReplication::Fixed(-1)))
         .collect();
     match admin.create_topics(&new, &AdminOptions::new()).await {

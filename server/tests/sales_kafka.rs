@@ -782,9 +782,31 @@ async fn results_are_produced_to_the_output_topics_after_each_commit(pool: PgPoo
     shutdown.cancel();
 }
 
+/// Whether the broker knows `topic` now.
+fn topic_exists(topic: &str) -> bool {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let client: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker())
+        .create()
+        .expect("metadata client");
+    let metadata = client
+        .fetch_metadata(Some(topic), Duration::from_secs(5))
+        .expect("metadata");
+    metadata
+        .topics()
+        .iter()
+        .any(|t| t.name() == topic && t.error().is_none())
+}
+
+#[tokio::test]
+async fn a_topic_named_twice_in_one_request_is_created() {
+    let topic = format!("test.twice.{:x}", rand::random::<u64>());
+    ensure_topics(&kafka_config(""), &[topic.clone(), topic.clone()]).await;
+    assert!(topic_exists(&topic), "{topic} was not created");
+}
+
 #[sqlx::test(migrator = "server::MIGRATOR")]
 async fn the_service_creates_its_output_topics_before_the_first_result(pool: PgPool) {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
     let streams = unique_streams("created", Duration::from_secs(30));
     let nonce: u64 = rand::random();
     let sensors_topic = format!("test.created.readings.{nonce:x}");
@@ -797,29 +819,8 @@ async fn the_service_creates_its_output_topics_before_the_first_result(pool: PgP
 
     // No purchase is ever produced, so only the service's start creates them:
     // a reader can subscribe before the first result.
-    let client: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", broker())
-        .create()
-        .expect("metadata client");
-    let client = std::sync::Arc::new(client);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let asking = client.clone();
-        let topics: Vec<String> = tokio::task::spawn_blocking(move || {
-            let metadata = asking
-                .fetch_metadata(None, Duration::from_secs(5))
-                .expect("metadata");
-            metadata
-                .topics()
-                .iter()
-                .map(|t| t.name().to_string())
-                .collect()
-        })
-        .await
-        .expect("metadata task");
-        if outputs.iter().all(|name| topics.contains(name)) {
-            break;
-        }
+    while !outputs.iter().all(|name| topic_exists(name)) {
         assert!(
             std::time::Instant::now() < deadline,
             "{outputs:?} not created by the service's start"
@@ -846,8 +847,9 @@ async fn the_in_process_sales_simulator_follows_the_definitions(pool: PgPool) {
     );
     assert_ne!(one_minute, shipped, "the shipped windows are not 10m/5m");
     std::fs::write(&purchases, one_minute).expect("definition written");
-    // The result topic as `definitions_dir` renamed it.
+    // The result topics as `definitions_dir` renamed them.
     let enriched_topic = format!("{}.purchases.enriched", streams.purchases_topics[0]);
+    let totals_topic = format!("{}.running.totals", streams.purchases_topics[0]);
     let group = format!("test-in-process-{nonce:x}");
     let _instance = start_instance_with(
         &pool,
@@ -868,22 +870,28 @@ async fn the_in_process_sales_simulator_follows_the_definitions(pool: PgPool) {
         .create()
         .expect("consumer");
     consumer
-        .subscribe(&[enriched_topic.as_str()])
+        .subscribe(&[enriched_topic.as_str(), totals_topic.as_str()])
         .expect("subscribe");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let first = loop {
+    let mut heard = BTreeMap::new();
+    while heard.len() < 2 {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         match tokio::time::timeout(left, consumer.recv()).await {
-            Ok(Ok(message)) => break message.detach(),
-            // The topic may not exist yet when the reader first asks for it.
+            Ok(Ok(message)) => {
+                let json: serde_json::Value =
+                    serde_json::from_slice(message.payload().unwrap_or_default()).expect("JSON");
+                heard.insert(message.topic().to_string(), json);
+            }
+            // The topics may not exist yet when the reader first asks for them.
             Ok(Err(_)) => tokio::time::sleep(Duration::from_millis(250)).await,
-            Err(_) => panic!("no enriched purchase on {enriched_topic} within 60 s"),
+            Err(_) => panic!("within 60 s, results only on {:?}", heard.keys()),
         }
-    };
-    let json: serde_json::Value =
-        serde_json::from_slice(first.payload().unwrap_or_default()).expect("JSON");
-    assert!(json["product_id"].is_string(), "{json}");
-    assert!(json["total_purchase"].is_number(), "{json}");
+    }
+    let enriched = &heard[&enriched_topic];
+    assert!(enriched["product_id"].is_string(), "{enriched}");
+    assert!(enriched["total_purchase"].is_number(), "{enriched}");
+    let totals = &heard[&totals_topic];
+    assert!(totals["transactions"].is_i64(), "{totals}");
 
     let windows = "SELECT count(*) FROM sales_windows";
     let stored = wait_for(&pool, windows, 1, Duration::from_secs(30)).await;
