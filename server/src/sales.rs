@@ -14,17 +14,6 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Topic the generator writes the catalogue to, once at start-up.
-pub const TOPIC_PRODUCTS: &str = "demo.products";
-/// Topic the generator writes every purchase (line item) to.
-pub const TOPIC_PURCHASES: &str = "demo.purchases";
-/// Topic the generator writes restocking events to.
-pub const TOPIC_INVENTORIES: &str = "demo.inventories";
-/// Topic the seed's Flink join writes enriched purchases to.
-pub const TOPIC_PURCHASES_ENRICHED: &str = "demo.purchases.enriched";
-/// Topic the seed's Kafka Streams / Flink jobs write running totals to.
-pub const TOPIC_RUNNING_TOTALS: &str = "demo.running.totals";
-
 // ---------------------------------------------------------------------------
 // Products
 // ---------------------------------------------------------------------------

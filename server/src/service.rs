@@ -209,7 +209,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                         kafka::ensure_topics(kafka_config, &outputs.topics()).await;
                         Some(outputs)
                     }
-                    _ => None,
+                    (Some(_), None) => {
+                        tracing::warn!(
+                            "no sales streams are defined, so in-process sales publish no results to Kafka"
+                        );
+                        None
+                    }
+                    (None, _) => None,
                 };
                 tasks.spawn(sales_pipeline::run(
                     pool.clone(),

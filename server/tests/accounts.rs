@@ -790,17 +790,21 @@ async fn a_kept_session_ends_and_changes_with_its_account_at_once(pool: PgPool) 
 async fn signing_out_with_a_cookie_of_no_session_keeps_the_other_sessions(pool: PgPool) {
     let (shared, shutdown) = listening(&pool).await;
     let mut events = shared.live.subscribe();
-    // Notifications arrive in order: once a later one is heard, any ended
-    // session announced before it has been acted on.
+    // Notifications arrive in order: once a later one of our own is heard,
+    // any ended session announced before it has been acted on. Its own name,
+    // so no earlier announcement is taken for it.
     async fn settled(pool: &PgPool, events: &mut tokio::sync::broadcast::Receiver<String>) {
-        sqlx::query("SELECT pg_notify('pulseboard_data', 'sensors')")
+        let marker = format!("settled-{}", rand::random::<u64>());
+        sqlx::query("SELECT pg_notify('pulseboard_data', $1)")
+            .bind(&marker)
             .execute(pool)
             .await
             .unwrap();
-        tokio::time::timeout(std::time::Duration::from_secs(5), events.recv())
-            .await
-            .expect("the listener hears within 5 s")
-            .expect("an event");
+        tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            while events.recv().await.expect("an event") != marker {}
+        })
+        .await
+        .expect("the listener hears within 5 s");
     }
     let logout = |cookie: String| {
         let state = shared.clone();
