@@ -126,7 +126,7 @@ impl SalesStreams {
         }
     }
 
-    pub fn outputs(&self, publisher: JsonPublisher) -> SalesOutputs {
+    pub fn outputs(&self, publisher: Arc<JsonPublisher>) -> SalesOutputs {
         SalesOutputs {
             publisher,
             running_totals_topic: self.running_totals_topic.clone(),

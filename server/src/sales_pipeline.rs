@@ -360,8 +360,10 @@ async fn finalize_windows(
 }
 
 /// Topics the sales pipeline writes its results to, as the seed's jobs do.
+#[derive(Clone)]
 pub struct SalesOutputs {
-    pub publisher: JsonPublisher,
+    /// The service's one producer, shared with every other path that publishes.
+    pub publisher: std::sync::Arc<JsonPublisher>,
     pub running_totals_topic: Option<String>,
     pub enriched_topic: Option<String>,
 }

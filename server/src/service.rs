@@ -100,6 +100,22 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         }
     };
 
+    // The sales pipeline's results, one producer with the streams of your own:
+    // its Kafka consumer and the in-process simulator both publish through it.
+    let sales_outputs = match (&config.kafka, &sales) {
+        (Some(kafka_config), Some(sales)) => {
+            let publisher = match &outputs_publisher {
+                Some(publisher) => publisher.clone(),
+                None => Arc::new(
+                    kafka::JsonPublisher::new(kafka_config)
+                        .context("creating the Kafka producer")?,
+                ),
+            };
+            Some(sales.outputs(publisher))
+        }
+        _ => None,
+    };
+
     let mut tasks = JoinSet::new();
     if let Some(kafka_config) = &config.kafka {
         kafka::ensure_topics(
@@ -145,17 +161,17 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     }
     if let (Some(kafka_config), Some(sales)) = (&config.kafka, &sales) {
         let subscription = sales.subscription(&kafka_config.group_id);
-        let outputs = sales.outputs(
-            kafka::JsonPublisher::new(kafka_config).context("creating the Kafka producer")?,
-        );
-        let topics = [subscription.topics.clone(), outputs.topics()].concat();
+        let outputs = sales_outputs.clone();
+        // Before anything reads or publishes, in this path or in-process.
+        let result_topics = outputs.as_ref().map(|o| o.topics()).unwrap_or_default();
+        let topics = [subscription.topics.clone(), result_topics].concat();
         kafka::ensure_topics(kafka_config, &topics).await;
         tracing::info!(group = %subscription.group, topics = ?subscription.topics, "consuming sales from Kafka");
         tasks.spawn(consumer::run(
             pool.clone(),
             kafka_config.clone(),
             subscription,
-            SalesSink::new(sales.clone(), Some(outputs)),
+            SalesSink::new(sales.clone(), outputs),
             config.flush,
             shutdown.clone(),
         ));
@@ -200,26 +216,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                     Some(sales) => SalesWindows::with_spec(sales.windows),
                     None => SalesWindows::new().context("the default sales windows")?,
                 };
-                let outputs = match (&config.kafka, &sales) {
-                    (Some(kafka_config), Some(sales)) => {
-                        let outputs = sales.outputs(
-                            kafka::JsonPublisher::new(kafka_config)
-                                .context("creating the Kafka producer")?,
-                        );
-                        kafka::ensure_topics(kafka_config, &outputs.topics()).await;
-                        Some(outputs)
-                    }
-                    (Some(_), None) => {
-                        tracing::warn!(
-                            "no sales streams are defined, so in-process sales publish no results to Kafka"
-                        );
-                        None
-                    }
-                    (None, _) => None,
-                };
+                if config.kafka.is_some() && sales.is_none() {
+                    tracing::warn!(
+                        "no sales streams are defined, so in-process sales publish no results to Kafka"
+                    );
+                }
                 tasks.spawn(sales_pipeline::run(
                     pool.clone(),
-                    outputs,
+                    sales_outputs.clone(),
                     windows,
                     crate::sales::SalesGenerator::new(sales_config, seed),
                     config.simulator.sales_rate,

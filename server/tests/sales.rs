@@ -2,7 +2,7 @@
 //! totals, checked against totals computed independently.
 
 use rdkafka::Message;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+
 use server::config::{FlushConfig, KafkaConfig};
 use server::kafka::{JsonPublisher, ensure_topics};
 use server::sales::{RunningTotals, SalesConfig, SalesGenerator};
@@ -13,6 +13,8 @@ use sqlx::PgPool;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+
+mod support;
 
 type Total = (String, i64, i64, f64);
 
@@ -144,7 +146,7 @@ async fn the_simulator_stores_purchases_until_shutdown_and_publishes_results(poo
         format!("test.enriched.{nonce:x}"),
     );
     let outputs = SalesOutputs {
-        publisher: JsonPublisher::new(&kafka).expect("producer"),
+        publisher: std::sync::Arc::new(JsonPublisher::new(&kafka).expect("producer")),
         running_totals_topic: Some(totals_topic.clone()),
         enriched_topic: Some(enriched_topic.clone()),
     };
@@ -191,15 +193,8 @@ async fn the_simulator_stores_purchases_until_shutdown_and_publishes_results(poo
 
     // Every enriched purchase was published, and the newest total per product
     // on the topic is the stored one.
-    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", &kafka.bootstrap_servers)
-        .set("group.id", format!("test-outputs-{nonce:x}"))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .expect("consumer");
-    consumer
-        .subscribe(&[totals_topic.as_str(), enriched_topic.as_str()])
-        .expect("subscribe");
+    let consumer =
+        support::results_reader(&kafka.bootstrap_servers, &[&totals_topic, &enriched_topic]);
     let (mut enriched, mut newest): (i64, BTreeMap<String, (i64, i64, f64)>) = (0, BTreeMap::new());
     while enriched < purchases
         || newest.len() < totals.len()

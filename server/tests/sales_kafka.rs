@@ -17,7 +17,7 @@ use sqlx::PgPool;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use support::{Instance, scalar, wait_for};
+use support::{Instance, results_reader, scalar, wait_for};
 use tokio_util::sync::CancellationToken;
 
 mod support;
@@ -713,7 +713,6 @@ async fn replay_rebuilds_the_sales_figures_from_the_topics(pool: PgPool) {
 #[sqlx::test(migrator = "server::MIGRATOR")]
 async fn results_are_produced_to_the_output_topics_after_each_commit(pool: PgPool) {
     use rdkafka::Message;
-    use rdkafka::consumer::{Consumer, StreamConsumer};
     const PURCHASES: usize = 300;
     let mut streams = unique_streams("outputs", Duration::from_secs(30));
     let enriched_topic = format!("{}.enriched", streams.purchases_topics[0]);
@@ -731,7 +730,8 @@ async fn results_are_produced_to_the_output_topics_after_each_commit(pool: PgPoo
         })
         .collect();
     produce(&streams.purchases_topics[0], &purchases).await;
-    let outputs = streams.outputs(JsonPublisher::new(&kafka_config("")).expect("producer"));
+    let publisher = JsonPublisher::new(&kafka_config("")).expect("producer");
+    let outputs = streams.outputs(std::sync::Arc::new(publisher));
     // Created first, as the service does.
     ensure_topics(&kafka_config(""), &outputs.topics()).await;
     let shutdown = start_sink_with(&pool, &streams, Some(outputs));
@@ -739,18 +739,7 @@ async fn results_are_produced_to_the_output_topics_after_each_commit(pool: PgPoo
     let stored = "SELECT count(*) FROM purchases_enriched";
     let n = wait_for(&pool, stored, PURCHASES as i64, Duration::from_secs(60)).await;
     assert_eq!(n, PURCHASES as i64);
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", broker())
-        .set(
-            "group.id",
-            format!("test-outputs-{}", rand::random::<u64>()),
-        )
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .expect("consumer");
-    consumer
-        .subscribe(&[enriched_topic.as_str(), totals_topic.as_str()])
-        .expect("subscribe");
+    let consumer = results_reader(&broker(), &[&enriched_topic, &totals_topic]);
     let totals: BTreeMap<String, i64> =
         sqlx::query_as::<_, (String, i64)>("SELECT product_id, transactions FROM running_totals")
             .fetch_all(&pool)
@@ -782,6 +771,36 @@ async fn results_are_produced_to_the_output_topics_after_each_commit(pool: PgPoo
     shutdown.cancel();
 }
 
+/// The shipped definitions renamed to one test's own topics, for a service
+/// instance; removed when dropped.
+struct ServiceDefinitions {
+    path: PathBuf,
+    sensors_topic: String,
+    group: String,
+}
+
+impl Drop for ServiceDefinitions {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Definitions for a service under `test`, and their two result topics as
+/// `definitions_dir` renamed them: enriched purchases, running totals.
+fn service_definitions(test: &str) -> (ServiceDefinitions, [String; 2]) {
+    let streams = unique_streams(test, Duration::from_secs(30));
+    let nonce: u64 = rand::random();
+    let sensors_topic = format!("test.{test}.readings.{nonce:x}");
+    let results = [".purchases.enriched", ".running.totals"]
+        .map(|name| format!("{}{name}", streams.purchases_topics[0]));
+    let definitions = ServiceDefinitions {
+        path: definitions_dir(&streams, &sensors_topic),
+        sensors_topic,
+        group: format!("test-{test}-{nonce:x}"),
+    };
+    (definitions, results)
+}
+
 /// Whether the broker knows `topic` now.
 fn topic_exists(topic: &str) -> bool {
     use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -807,15 +826,8 @@ async fn a_topic_named_twice_in_one_request_is_created() {
 
 #[sqlx::test(migrator = "server::MIGRATOR")]
 async fn the_service_creates_its_output_topics_before_the_first_result(pool: PgPool) {
-    let streams = unique_streams("created", Duration::from_secs(30));
-    let nonce: u64 = rand::random();
-    let sensors_topic = format!("test.created.readings.{nonce:x}");
-    let dir = definitions_dir(&streams, &sensors_topic);
-    // The shipped definitions' result topics, renamed by `definitions_dir`.
-    let outputs = [".purchases.enriched", ".running.totals"]
-        .map(|name| format!("{}{name}", streams.purchases_topics[0]));
-    let group = format!("test-created-{nonce:x}");
-    let _instance = start_instance(&pool, &dir, &group, &sensors_topic);
+    let (dir, outputs) = service_definitions("created");
+    let _instance = start_instance(&pool, &dir.path, &dir.group, &dir.sensors_topic);
 
     // No purchase is ever produced, so only the service's start creates them:
     // a reader can subscribe before the first result.
@@ -827,19 +839,14 @@ async fn the_service_creates_its_output_topics_before_the_first_result(pool: PgP
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[sqlx::test(migrator = "server::MIGRATOR")]
 async fn the_in_process_sales_simulator_follows_the_definitions(pool: PgPool) {
     use rdkafka::Message;
-    use rdkafka::consumer::{Consumer, StreamConsumer};
-    let streams = unique_streams("in-process", Duration::from_secs(30));
-    let nonce: u64 = rand::random();
-    let sensors_topic = format!("test.in-process.readings.{nonce:x}");
-    let dir = definitions_dir(&streams, &sensors_topic);
+    let (dir, [enriched_topic, totals_topic]) = service_definitions("in-process");
     // Windows of one minute instead of the shipped ten.
-    let purchases = dir.join("purchases.toml");
+    let purchases = dir.path.join("purchases.toml");
     let shipped = std::fs::read_to_string(&purchases).expect("definition");
     let one_minute = shipped.replace(
         "size = \"10m\"\nslide = \"5m\"",
@@ -847,15 +854,11 @@ async fn the_in_process_sales_simulator_follows_the_definitions(pool: PgPool) {
     );
     assert_ne!(one_minute, shipped, "the shipped windows are not 10m/5m");
     std::fs::write(&purchases, one_minute).expect("definition written");
-    // The result topics as `definitions_dir` renamed them.
-    let enriched_topic = format!("{}.purchases.enriched", streams.purchases_topics[0]);
-    let totals_topic = format!("{}.running.totals", streams.purchases_topics[0]);
-    let group = format!("test-in-process-{nonce:x}");
     let _instance = start_instance_with(
         &pool,
-        &dir,
-        &group,
-        &sensors_topic,
+        &dir.path,
+        &dir.group,
+        &dir.sensors_topic,
         &[
             ("PULSEBOARD_SALES_SIMULATOR", "true"),
             ("PULSEBOARD_SIMULATOR_SINK", "pipeline"),
@@ -863,15 +866,7 @@ async fn the_in_process_sales_simulator_follows_the_definitions(pool: PgPool) {
         ],
     );
 
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", broker())
-        .set("group.id", format!("test-in-process-reader-{nonce:x}"))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .expect("consumer");
-    consumer
-        .subscribe(&[enriched_topic.as_str(), totals_topic.as_str()])
-        .expect("subscribe");
+    let consumer = results_reader(&broker(), &[&enriched_topic, &totals_topic]);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let mut heard = BTreeMap::new();
     while heard.len() < 2 {
@@ -899,5 +894,4 @@ async fn the_in_process_sales_simulator_follows_the_definitions(pool: PgPool) {
     let other_lengths =
         "SELECT count(*) FROM sales_windows WHERE window_end - window_start <> interval '1 minute'";
     assert_eq!(scalar(&pool, other_lengths).await, 0);
-    let _ = std::fs::remove_dir_all(dir);
 }

@@ -470,3 +470,20 @@ pub fn start_consumer(
     ));
     (shutdown, task)
 }
+
+/// A reader of `topics` from their first message, in a consumer group of
+/// its own, as a user's application would read a service's results.
+pub fn results_reader(bootstrap: &str, topics: &[&str]) -> rdkafka::consumer::StreamConsumer {
+    use rdkafka::consumer::Consumer;
+    let consumer: rdkafka::consumer::StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set(
+            "group.id",
+            format!("test-reader-{:x}", rand::random::<u64>()),
+        )
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(topics).expect("subscribe");
+    consumer
+}
