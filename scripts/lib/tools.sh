@@ -3,9 +3,10 @@
 # Everything goes to caches outside the checkout, so a fresh clone on the same
 # machine rebuilds nothing it does not have to.
 #
-#   ensure_build_tools   wasm target, cargo-leptos, wasm-bindgen, wasm-opt, chart font
+#   ensure_build_tools   wasm target, std source, cargo-leptos, wasm-bindgen, wasm-opt, chart font
 #   ensure_test_tools    the above plus Chromium, Java, Maven, Playwright
-#   leptos_build         cargo leptos build, of this clone's own browser bundle
+#   leptos_build         the release server and this clone's own browser bundle
+#                        (--frontend-only: the bundle alone)
 
 PULSEBOARD_CACHE=${PULSEBOARD_CACHE:-$HOME/.cache/pulseboard}
 export PULSEBOARD_CACHE
@@ -49,6 +50,11 @@ ensure_build_tools() {
     say "adding the Rust wasm32-unknown-unknown target (first run only)"
     rustup target add wasm32-unknown-unknown >&2
   fi
+  # The standard library's source: the browser bundle builds its own copy.
+  if ! rustup component list --installed | grep -qx 'rust-src.*'; then
+    say "adding the Rust standard library's source (first run only)"
+    rustup component add rust-src >&2
+  fi
   # cargo-leptos from scripts/cargo-leptos, whose lock file carries the
   # splitter that per-page bundles need; rebuilt when that lock file changes.
   local leptos_root=$PULSEBOARD_CACHE/cargo-leptos leptos_lock
@@ -74,23 +80,38 @@ ensure_build_tools() {
   apt_install fonts-dejavu-core libssl-dev pkg-config
 }
 
-# `cargo leptos build` of the release site, for this clone. The browser
-# bundle's library file is named without a hash, so clones sharing the target
-# dir write the same file, and cargo, finding it newer than this clone's
-# sources, would keep another clone's build: a bundle whose server function
-# paths (hashed from the clone's path) this clone's server does not serve.
-# The clone that built it last is noted beside it; another one removes it, so
-# it is built again from this clone.
+# `cargo leptos build` of the release site, for this clone. The app library,
+# in the browser bundle and in the release server, is a file named without a
+# hash, so clones sharing the target dir write the same files, and cargo,
+# finding them newer than this clone's sources, would keep another clone's
+# build: code whose server function paths (hashed from the clone's path) the
+# other half does not serve. The clone that built them last is noted; another
+# one removes them, so they are built again from this clone.
 leptos_build() {
   local front=$CARGO_TARGET_DIR/front
   if [[ $(cat "$front/built-by" 2>/dev/null) != "$PWD" ]]; then
-    rm -f "$front"/wasm32-unknown-unknown/*/app.wasm "$front"/wasm32-unknown-unknown/*/deps/app.wasm
+    rm -f "$front"/wasm32-unknown-unknown/*/app.wasm "$front"/wasm32-unknown-unknown/*/deps/app.wasm \
+      "$CARGO_TARGET_DIR"/release/deps/libapp.*
     mkdir -p "$front"
     echo "$PWD" >"$front/built-by"
   fi
   # Release, each route's code in its own modules, and every site file also
   # stored brotli- and gzip-compressed, which the server sends as they are.
-  cargo leptos build --release --split --precompress "$@" >&2
+  # Every `cargo leptos build` first empties the site, so the server comes
+  # first, and the browser bundle is built apart with flags of its own.
+  if [[ ${1:-} != --frontend-only ]]; then
+    cargo leptos build --release --server-only >&2
+  fi
+  # The browser bundle is built with a standard library compiled for size, and
+  # a panic stops it at once, without formatting a message: on the largest
+  # page 22 KiB of 317 (brotli). Both options are unstable, which the stable
+  # compiler takes with RUSTC_BOOTSTRAP=1; set for this build alone, they
+  # leave the server's build as it is.
+  RUSTC_BOOTSTRAP=1 \
+    CARGO_UNSTABLE_BUILD_STD=std,panic_abort \
+    CARGO_UNSTABLE_BUILD_STD_FEATURES=optimize_for_size \
+    CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none" \
+    cargo leptos build --release --split --precompress --frontend-only >&2
   # cargo-leptos's gzip is about 15 % larger than gzip -9's for the wasm.
   local packed
   find target/site -type f -name '*.gz' -print0 | while IFS= read -r -d '' packed; do
