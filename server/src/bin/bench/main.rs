@@ -695,7 +695,7 @@ async fn main() -> anyhow::Result<()> {
         let bundle = wasm_bundle()?;
         for (route, page) in &bundle.pages {
             eprintln!(
-                "wasm of {route}: {:.1} KiB raw, {:.1} gzip, {:.1} brotli",
+                "wasm of the {route} page: {:.1} KiB raw, {:.1} gzip, {:.1} brotli",
                 kib(page.raw),
                 kib(page.gzip),
                 kib(page.brotli)
@@ -847,13 +847,20 @@ fn wasm_bundle() -> anyhow::Result<WasmBundle> {
             total = total + sizes(module.as_str())?;
         }
         most = most.most(total);
-        pages.push((route, total));
+        pages.push((page_name(&route).to_string(), total));
     }
     Ok(WasmBundle {
         shared_raw: kib(shared.raw),
         page: most,
         pages,
     })
+}
+
+/// The page a split module is loaded for, from the lazy route's view that the
+/// split build names it after (`__dashboard_route_view_<hash>`: `dashboard`).
+fn page_name(split: &str) -> &str {
+    let name = split.trim_start_matches('_');
+    name.find("_route_view_").map_or(name, |end| &name[..end])
 }
 
 fn kib(bytes: u64) -> f64 {
