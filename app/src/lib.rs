@@ -115,6 +115,8 @@ fn AccountMenu() -> impl IntoView {
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
+    // Panic messages in the console, for builds that format them: the release
+    // bundle aborts at once instead (see `leptos_build` in scripts/lib/tools.sh).
     console_error_panic_hook::set_once();
     // Lazy routes hydrate once their code has loaded, so hydration is awaited.
     wasm_bindgen_futures::spawn_local(async {

@@ -107,8 +107,9 @@ leptos_build() {
   # source file: the largest page went from 317 to 291 KiB (brotli). These
   # options are unstable, which the stable compiler takes with
   # RUSTC_BOOTSTRAP=1; set for this build alone, they leave the server's build
-  # as it is.
-  RUSTC_BOOTSTRAP=1 \
+  # as it is. A RUSTFLAGS of the caller's would replace the target's flags.
+  env -u RUSTFLAGS -u CARGO_ENCODED_RUSTFLAGS \
+    RUSTC_BOOTSTRAP=1 \
     CARGO_UNSTABLE_BUILD_STD=std,panic_abort \
     CARGO_UNSTABLE_BUILD_STD_FEATURES=optimize_for_size \
     CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none" \
