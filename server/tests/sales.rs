@@ -2,7 +2,6 @@
 //! totals, checked against totals computed independently.
 
 use rdkafka::Message;
-
 use server::config::{FlushConfig, KafkaConfig};
 use server::kafka::{JsonPublisher, ensure_topics};
 use server::sales::{RunningTotals, SalesConfig, SalesGenerator};

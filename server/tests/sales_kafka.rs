@@ -801,27 +801,32 @@ fn service_definitions(test: &str) -> (ServiceDefinitions, [String; 2]) {
     (definitions, results)
 }
 
-/// Whether the broker knows `topic` now.
-fn topic_exists(topic: &str) -> bool {
+/// Whether the broker knows `topic` now (asked off the runtime: the client blocks).
+async fn topic_exists(topic: &str) -> bool {
     use rdkafka::consumer::{BaseConsumer, Consumer};
-    let client: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", broker())
-        .create()
-        .expect("metadata client");
-    let metadata = client
-        .fetch_metadata(Some(topic), Duration::from_secs(5))
-        .expect("metadata");
-    metadata
-        .topics()
-        .iter()
-        .any(|t| t.name() == topic && t.error().is_none())
+    let topic = topic.to_string();
+    tokio::task::spawn_blocking(move || {
+        let client: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", broker())
+            .create()
+            .expect("metadata client");
+        let metadata = client
+            .fetch_metadata(Some(&topic), Duration::from_secs(5))
+            .expect("metadata");
+        metadata
+            .topics()
+            .iter()
+            .any(|t| t.name() == topic && t.error().is_none())
+    })
+    .await
+    .expect("metadata task")
 }
 
 #[tokio::test]
 async fn a_topic_named_twice_in_one_request_is_created() {
     let topic = format!("test.twice.{:x}", rand::random::<u64>());
     ensure_topics(&kafka_config(""), &[topic.clone(), topic.clone()]).await;
-    assert!(topic_exists(&topic), "{topic} was not created");
+    assert!(topic_exists(&topic).await, "{topic} was not created");
 }
 
 #[sqlx::test(migrator = "server::MIGRATOR")]
@@ -832,7 +837,7 @@ async fn the_service_creates_its_output_topics_before_the_first_result(pool: PgP
     // No purchase is ever produced, so only the service's start creates them:
     // a reader can subscribe before the first result.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !outputs.iter().all(|name| topic_exists(name)) {
+    while !(topic_exists(&outputs[0]).await && topic_exists(&outputs[1]).await) {
         assert!(
             std::time::Instant::now() < deadline,
             "{outputs:?} not created by the service's start"
