@@ -53,7 +53,7 @@ fn fresh_width() -> u32 {
 }
 
 /// The keys of the figures measured here.
-pub const KEYS: [&str; 21] = [
+pub const KEYS: [&str; 22] = [
     "service_ingest",
     "service_cpu",
     "postgres_cpu",
@@ -67,6 +67,7 @@ pub const KEYS: [&str; 21] = [
     "totals_chart",
     "psql_totals",
     "window_chart_ingesting",
+    "ingest_charting",
     "ingest_viewers",
     "ingest_viewers_50",
     "visible_api",
@@ -770,11 +771,13 @@ pub async fn measure(
                 result
             };
             let (ingested, sampled) = tokio::join!(wait, sample);
-            ingested?;
+            let ingested = ingested?;
             sampled?;
             anyhow::ensure!(!times.is_empty(), "no chart finished while ingesting");
             eprintln!("  {} window charts drawn while ingesting", times.len());
             figures.add_value("window_chart_ingesting", p95(times));
+            // What drawing a chart back to back costs ingest.
+            figures.add("ingest_charting", backlog, ingested.took);
             bench.stop(service).await?;
         }
     }

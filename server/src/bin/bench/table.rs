@@ -74,7 +74,7 @@ const fn row(
 
 const EPS: &str = "events/s";
 
-pub const ROWS: [Row; 30] = [
+pub const ROWS: [Row; 31] = [
     row(
         "Readings: Kafka to Postgres, raw rows and aggregates",
         "readings_kafka",
@@ -194,6 +194,14 @@ pub const ROWS: [Row; 30] = [
         "the same chart idle",
         Some("window_chart"),
         Target::RatioAtMost(1.5),
+    ),
+    row(
+        "Ingest while that chart is drawn back to back",
+        "ingest_charting",
+        EPS,
+        "the service's ingest idle",
+        Some("service_ingest"),
+        Target::None,
     ),
     row(
         "Ingest with 10 dashboards refreshing every second",
