@@ -747,7 +747,7 @@ pub async fn measure(
             bench.stop(service).await?;
         }
 
-        if wanted(&["window_chart_ingesting"]) {
+        if wanted(&["window_chart_ingesting", "ingest_charting"]) {
             eprintln!("service run {run}: the window chart while ingesting");
             // Enough backlog to draw the chart several times while it lasts.
             let backlog = records * 3;
