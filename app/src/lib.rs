@@ -10,6 +10,8 @@ pub mod browser;
 pub mod chart;
 pub mod codec;
 pub mod dashboard;
+#[cfg(feature = "ssr")]
+pub mod duration_histogram;
 pub mod error;
 pub mod json_layout;
 pub mod number;

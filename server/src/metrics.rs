@@ -1,10 +1,12 @@
 //! `/metrics` in the Prometheus text format: records in and out per source,
-//! dead letters, flush durations, Kafka consumer lag, and end-to-end latency.
+//! dead letters, flush durations, the time charts take to draw, Kafka
+//! consumer lag, and end-to-end latency.
 //!
 //! Counters live in one process-wide registry, as Prometheus clients usually
 //! keep them: every ingest path counts into it without carrying a handle.
 
 use crate::state::AppState;
+use app::duration_histogram::DurationHistogram;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -61,17 +63,12 @@ impl Limit {
     }
 }
 
-/// Upper bounds of the flush-duration histogram, in seconds.
-const FLUSH_BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
-
 #[derive(Default)]
 struct SourceCounters {
     received: AtomicU64,
     stored: AtomicU64,
     dead_letters: AtomicU64,
-    flushes: AtomicU64,
-    flush_micros: AtomicU64,
-    flush_buckets: [AtomicU64; FLUSH_BUCKETS.len()],
+    flushes: DurationHistogram,
 }
 
 #[derive(Default)]
@@ -115,16 +112,7 @@ impl Metrics {
         counters
             .dead_letters
             .fetch_add(dead_letters as u64, Ordering::Relaxed);
-        counters.flushes.fetch_add(1, Ordering::Relaxed);
-        counters
-            .flush_micros
-            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
-        let seconds = took.as_secs_f64();
-        for (bound, count) in FLUSH_BUCKETS.iter().zip(&counters.flush_buckets) {
-            if seconds <= *bound {
-                count.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        counters.flushes.observe(took);
     }
 
     /// A connection or request refused by `limit`.
@@ -186,24 +174,19 @@ impl Metrics {
             "# HELP {name} Time to write one batch to Postgres.\n# TYPE {name} histogram"
         );
         for source in Source::ALL {
-            let c = self.source(source);
-            let label = source.label();
-            for (bound, count) in FLUSH_BUCKETS.iter().zip(&c.flush_buckets) {
-                let _ = writeln!(
-                    out,
-                    "{name}_bucket{{source=\"{label}\",le=\"{bound}\"}} {}",
-                    count.load(Ordering::Relaxed)
-                );
-            }
-            let flushes = c.flushes.load(Ordering::Relaxed);
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{source=\"{label}\",le=\"+Inf\"}} {flushes}"
-            );
-            let seconds = c.flush_micros.load(Ordering::Relaxed) as f64 / 1e6;
-            let _ = writeln!(out, "{name}_sum{{source=\"{label}\"}} {seconds}");
-            let _ = writeln!(out, "{name}_count{{source=\"{label}\"}} {flushes}");
+            let labels = format!("source=\"{}\"", source.label());
+            self.source(source).flushes.render(out, name, &labels);
         }
+
+        let name = "pulseboard_chart_part_duration_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Time to draw a chart the cache did not hold, by part: \
+             its queries in Postgres, or rendering it.\n# TYPE {name} histogram"
+        );
+        let parts = app::chart::service::part_times();
+        parts.query.render(out, name, "part=\"query\"");
+        parts.render.render(out, name, "part=\"render\"");
 
         let name = "pulseboard_refused_total";
         let _ = writeln!(

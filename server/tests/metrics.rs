@@ -8,7 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::json;
 use sqlx::PgPool;
-use support::{get, sample, state};
+use support::{get, sample, send_as_is, session_cookie, state};
 
 #[sqlx::test(migrator = "server::MIGRATOR")]
 async fn metrics_count_what_http_ingest_stored(pool: PgPool) {
@@ -109,4 +109,61 @@ async fn metrics_count_what_http_ingest_stored(pool: PgPool) {
         );
         assert!(value.parse::<f64>().is_ok(), "bad value {line:?}");
     }
+}
+
+#[sqlx::test(migrator = "server::MIGRATOR")]
+async fn metrics_time_the_query_and_the_rendering_of_each_chart_drawn(pool: PgPool) {
+    let query = r#"pulseboard_chart_part_duration_seconds_count{part="query"}"#;
+    let render = r#"pulseboard_chart_part_duration_seconds_count{part="render"}"#;
+    let all_queries = r#"pulseboard_chart_part_duration_seconds_bucket{part="query",le="+Inf"}"#;
+    let before = get(state(pool.clone(), None), "/metrics").await.body;
+    let (queries_before, renders_before) = (
+        sample(&before, query).expect("query count"),
+        sample(&before, render).expect("render count"),
+    );
+
+    let viewer = session_cookie(&pool, app::accounts::Role::Viewer).await;
+    let path = leptos::server_fn::axum::server_fn_paths()
+        .map(|(path, _)| path.to_string())
+        .find(|path| path.starts_with("/api/preview_chart"))
+        .expect("the preview server function");
+    let body = json!({
+        "definition": app::chart::definition::ChartDefinition::starter(),
+        "options": { "time_range": null, "filters": [], "width": 640, "height": 300 },
+    });
+    let request = Request::post(path)
+        .header("host", "pulseboard.test")
+        .header("origin", "http://pulseboard.test")
+        .header("cookie", viewer)
+        .header("content-type", "application/json")
+        .header("accept", "application/json")
+        .body(Body::from(body.to_string()))
+        .expect("request");
+    let drawn = send_as_is(state(pool.clone(), None), request).await;
+    assert_eq!(drawn.status, StatusCode::OK, "{}", drawn.body);
+
+    let after = get(state(pool.clone(), None), "/metrics").await.body;
+    // Other tests in this binary may draw too, so compare growth.
+    assert!(
+        sample(&after, query).expect("query count") >= queries_before + 1.0,
+        "{after}"
+    );
+    assert!(
+        sample(&after, render).expect("render count") >= renders_before + 1.0,
+        "{after}"
+    );
+    assert_eq!(
+        sample(&after, all_queries),
+        sample(&after, query),
+        "{after}"
+    );
+    assert!(
+        sample(
+            &after,
+            r#"pulseboard_chart_part_duration_seconds_sum{part="render"}"#
+        )
+        .expect("render sum")
+            > 0.0,
+        "{after}"
+    );
 }

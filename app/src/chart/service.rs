@@ -10,10 +10,11 @@ use super::render::{self, Kpi, RenderInput};
 use super::view::{ChartView, ViewOptions, iso_time};
 use super::{Cell, ChartRows};
 use crate::announced::Announced;
+use crate::duration_histogram::DurationHistogram;
 use crate::error::{AppError, Result};
 use sqlx::PgPool;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
 
 /// Settings an operator chooses.
 #[derive(Debug, Clone)]
@@ -174,6 +175,7 @@ impl ChartService {
         let definition = shown.clone();
         let tile_url = self.settings.tile_url.clone();
         let size = (options.width, options.height);
+        let started = Instant::now();
         let drawn = off_runtime(&shown.name, move || {
             render::render_svg(&RenderInput {
                 definition: &definition,
@@ -186,6 +188,7 @@ impl ChartService {
             })
         })
         .await?;
+        part_times().render.observe(started.elapsed());
         view.svg = Some(drawn.svg);
         view.series = drawn.series;
         view.points = drawn.points;
@@ -199,7 +202,10 @@ impl ChartService {
 
     async fn rows_at(&self, shown: &ChartDefinition, now_ms: i64) -> Result<ChartRows> {
         let query = query::build(shown, &self.datasets, now_ms).map_err(AppError::Invalid)?;
-        Ok(query.run(&self.pool).await?)
+        let started = Instant::now();
+        let rows = query.run(&self.pool).await?;
+        part_times().query.observe(started.elapsed());
+        Ok(rows)
     }
 
     /// A KPI's number, the same over the previous period of equal length,
@@ -268,6 +274,22 @@ impl ChartService {
         let svg = self.svg(definition, options).await?;
         off_runtime(&definition.name, move || render::svg_to_png(&svg)).await
     }
+}
+
+/// How long drawing charts took since the service started, part by part,
+/// for `/metrics`: where a slow chart spends its time.
+#[derive(Default)]
+pub struct PartTimes {
+    /// Each query in Postgres: taking a pooled connection, the statement,
+    /// receiving and decoding its rows.
+    pub query: DurationHistogram,
+    /// Turning the rows into a picture, on a blocking thread.
+    pub render: DurationHistogram,
+}
+
+pub fn part_times() -> &'static PartTimes {
+    static TIMES: LazyLock<PartTimes> = LazyLock::new(PartTimes::default);
+    &TIMES
 }
 
 /// Draws on a blocking thread, since drawing is CPU work that would stall

@@ -104,13 +104,18 @@ impl RunningService {
 
     /// A counter from `/metrics`, summed over its labels that contain `label`.
     pub async fn counter(&self, name: &str, label: &str) -> anyhow::Result<u64> {
+        Ok(self.sample(name, label).await? as u64)
+    }
+
+    /// Samples of `name` in `/metrics` whose labels contain `label`, summed.
+    pub async fn sample(&self, name: &str, label: &str) -> anyhow::Result<f64> {
         let mut connection = Connection::open(self.addr).await?;
         let reply = connection.request("GET", "/metrics", &[], b"").await?;
         Ok(reply
             .text()
             .lines()
             .filter(|l| l.starts_with(name) && l.contains(label))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum())
     }
 

@@ -53,7 +53,7 @@ fn fresh_width() -> u32 {
 }
 
 /// The keys of the figures measured here.
-pub const KEYS: [&str; 22] = [
+pub const KEYS: [&str; 26] = [
     "service_ingest",
     "service_cpu",
     "postgres_cpu",
@@ -68,6 +68,10 @@ pub const KEYS: [&str; 22] = [
     "psql_totals",
     "window_chart_ingesting",
     "ingest_charting",
+    "window_query",
+    "window_render",
+    "window_query_ingesting",
+    "window_render_ingesting",
     "ingest_viewers",
     "ingest_viewers_50",
     "visible_api",
@@ -317,6 +321,50 @@ async fn chart_times(
         times.push(took.as_secs_f64() * 1000.0);
     }
     Ok(times)
+}
+
+/// The service's own account of the charts it drew, from `/metrics`: time
+/// spent in queries and in rendering, and how many of each.
+#[derive(Clone, Copy)]
+struct ChartParts {
+    query_seconds: f64,
+    queries: f64,
+    render_seconds: f64,
+    renders: f64,
+}
+
+impl ChartParts {
+    async fn read(service: &RunningService) -> anyhow::Result<ChartParts> {
+        let name = "pulseboard_chart_part_duration_seconds";
+        let (query, render) = ("part=\"query\"", "part=\"render\"");
+        Ok(ChartParts {
+            query_seconds: service.sample(&format!("{name}_sum"), query).await?,
+            queries: service.sample(&format!("{name}_count"), query).await?,
+            render_seconds: service.sample(&format!("{name}_sum"), render).await?,
+            renders: service.sample(&format!("{name}_count"), render).await?,
+        })
+    }
+
+    /// Mean ms per query and per rendering since `before`.
+    fn means_since(self, before: ChartParts) -> anyhow::Result<(f64, f64)> {
+        let mean = |seconds: f64, count: f64| {
+            anyhow::ensure!(
+                count > 0.0,
+                "no chart drawn between two readings of /metrics"
+            );
+            Ok(seconds / count * 1000.0)
+        };
+        Ok((
+            mean(
+                self.query_seconds - before.query_seconds,
+                self.queries - before.queries,
+            )?,
+            mean(
+                self.render_seconds - before.render_seconds,
+                self.renders - before.renders,
+            )?,
+        ))
+    }
 }
 
 /// `psql` running the chart's own statement (prepared with the same
@@ -662,8 +710,19 @@ pub async fn measure(
         figures.add_value("service_cpu", ingested.service_cpu * per_million);
         figures.add_value("postgres_cpu", ingested.postgres_cpu * per_million);
 
-        if wanted(&["window_chart", "psql_window", "window_chart_ingesting"]) {
+        if wanted(&[
+            "window_chart",
+            "psql_window",
+            "window_chart_ingesting",
+            "window_query",
+            "window_render",
+        ]) {
+            let before = ChartParts::read(&service).await?;
             let times = chart_times(&service, &charts.window, WINDOW_SAMPLES).await?;
+            // The first, untimed draw is in these means too: one in 41.
+            let (query, render) = ChartParts::read(&service).await?.means_since(before)?;
+            figures.add_value("window_query", query);
+            figures.add_value("window_render", render);
             figures.add_value("window_chart", p95(times));
             let times = psql_times(&bench.db_url, &charts.window, WINDOW_SAMPLES).await?;
             figures.add_value("psql_window", p95(times));
@@ -747,13 +806,19 @@ pub async fn measure(
             bench.stop(service).await?;
         }
 
-        if wanted(&["window_chart_ingesting", "ingest_charting"]) {
+        if wanted(&[
+            "window_chart_ingesting",
+            "ingest_charting",
+            "window_query_ingesting",
+            "window_render_ingesting",
+        ]) {
             eprintln!("service run {run}: the window chart while ingesting");
             // Enough backlog to draw the chart several times while it lasts.
             let backlog = records * 3;
             bench.produce_backlog(backlog).await?;
             let service = bench.start().await?;
             let ingesting = AtomicBool::new(true);
+            let before = ChartParts::read(&service).await?;
             let mut times = Vec::new();
             let sample = async {
                 let mut connection = service.connect().await?;
@@ -773,6 +838,9 @@ pub async fn measure(
             let (ingested, sampled) = tokio::join!(wait, sample);
             let ingested = ingested?;
             sampled?;
+            let (query, render) = ChartParts::read(&service).await?.means_since(before)?;
+            figures.add_value("window_query_ingesting", query);
+            figures.add_value("window_render_ingesting", render);
             anyhow::ensure!(!times.is_empty(), "no chart finished while ingesting");
             eprintln!("  {} window charts drawn while ingesting", times.len());
             figures.add_value("window_chart_ingesting", p95(times));

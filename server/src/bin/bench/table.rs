@@ -74,7 +74,7 @@ const fn row(
 
 const EPS: &str = "events/s";
 
-pub const ROWS: [Row; 31] = [
+pub const ROWS: [Row; 33] = [
     row(
         "Readings: Kafka to Postgres, raw rows and aggregates",
         "readings_kafka",
@@ -194,6 +194,22 @@ pub const ROWS: [Row; 31] = [
         "the same chart idle",
         Some("window_chart"),
         Target::RatioAtMost(1.5),
+    ),
+    row(
+        "That chart while ingesting: its query in Postgres, mean per draw",
+        "window_query_ingesting",
+        "ms",
+        "the same idle",
+        Some("window_query"),
+        Target::None,
+    ),
+    row(
+        "That chart while ingesting: rendering it, mean per draw",
+        "window_render_ingesting",
+        "ms",
+        "the same idle",
+        Some("window_render"),
+        Target::None,
     ),
     row(
         "Ingest while that chart is drawn back to back",
