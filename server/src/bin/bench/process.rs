@@ -104,19 +104,14 @@ impl RunningService {
 
     /// A counter from `/metrics`, summed over its labels that contain `label`.
     pub async fn counter(&self, name: &str, label: &str) -> anyhow::Result<u64> {
-        Ok(self.sample(name, label).await? as u64)
+        Ok(sum_of(&self.metrics().await?, name, label) as u64)
     }
 
-    /// Samples of `name` in `/metrics` whose labels contain `label`, summed.
-    pub async fn sample(&self, name: &str, label: &str) -> anyhow::Result<f64> {
+    /// `/metrics` as served now.
+    pub async fn metrics(&self) -> anyhow::Result<String> {
         let mut connection = Connection::open(self.addr).await?;
         let reply = connection.request("GET", "/metrics", &[], b"").await?;
-        Ok(reply
-            .text()
-            .lines()
-            .filter(|l| l.starts_with(name) && l.contains(label))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum())
+        Ok(reply.text())
     }
 
     /// Kafka records received and stored so far.
@@ -208,4 +203,13 @@ pub fn postgres_cpu_seconds(postmaster_pid_file: &str) -> anyhow::Result<f64> {
         }
     }
     Ok(ticks as f64 / TICKS_PER_SECOND)
+}
+
+/// Samples of `name` in a `/metrics` text whose labels contain `label`, summed.
+pub fn sum_of(metrics: &str, name: &str, label: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(name) && l.contains(label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }

@@ -5,7 +5,7 @@
 //! same run.
 
 use crate::http::Connection;
-use crate::process::{self, RunningService};
+use crate::process::{self, RunningService, sum_of};
 use crate::{Figures, Options, database_url, fresh_database, readings_spaced};
 use anyhow::Context;
 use app::chart::definition::ChartDefinition;
@@ -335,13 +335,15 @@ struct ChartParts {
 
 impl ChartParts {
     async fn read(service: &RunningService) -> anyhow::Result<ChartParts> {
-        let name = "pulseboard_chart_part_duration_seconds";
+        let text = service.metrics().await?;
+        let sum = "pulseboard_chart_part_duration_seconds_sum";
+        let count = "pulseboard_chart_part_duration_seconds_count";
         let (query, render) = ("part=\"query\"", "part=\"render\"");
         Ok(ChartParts {
-            query_seconds: service.sample(&format!("{name}_sum"), query).await?,
-            queries: service.sample(&format!("{name}_count"), query).await?,
-            render_seconds: service.sample(&format!("{name}_sum"), render).await?,
-            renders: service.sample(&format!("{name}_count"), render).await?,
+            query_seconds: sum_of(&text, sum, query),
+            queries: sum_of(&text, count, query),
+            render_seconds: sum_of(&text, sum, render),
+            renders: sum_of(&text, count, render),
         })
     }
 
@@ -838,10 +840,10 @@ pub async fn measure(
             let (ingested, sampled) = tokio::join!(wait, sample);
             let ingested = ingested?;
             sampled?;
+            anyhow::ensure!(!times.is_empty(), "no chart finished while ingesting");
             let (query, render) = ChartParts::read(&service).await?.means_since(before)?;
             figures.add_value("window_query_ingesting", query);
             figures.add_value("window_render_ingesting", render);
-            anyhow::ensure!(!times.is_empty(), "no chart finished while ingesting");
             eprintln!("  {} window charts drawn while ingesting", times.len());
             figures.add_value("window_chart_ingesting", p95(times));
             // What drawing a chart back to back costs ingest.
