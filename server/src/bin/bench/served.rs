@@ -305,22 +305,59 @@ async fn preview(
 }
 
 /// Server times of `samples` fresh (uncached) draws of a chart, in ms.
-/// The first draw is not timed: it prepares the statement on a database
-/// connection, as `psql`'s untimed `PREPARE` does.
-async fn chart_times(
-    service: &RunningService,
+async fn draw_times(
+    connection: &mut Connection,
     definition: &ChartDefinition,
     samples: usize,
 ) -> anyhow::Result<Vec<f64>> {
-    let mut connection = service.connect().await?;
-    preview(&mut connection, definition, fresh_width()).await?;
     let mut times = Vec::with_capacity(samples);
     for _ in 0..samples {
-        let (took, view) = preview(&mut connection, definition, fresh_width()).await?;
+        let (took, view) = preview(connection, definition, fresh_width()).await?;
         anyhow::ensure!(view.points > 0, "{}: no points drawn", definition.name);
         times.push(took.as_secs_f64() * 1000.0);
     }
     Ok(times)
+}
+
+/// Draws taken together, in ms: this many of the service's, then this many
+/// of `psql`'s, and again, so that both sides see the same machine. Run one
+/// phase after the other, a slow minute of a shared machine lands on one
+/// side alone.
+const BLOCK: usize = 10;
+
+/// Connections in the service's pool (`PULSEBOARD_DB_MAX_CONNECTIONS`, 10 by
+/// default), which hands them out in turn. A chart's first draw on each
+/// prepares its statement there, and a connection's first statement loads
+/// the catalog into its Postgres backend: together about 14 ms more than a
+/// later draw of the window chart. As with `psql`'s `PREPARE`, those draws
+/// are not timed.
+const POOLED_CONNECTIONS: usize = 10;
+
+/// Draws a chart once on each pooled connection, untimed.
+async fn warm_up(connection: &mut Connection, definition: &ChartDefinition) -> anyhow::Result<()> {
+    for _ in 0..POOLED_CONNECTIONS {
+        preview(connection, definition, fresh_width()).await?;
+    }
+    Ok(())
+}
+
+/// `samples` server times of a chart (whose draws are warmed up) and as
+/// many `psql` times of its statement, taken in alternating blocks.
+async fn chart_beside_psql(
+    connection: &mut Connection,
+    db_url: &str,
+    definition: &ChartDefinition,
+    samples: usize,
+) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
+    let mut psql = Psql::start(db_url, definition).await?;
+    let (mut drawn, mut ran) = (Vec::with_capacity(samples), Vec::with_capacity(samples));
+    while drawn.len() < samples {
+        let block = BLOCK.min(samples - drawn.len());
+        drawn.extend(draw_times(connection, definition, block).await?);
+        ran.extend(psql.times(block).await?);
+    }
+    psql.finish().await?;
+    Ok((drawn, ran))
 }
 
 /// The service's own account of the charts it drew, from `/metrics`: time
@@ -369,66 +406,98 @@ impl ChartParts {
     }
 }
 
-/// `psql` running the chart's own statement (prepared with the same
-/// parameter types, as the service's driver does) `samples` times; its
-/// `\timing` figures in ms.
-async fn psql_times(
-    db_url: &str,
-    definition: &ChartDefinition,
-    samples: usize,
-) -> anyhow::Result<Vec<f64>> {
-    use tokio::io::AsyncWriteExt;
-    let psql = std::env::var("PULSEBOARD_BENCH_PSQL").unwrap_or_else(|_| "psql".into());
-    let query = app::chart::query::build(
-        definition,
-        &app::chart::dataset::builtin(),
-        app::chart::service::now_ms(),
-    )
-    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let (prepare, execute) = query.prepared("chart");
-    let mut script = format!("\\timing on\n{prepare};\n");
-    for _ in 0..samples {
-        script.push_str(&format!("{execute};\n"));
+/// A `psql` session with a chart's own statement prepared, with the same
+/// parameter types as the service's driver sends, running it on demand.
+struct Psql {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    out: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    execute: String,
+}
+
+impl Psql {
+    async fn start(db_url: &str, definition: &ChartDefinition) -> anyhow::Result<Psql> {
+        use tokio::io::AsyncBufReadExt;
+        let psql = std::env::var("PULSEBOARD_BENCH_PSQL").unwrap_or_else(|_| "psql".into());
+        let query = app::chart::query::build(
+            definition,
+            &app::chart::dataset::builtin(),
+            app::chart::service::now_ms(),
+        )
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let (prepare, execute) = query.prepared("chart");
+        // Rows go to /dev/null; `\timing` lines to stdout; errors, which
+        // stop psql, to the bench's own stderr.
+        let mut child = tokio::process::Command::new(&psql)
+            .args([
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-o",
+                "/dev/null",
+                "-d",
+                db_url,
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("running {psql}"))?;
+        let stdin = child.stdin.take().context("psql stdin")?;
+        let out = tokio::io::BufReader::new(child.stdout.take().context("psql stdout")?).lines();
+        let mut session = Psql {
+            child,
+            stdin,
+            out,
+            execute: format!("{execute};\n"),
+        };
+        // Untimed, as the service's first draw on each connection: the
+        // PREPARE and a first run, which plans with cold caches.
+        session
+            .send(&format!("\\timing on\n{prepare};\n{execute};\n"))
+            .await?;
+        session.read_times(2).await?;
+        Ok(session)
     }
-    let mut child = tokio::process::Command::new(&psql)
-        .args([
-            "-X",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-o",
-            "/dev/null",
-            "-d",
-            db_url,
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .with_context(|| format!("running {psql}"))?;
-    child
-        .stdin
-        .take()
-        .context("psql stdin")?
-        .write_all(script.as_bytes())
-        .await?;
-    let out = child.wait_with_output().await?;
-    anyhow::ensure!(
-        out.status.success(),
-        "psql failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let times: Vec<f64> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.strip_prefix("Time: ")?.split(' ').next()?.parse().ok())
-        .skip(1) // the PREPARE
-        .collect();
-    anyhow::ensure!(
-        times.len() == samples,
-        "psql timed {} of {samples}",
-        times.len()
-    );
-    Ok(times)
+
+    async fn send(&mut self, script: &str) -> anyhow::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        self.stdin.write_all(script.as_bytes()).await?;
+        Ok(self.stdin.flush().await?)
+    }
+
+    /// The next `count` `\timing` figures, in ms.
+    async fn read_times(&mut self, count: usize) -> anyhow::Result<Vec<f64>> {
+        let mut times = Vec::with_capacity(count);
+        while times.len() < count {
+            let line = self
+                .out
+                .next_line()
+                .await?
+                .context("psql stopped (its error is above)")?;
+            if let Some(ms) = line
+                .strip_prefix("Time: ")
+                .and_then(|t| t.split(' ').next()?.parse().ok())
+            {
+                times.push(ms);
+            }
+        }
+        Ok(times)
+    }
+
+    /// `samples` runs of the statement; their `\timing` figures in ms.
+    async fn times(&mut self, samples: usize) -> anyhow::Result<Vec<f64>> {
+        self.send(&self.execute.repeat(samples)).await?;
+        self.read_times(samples).await
+    }
+
+    async fn finish(mut self) -> anyhow::Result<()> {
+        drop(self.stdin);
+        let status = self.child.wait().await?;
+        anyhow::ensure!(status.success(), "psql failed: {status}");
+        Ok(())
+    }
 }
 
 pub fn p95(values: Vec<f64>) -> f64 {
@@ -719,31 +788,49 @@ pub async fn measure(
             "window_query",
             "window_render",
         ]) {
+            let mut connection = service.connect().await?;
+            warm_up(&mut connection, &charts.window).await?;
             let before = ChartParts::read(&service).await?;
-            let times = chart_times(&service, &charts.window, WINDOW_SAMPLES).await?;
-            // The first, untimed draw is in these means too: one in 41.
+            let (drawn, ran) = chart_beside_psql(
+                &mut connection,
+                &bench.db_url,
+                &charts.window,
+                WINDOW_SAMPLES,
+            )
+            .await?;
             let (query, render) = ChartParts::read(&service).await?.means_since(before)?;
             figures.add_value("window_query", query);
             figures.add_value("window_render", render);
-            figures.add_value("window_chart", p95(times));
-            let times = psql_times(&bench.db_url, &charts.window, WINDOW_SAMPLES).await?;
-            figures.add_value("psql_window", p95(times));
+            figures.add_value("window_chart", p95(drawn));
+            figures.add_value("psql_window", p95(ran));
         }
         if wanted(&["window_scan", "psql_window_scan"]) {
-            let times = chart_times(&service, &charts.window_scan, SCAN_SAMPLES).await?;
-            figures.add_value("window_scan", p95(times));
-            let times = psql_times(&bench.db_url, &charts.window_scan, SCAN_SAMPLES).await?;
-            figures.add_value("psql_window_scan", p95(times));
+            // Each draw reads 10M readings: the first on a connection is
+            // no slower than the rest, so one draw warms up enough.
+            let mut connection = service.connect().await?;
+            preview(&mut connection, &charts.window_scan, fresh_width()).await?;
+            let (drawn, ran) = chart_beside_psql(
+                &mut connection,
+                &bench.db_url,
+                &charts.window_scan,
+                SCAN_SAMPLES,
+            )
+            .await?;
+            figures.add_value("window_scan", p95(drawn));
+            figures.add_value("psql_window_scan", p95(ran));
         }
         for (key, base, chart) in [
             ("rollup_chart", "psql_rollup", &charts.rollup),
             ("totals_chart", "psql_totals", &charts.totals),
         ] {
             if wanted(&[key, base]) {
-                let times = chart_times(&service, chart, ROLLUP_SAMPLES).await?;
-                figures.add_value(key, p95(times));
-                let times = psql_times(&bench.db_url, chart, ROLLUP_SAMPLES).await?;
-                figures.add_value(base, p95(times));
+                let mut connection = service.connect().await?;
+                warm_up(&mut connection, chart).await?;
+                let (drawn, ran) =
+                    chart_beside_psql(&mut connection, &bench.db_url, chart, ROLLUP_SAMPLES)
+                        .await?;
+                figures.add_value(key, p95(drawn));
+                figures.add_value(base, p95(ran));
             }
         }
         if wanted(&["visible_api", "visible_budget"]) {
@@ -820,17 +907,20 @@ pub async fn measure(
             bench.produce_backlog(backlog).await?;
             let service = bench.start().await?;
             let ingesting = AtomicBool::new(true);
-            let before = ChartParts::read(&service).await?;
             let mut times = Vec::new();
             let sample = async {
                 let mut connection = service.connect().await?;
+                // As when idle, the pooled connections' first draws are not
+                // timed.
+                warm_up(&mut connection, &charts.window).await?;
+                let before = ChartParts::read(&service).await?;
                 while ingesting.load(Ordering::Relaxed) {
                     let (took, _) = preview(&mut connection, &charts.window, fresh_width()).await?;
                     if ingesting.load(Ordering::Relaxed) {
                         times.push(took.as_secs_f64() * 1000.0);
                     }
                 }
-                anyhow::Ok(())
+                anyhow::Ok(before)
             };
             let wait = async {
                 let result = ingest(&service, backlog).await;
@@ -839,7 +929,7 @@ pub async fn measure(
             };
             let (ingested, sampled) = tokio::join!(wait, sample);
             let ingested = ingested?;
-            sampled?;
+            let before = sampled?;
             anyhow::ensure!(!times.is_empty(), "no chart finished while ingesting");
             let (query, render) = ChartParts::read(&service).await?.means_since(before)?;
             figures.add_value("window_query_ingesting", query);
