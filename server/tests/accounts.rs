@@ -13,7 +13,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use server::config::{FirstAdmin, Secret};
 use sqlx::PgPool;
-use support::{Reply, send_as_is, session_cookie, state};
+use support::{Reply, send_as_is, server_fn_path, session_cookie, state};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -480,18 +480,10 @@ async fn every_server_function_checks_the_role_of_the_caller(pool: PgPool) {
     let registered: Vec<String> = leptos::server_fn::axum::server_fn_paths()
         .map(|(path, _)| path.to_string())
         .collect();
-    let path_of = |name: &str| {
-        registered
-            .iter()
-            .find(|p| {
-                p.strip_prefix("/api/")
-                    .and_then(|rest| rest.strip_prefix(name))
-                    .is_some_and(|hash| hash.chars().all(|c| c.is_ascii_digit()))
-            })
-            .unwrap_or_else(|| panic!("no server function {name} among {registered:?}"))
-            .clone()
-    };
-    let covered: Vec<String> = table.iter().map(|(name, _, _)| path_of(name)).collect();
+    let covered: Vec<String> = table
+        .iter()
+        .map(|(name, _, _)| server_fn_path(name))
+        .collect();
     for path in &registered {
         assert!(
             covered.contains(path),
@@ -502,7 +494,7 @@ async fn every_server_function_checks_the_role_of_the_caller(pool: PgPool) {
     // Below its role every call is refused and changes nothing.
     let before = fingerprint(&pool).await;
     for (name, body, least) in &table {
-        let path = path_of(name);
+        let path = server_fn_path(name);
         let callers = std::iter::once((None, None))
             .chain(cookies.iter().map(|(role, c)| (*role, Some(c.as_str()))));
         for (role, cookie) in callers.filter(|(role, _)| *role < *least) {
@@ -533,7 +525,7 @@ async fn every_server_function_checks_the_role_of_the_caller(pool: PgPool) {
             .map(|(_, c)| c.as_str());
         let reply = send_as_is(
             state(pool.clone(), None),
-            request("POST", &path_of(name), cookie, body.clone()),
+            request("POST", &server_fn_path(name), cookie, body.clone()),
         )
         .await;
         assert_eq!(
@@ -728,10 +720,7 @@ async fn a_kept_chart_definition_is_read_anew_once_a_change_is_announced(pool: P
 #[sqlx::test(migrator = "server::MIGRATOR")]
 async fn a_kept_session_ends_and_changes_with_its_account_at_once(pool: PgPool) {
     let (shared, shutdown) = listening(&pool).await;
-    let list_users = leptos::server_fn::axum::server_fn_paths()
-        .map(|(p, _)| p.to_string())
-        .find(|p| p.starts_with("/api/list_users"))
-        .unwrap();
+    let list_users = server_fn_path("list_users");
     let call = |cookie: &String| {
         let (state, cookie, path) = (shared.clone(), cookie.clone(), list_users.clone());
         async move {
@@ -852,10 +841,7 @@ async fn a_public_dashboard_is_readable_without_an_account_and_nothing_else_is(p
     // Only an admin makes a dashboard public.
     let editor = session_cookie(&pool, Role::Editor).await;
     let admin = session_cookie(&pool, Role::Admin).await;
-    let path = leptos::server_fn::axum::server_fn_paths()
-        .map(|(p, _)| p.to_string())
-        .find(|p| p.starts_with("/api/set_dashboard_public"))
-        .unwrap();
+    let path = server_fn_path("set_dashboard_public");
     let publish = url_form(&[("slug", "lobby"), ("public", "true")]);
     for (cookie, status) in [(&editor, StatusCode::FORBIDDEN), (&admin, StatusCode::OK)] {
         let reply = send_as_is(
@@ -899,10 +885,7 @@ async fn a_public_dashboard_is_readable_without_an_account_and_nothing_else_is(p
     );
 
     let view = |id: i64| {
-        let path = leptos::server_fn::axum::server_fn_paths()
-            .map(|(p, _)| p.to_string())
-            .find(|p| p.starts_with("/api/view_chart"))
-            .unwrap();
+        let path = server_fn_path("view_chart");
         anonymous(
             "POST",
             path,
@@ -919,10 +902,7 @@ async fn a_public_dashboard_is_readable_without_an_account_and_nothing_else_is(p
 async fn changes_from_another_site_are_refused_before_they_run(pool: PgPool) {
     let chart = new_chart(&pool, "Target").await;
     let editor = session_cookie(&pool, Role::Editor).await;
-    let path = leptos::server_fn::axum::server_fn_paths()
-        .map(|(p, _)| p.to_string())
-        .find(|p| p.starts_with("/api/delete_chart"))
-        .unwrap();
+    let path = server_fn_path("delete_chart");
     let body = url_form(&[("id", &chart.to_string())]);
     let forged = |origin: Option<&'static str>| {
         let mut request = request("POST", &path, Some(&editor), body.clone());
@@ -1063,10 +1043,7 @@ async fn static_files_are_served_without_reading_the_session(pool: PgPool) {
 async fn a_server_function_answers_a_callers_mistake_4xx_with_its_reason(pool: PgPool) {
     let viewer = session_cookie(&pool, Role::Viewer).await;
     let call = |name: &'static str, body: serde_json::Value| {
-        let path = leptos::server_fn::axum::server_fn_paths()
-            .map(|(p, _)| p.to_string())
-            .find(|p| p.starts_with(&format!("/api/{name}")))
-            .unwrap();
+        let path = server_fn_path(name);
         send_as_is(
             state(pool.clone(), None),
             request("POST", &path, Some(&viewer), json(body)),

@@ -186,10 +186,7 @@ async fn a_revoked_key_is_refused_from_the_next_request(pool: PgPool) {
         .fetch_one(&pool)
         .await
         .unwrap();
-    let path = leptos::server_fn::axum::server_fn_paths()
-        .map(|(p, _)| p.to_string())
-        .find(|p| p.starts_with("/api/revoke_ingest_key"))
-        .unwrap();
+    let path = support::server_fn_path("revoke_ingest_key");
     let revoke = Request::post(path)
         .header("content-type", "application/x-www-form-urlencoded")
         .body(Body::from(format!("id={id}")))

@@ -8,7 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::json;
 use sqlx::PgPool;
-use support::{get, sample, send_as_is, session_cookie, state};
+use support::{get, sample, send_as_is, server_fn_path, session_cookie, state};
 
 #[sqlx::test(migrator = "server::MIGRATOR")]
 async fn metrics_count_what_http_ingest_stored(pool: PgPool) {
@@ -123,10 +123,7 @@ async fn metrics_time_the_query_and_the_rendering_of_each_chart_drawn(pool: PgPo
     );
 
     let viewer = session_cookie(&pool, app::accounts::Role::Viewer).await;
-    let path = leptos::server_fn::axum::server_fn_paths()
-        .map(|(path, _)| path.to_string())
-        .find(|path| path.starts_with("/api/preview_chart"))
-        .expect("the preview server function");
+    let path = server_fn_path("preview_chart");
     let body = json!({
         "definition": app::chart::definition::ChartDefinition::starter(),
         "options": { "time_range": null, "filters": [], "width": 640, "height": 300 },

@@ -487,3 +487,20 @@ pub fn results_reader(bootstrap: &str, topics: &[&str]) -> rdkafka::consumer::St
     consumer.subscribe(topics).expect("subscribe");
     consumer
 }
+
+/// The path the router serves the server function `name` at: `/api/`, the
+/// name, then the digits Leptos adds to keep paths unique.
+pub fn server_fn_path(name: &str) -> String {
+    let registered: Vec<String> = leptos::server_fn::axum::server_fn_paths()
+        .map(|(path, _)| path.to_string())
+        .collect();
+    registered
+        .iter()
+        .find(|path| {
+            path.strip_prefix("/api/")
+                .and_then(|rest| rest.strip_prefix(name))
+                .is_some_and(|hash| hash.chars().all(|c| c.is_ascii_digit()))
+        })
+        .unwrap_or_else(|| panic!("no server function {name} among {registered:?}"))
+        .clone()
+}
