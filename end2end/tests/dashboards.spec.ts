@@ -234,6 +234,22 @@ test('the map colours six sensors by average temperature and a click filters the
   await expect(series).toHaveAttribute('data-series', '6');
 });
 
+test('hovering a line chart shades the nearest instant and its tooltip lists every series there', async ({ page }) => {
+  await open(page, '/d/sensors?refresh=off');
+  const chart = tile(page, 'Temperature by sensor').locator('svg');
+  const strips = chart.locator('rect.instant');
+  await expect(strips.first()).toBeAttached();
+  const middle = strips.nth(Math.floor((await strips.count()) / 2));
+  await middle.hover();
+  await expect(middle).toHaveCSS('fill-opacity', '0.08');
+  await expect(strips.first()).toHaveCSS('fill-opacity', '0');
+  const [time, ...values] = (await middle.locator('title').textContent())!.split('\n');
+  expect(time).toMatch(/UTC$/);
+  expect(values.length).toBeGreaterThan(0);
+  expect(values.length).toBeLessThanOrEqual(6);
+  for (const line of values) expect(line).toMatch(/^.+: -?[\d,.]+ °F$/);
+});
+
 test('CSV, PNG and SVG downloads are valid files of the chart', async ({ page, request }) => {
   await open(page, '/d/sensors?refresh=off');
   const bars = tile(page, 'Average temperature per sensor, last 30 minutes');

@@ -6,7 +6,7 @@
 //! of its document is kept, under the chart's own root (which carries the
 //! chart's title and legend). An [`Overlay`] of transparent hit targets,
 //! placed with the chart's own coordinate mapping, follows it: hovering a
-//! mark shows its exact value.
+//! mark (or, on a line chart, an instant) shows its exact value.
 
 use super::render::{RenderError, Result, ensure_font};
 use super::svg::{self, LABEL_SIZE, Rect};
@@ -324,30 +324,19 @@ pub(crate) struct Overlay {
 }
 
 impl Overlay {
-    /// Starts the targets of one series: `<g class="series" data-series>`,
-    /// whose colour its points take.
-    pub fn open_series(&mut self, label: &str, color: &str) {
+    /// A `rect.instant`: a strip of the plot whose tooltip lists the values
+    /// at the instants under it. CSS shades the one under the pointer.
+    pub fn instant(&mut self, area: Rect, tip: &str) {
         let _ = write!(
             self.out,
-            r#"<g class="series" data-series="{}" fill="{color}" fill-opacity="0">"#,
-            svg::escape(label)
-        );
-    }
-
-    pub fn close_series(&mut self) {
-        self.out.push_str("</g>");
-    }
-
-    /// A `circle.point` on a data point of the open series. A line chart
-    /// has one per point, so this writes straight into the overlay.
-    pub fn point(&mut self, at: (i32, i32), tip: &str) {
-        let _ = write!(
-            self.out,
-            r#"<circle class="point" cx="{}" cy="{}" r="4"><title>"#,
-            at.0, at.1
+            r##"<rect class="instant" x="{}" y="{}" width="{}" height="{}" fill="#1f2933" fill-opacity="0"><title>"##,
+            svg::Px(area.x),
+            svg::Px(area.y),
+            svg::Px(area.w),
+            svg::Px(area.h),
         );
         crate::text::escape_into(&mut self.out, tip);
-        self.out.push_str("</title></circle>");
+        self.out.push_str("</title></rect>");
     }
 
     /// A `rect.bar` over a bar between two corners; bar charts name its

@@ -648,20 +648,36 @@ pub(crate) mod tests {
         assert_eq!((chart.series, chart.points), (2, 6));
         assert_eq!(line_elements(&chart.svg).len(), 2);
         assert_eq!(elements(&chart.svg, "g", "legend-item").len(), 2);
-        assert_eq!(elements(&chart.svg, "circle", "point").len(), 6);
-        assert!(chart.svg.contains(r#"data-series="Lab #2203""#));
+        assert_eq!(
+            elements(&chart.svg, "rect", "instant").len(),
+            3,
+            "one per minute"
+        );
+        assert!(texts(&chart.svg).contains(&"Lab #2203"), "in the legend");
         assert!(chart.svg.contains("avg_temp (°F)"), "value axis title");
         assert_well_formed(&chart.svg);
     }
 
     #[test]
-    fn point_tooltips_carry_series_time_and_exact_value() {
-        let (definition, data) = temperatures();
+    fn an_instant_s_tooltip_carries_its_time_and_every_series_exact_value() {
+        let (definition, mut data) = temperatures();
+        // Zone 2 has no reading in the last minute.
+        data.rows.pop();
         let chart = render(&definition, &data);
-        assert!(
-            chart
-                .svg
-                .contains("<title>Lab #2203 · 12:01:00 UTC · 71.25 °F</title>"),
+        let tips: Vec<&str> = elements(&chart.svg, "rect", "instant")
+            .into_iter()
+            .map(|strip| {
+                &strip[strip.find("<title>").expect("a tooltip") + 7
+                    ..strip.find("</title>").expect("closed")]
+            })
+            .collect();
+        assert_eq!(
+            tips,
+            [
+                "12:00:00 UTC\nLab #2203: 70 °F\nZone 2: 80.5 °F",
+                "12:01:00 UTC\nLab #2203: 71.25 °F\nZone 2: 80.5 °F",
+                "12:02:00 UTC\nLab #2203: 72.5 °F",
+            ],
             "{}",
             chart.svg
         );
@@ -685,11 +701,15 @@ pub(crate) mod tests {
             })
             .map(centre)
             .collect();
-        let targets: Vec<_> = elements(&svg, "circle", "point")
-            .into_iter()
-            .map(centre)
+        let vertices: Vec<(f64, f64)> = line_elements(&svg)
+            .iter()
+            .flat_map(|l| attr(l, "points").unwrap_or_default().split_whitespace())
+            .map(|xy| {
+                let (x, y) = xy.split_once(',').expect("x,y");
+                (x.parse().expect("x"), y.parse().expect("y"))
+            })
             .collect();
-        assert_eq!(dots, targets, "a dot under each hover target");
+        assert_eq!(dots, vertices, "a dot on each point of each line");
 
         let dense: Vec<Vec<Cell>> = (0..500)
             .map(|m| {
@@ -702,7 +722,11 @@ pub(crate) mod tests {
             .collect();
         let svg = render(&definition, &rows(&["time", "location", "avg_temp"], dense)).svg;
         assert!(elements(&svg, "g", "dots").is_empty());
-        assert_eq!(elements(&svg, "circle", "point").len(), 500);
+        assert_eq!(
+            elements(&svg, "rect", "instant").len(),
+            500,
+            "each still hoverable"
+        );
     }
 
     #[test]
@@ -710,14 +734,53 @@ pub(crate) mod tests {
         let (definition, data) = temperatures();
         let chart = render(&definition, &data);
         let lines = line_elements(&chart.svg);
-        let vertices: Vec<&str> = lines
-            .iter()
-            .flat_map(|l| attr(l, "points").unwrap_or_default().split_whitespace())
+        let xs: Vec<f64> = attr(lines[0], "points")
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(|xy| xy.split_once(',').expect("x,y").0.parse().expect("x"))
             .collect();
-        for point in elements(&chart.svg, "circle", "point") {
-            let at = format!("{},{}", number_attr(point, "cx"), number_attr(point, "cy"));
-            assert!(vertices.contains(&at.as_str()), "{at} not in {vertices:?}");
+        let strips = elements(&chart.svg, "rect", "instant");
+        assert_eq!(strips.len(), xs.len());
+        // The first and last instants sit on the plot's edges, where the
+        // strips start and end.
+        let mut edge = xs[0];
+        for (strip, x) in strips.iter().zip(&xs) {
+            let (left, width) = (number_attr(strip, "x"), number_attr(strip, "width"));
+            assert_eq!(left, edge, "strips meet, without gaps or overlaps");
+            assert!(left <= *x && *x <= left + width, "{x} is inside {strip}");
+            edge = left + width;
         }
+        let last = xs[xs.len() - 1];
+        assert!(
+            (last..=last + 1.0).contains(&edge),
+            "the last ends past its pixel: {edge}"
+        );
+
+        let dense: Vec<Vec<Cell>> = (0..10_000)
+            .map(|s| vec![Cell::Time(T0 + s * 1_000), text("Lab"), Cell::Number(70.0)])
+            .collect();
+        let svg = render(&definition, &rows(&["time", "location", "avg_temp"], dense)).svg;
+        let strips = elements(&svg, "rect", "instant");
+        assert!(
+            strips.len() < 1_000,
+            "a strip per pixel column: {}",
+            strips.len()
+        );
+        assert!(
+            strips[0].contains("… and "),
+            "a column's instants past eight are counted"
+        );
+        let listed: usize = strips
+            .iter()
+            .map(|strip| {
+                let shown = strip.matches("\nLab: 70").count();
+                let more = strip.split("… and ").nth(1).map_or(0, |rest| {
+                    rest.split(' ').next().expect("n").parse().expect("a count")
+                });
+                shown + more
+            })
+            .sum();
+        assert_eq!(listed, 10_000, "every instant is shown or counted");
 
         let definition = sales(ChartType::StackedBar, &["product_name", "product_size"]);
         let svg = render(&definition, &sales_by_product_and_size()).svg;
@@ -756,8 +819,13 @@ pub(crate) mod tests {
         );
         let chart = render(&definition, &data);
         assert_eq!(chart.series, 2);
-        assert!(chart.svg.contains(r#"data-series="Lab · avg_temp""#));
-        assert!(chart.svg.contains(r#"data-series="Lab · max_temp""#));
+        assert!(
+            chart
+                .svg
+                .contains("Lab · avg_temp: 1 °F\nLab · max_temp: 2 °F</title>"),
+            "{}",
+            chart.svg
+        );
     }
 
     #[test]
@@ -1253,7 +1321,9 @@ pub(crate) mod tests {
         assert_eq!(series_lines(&svg), 2, "{svg}");
         assert!(svg.contains("Research Lab #2203"));
         assert!(svg.contains("Research Lab #2209"));
-        assert!(svg.contains("<title>Research Lab #2209 · 00:16:42 UTC · 82.25</title>"));
+        assert!(svg.contains(
+            "<title>00:16:42 UTC\nResearch Lab #2203: 69\nResearch Lab #2209: 82.25</title>"
+        ));
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Line and area charts: a line per series over a UTC time axis, with a
-//! legend, a hover target per point whose tooltip reads
-//! `series · time · value unit`, and for areas the fill under each line.
+//! legend and, for areas, the fill under each line. Hovering anywhere over
+//! the plot shows the nearest instant and every series' value at it, as
+//! Superset and QuickSight do: a strip per instant whose tooltip reads
+//! `time` and then `series: value unit` a line each.
 
 use super::definition::ChartType;
 use super::plot::{self, Chart, Drawn, Margins, Overlay, Root, Ticked};
@@ -9,9 +11,10 @@ use super::render::{
     extent, group_text, instant, left_margin, legend_entries, number, series_label, sole_metric,
     value_ticks,
 };
-use super::svg::{self, LABEL_SIZE, SEP, TimeFormat};
+use super::svg::{self, LABEL_SIZE, TimeFormat};
 use plotters::coord::types::{RangedCoordf64, RangedCoordi64};
 use plotters::prelude::*;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// Room under the plot for the time labels.
@@ -126,7 +129,7 @@ pub(crate) fn draw(
         title,
     };
 
-    // Hover targets cover every point; dots are drawn only when sparse.
+    // Dots are drawn only when sparse.
     let longest = lines.iter().map(|l| l.points.len()).max().unwrap_or(0);
     let style = Style {
         area,
@@ -145,10 +148,11 @@ pub(crate) fn draw(
         if points == 0 {
             return plot::no_data(root, plot::plot_rect(&chart));
         }
+        let mut columns = PixelColumns::default();
         for (index, line) in lines.iter().enumerate() {
             draw_line(
                 &mut chart,
-                &mut overlay,
+                &mut columns,
                 &mut dots,
                 line,
                 index,
@@ -156,6 +160,14 @@ pub(crate) fn draw(
                 &style,
             )?;
         }
+        hover_strips(
+            &mut overlay,
+            plot::plot_rect(&chart),
+            columns,
+            &lines,
+            look,
+            &style,
+        );
         for &t in &look.thresholds {
             let value = svg::with_unit(svg::exact(t), look.unit);
             let ends = [(span.0, t), (span.1, t)];
@@ -242,12 +254,20 @@ fn frame<'a, 'b>(
     Ok(chart)
 }
 
+/// The points drawn at each pixel column of the plot: `(epoch ms, series
+/// index, value)`.
+type PixelColumns = BTreeMap<i32, Vec<(i64, usize, f64)>>;
+
+/// Instants listed at most in one strip's tooltip; more share a pixel column
+/// only when a range holds more instants than the plot has pixels across.
+const INSTANTS_PER_TIP: usize = 8;
+
 /// One series: its area, its line (the only strokes of
-/// `SERIES_STROKE_WIDTH`), its dots (into `dots`, over every line), and a
-/// hover target per point.
+/// `SERIES_STROKE_WIDTH`), and its dots (into `dots`, over every line).
+/// Its points join `columns`, for the hover strips.
 fn draw_line(
     chart: &mut TimeChart,
-    overlay: &mut Overlay,
+    columns: &mut PixelColumns,
     dots: &mut String,
     line: &Line,
     index: usize,
@@ -272,8 +292,6 @@ fn draw_line(
     if style.dot > 0 {
         let _ = write!(dots, r#"<g class="dots" fill="{hex}">"#);
     }
-    overlay.open_series(&line.label, hex);
-    let mut tip = String::new();
     for &(t, v) in &line.points {
         let at = chart.backend_coord(&(t, v));
         if style.dot > 0 {
@@ -283,17 +301,81 @@ fn draw_line(
                 at.0, at.1, style.dot
             );
         }
-        tip.clear();
-        tip.push_str(&line.label);
-        tip.push_str(SEP);
-        style.format.write(&mut tip, t);
-        tip.push_str(SEP);
-        tip.push_str(&svg::with_unit(svg::exact(v), look.unit));
-        overlay.point(at, &tip);
+        columns.entry(at.0).or_default().push((t, index, v));
     }
-    overlay.close_series();
     if style.dot > 0 {
         dots.push_str("</g>");
     }
     Ok(())
+}
+
+/// A strip over the plot for each pixel column holding points, reaching
+/// halfway to its neighbours, whose tooltip lists the instants there and
+/// each series' value at them. One target per instant rather than per
+/// point keeps a dense chart's answer small, and the pointer need not find
+/// a point.
+fn hover_strips(
+    overlay: &mut Overlay,
+    plot: svg::Rect,
+    columns: PixelColumns,
+    lines: &[Line],
+    look: &Look,
+    style: &Style,
+) {
+    let xs: Vec<f64> = columns.keys().map(|&x| f64::from(x)).collect();
+    let mut tip = String::new();
+    for (i, mut points) in columns.into_values().enumerate() {
+        let left = if i == 0 {
+            plot.x
+        } else {
+            (xs[i - 1] + xs[i]) / 2.0
+        };
+        let right = xs
+            .get(i + 1)
+            .map_or(plot.right(), |next| (xs[i] + next) / 2.0);
+        points.sort_by_key(|&(t, series, _)| (t, series));
+        tip.clear();
+        let mut instants = 0;
+        let mut shown = None;
+        for (at, (t, series, v)) in points.iter().enumerate() {
+            if shown != Some(*t) {
+                instants += 1;
+                if instants > INSTANTS_PER_TIP {
+                    let rest = points[at..].iter().map(|p| p.0);
+                    let more = count_distinct(rest);
+                    let _ = write!(tip, "\n… and {more} more instants in this pixel column");
+                    break;
+                }
+                if shown.is_some() {
+                    tip.push('\n');
+                }
+                style.format.write(&mut tip, *t);
+                shown = Some(*t);
+            }
+            tip.push('\n');
+            tip.push_str(&lines[*series].label);
+            tip.push_str(": ");
+            tip.push_str(&svg::with_unit(svg::exact(*v), look.unit));
+        }
+        let strip = svg::Rect {
+            x: left,
+            y: plot.y,
+            w: (right - left).max(1.0),
+            h: plot.h,
+        };
+        overlay.instant(strip, &tip);
+    }
+}
+
+/// How many different values a sorted run holds.
+fn count_distinct(sorted: impl Iterator<Item = i64>) -> usize {
+    let mut count = 0;
+    let mut last = None;
+    for value in sorted {
+        if last != Some(value) {
+            count += 1;
+            last = Some(value);
+        }
+    }
+    count
 }
