@@ -234,15 +234,18 @@ test('the map colours six sensors by average temperature and a click filters the
   await expect(series).toHaveAttribute('data-series', '6');
 });
 
-test('hovering a line chart shades the nearest instant and its tooltip lists every series there', async ({ page }) => {
+test('hovering a line chart marks the nearest instant and its tooltip lists every series there', async ({ page }) => {
   await open(page, '/d/sensors?refresh=off');
   const chart = tile(page, 'Temperature by sensor').locator('svg');
   const strips = chart.locator('rect.instant');
-  await expect(strips.first()).toBeAttached();
-  const middle = strips.nth(Math.floor((await strips.count()) / 2));
+  await expect(strips.nth(1)).toBeAttached();
+  const crosshairs = chart.locator('line.crosshair');
+  await expect(crosshairs).toHaveCount(await strips.count());
+  const last = (await strips.count()) - 1;
+  const middle = strips.nth(Math.floor(last / 2));
   await middle.hover();
-  await expect(middle).toHaveCSS('fill-opacity', '0.08');
-  await expect(strips.first()).toHaveCSS('fill-opacity', '0');
+  await expect(crosshairs.nth(Math.floor(last / 2))).toHaveCSS('stroke', 'rgb(82, 96, 109)');
+  await expect(crosshairs.nth(last)).toHaveCSS('stroke', 'none');
   const [time, ...values] = (await middle.locator('title').textContent())!.split('\n');
   expect(time).toMatch(/UTC$/);
   expect(values.length).toBeGreaterThan(0);

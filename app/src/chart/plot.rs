@@ -325,18 +325,25 @@ pub(crate) struct Overlay {
 
 impl Overlay {
     /// A `rect.instant`: a strip of the plot whose tooltip lists the values
-    /// at the instants under it. CSS shades the one under the pointer.
-    pub fn instant(&mut self, area: Rect, tip: &str) {
+    /// at the instants under it, then a `line.crosshair` at `x`, unstroked:
+    /// the page's CSS strokes the one after the strip under the pointer.
+    pub fn instant(&mut self, area: Rect, x: f64, tip: &str) {
         let _ = write!(
             self.out,
-            r##"<rect class="instant" x="{}" y="{}" width="{}" height="{}" fill="#1f2933" fill-opacity="0"><title>"##,
+            r##"<rect class="instant" x="{}" y="{}" width="{}" height="{}" fill="#ffffff" fill-opacity="0"><title>"##,
             svg::Px(area.x),
             svg::Px(area.y),
             svg::Px(area.w),
             svg::Px(area.h),
         );
         crate::text::escape_into(&mut self.out, tip);
-        self.out.push_str("</title></rect>");
+        let _ = write!(
+            self.out,
+            r#"</title></rect><line class="crosshair" x1="{x}" y1="{}" x2="{x}" y2="{}"/>"#,
+            svg::Px(area.y),
+            svg::Px(area.bottom()),
+            x = svg::Px(x),
+        );
     }
 
     /// A `rect.bar` over a bar between two corners; bar charts name its

@@ -755,6 +755,11 @@ pub(crate) mod tests {
             (last..=last + 1.0).contains(&edge),
             "the last ends past its pixel: {edge}"
         );
+        let crosshairs: Vec<f64> = elements(&chart.svg, "line", "crosshair")
+            .iter()
+            .map(|line| number_attr(line, "x1"))
+            .collect();
+        assert_eq!(crosshairs, xs, "each strip marks its instant");
 
         let dense: Vec<Vec<Cell>> = (0..10_000)
             .map(|s| vec![Cell::Time(T0 + s * 1_000), text("Lab"), Cell::Number(70.0)])

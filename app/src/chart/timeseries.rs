@@ -1,8 +1,8 @@
 //! Line and area charts: a line per series over a UTC time axis, with a
 //! legend and, for areas, the fill under each line. Hovering anywhere over
-//! the plot shows the nearest instant and every series' value at it, as
-//! Superset and QuickSight do: a strip per instant whose tooltip reads
-//! `time` and then `series: value unit` a line each.
+//! the plot marks the nearest instant with a vertical line and shows every
+//! series' value at it, as Superset and QuickSight do: a strip per instant
+//! whose tooltip reads `time` and then `series: value unit` a line each.
 
 use super::definition::ChartType;
 use super::plot::{self, Chart, Drawn, Margins, Overlay, Root, Ticked};
@@ -363,7 +363,7 @@ fn hover_strips(
             w: (right - left).max(1.0),
             h: plot.h,
         };
-        overlay.instant(strip, &tip);
+        overlay.instant(strip, xs[i], &tip);
     }
 }
 
