@@ -214,12 +214,13 @@ _kafka_port_used() {
 }
 
 # A random port below Linux's ephemeral range, so outgoing connections of
-# other programs cannot take it between now and the broker's bind.
+# other programs cannot take it between now and the broker's bind; none of
+# the ports given, which are chosen for the same broker but not yet bound.
 _kafka_free_port() {
-  local avoid=${1:-} p i
+  local p i
   for (( i = 0; i < 200; i++ )); do
     p=$(( 20000 + RANDOM % 12000 ))
-    [[ $p == "$avoid" ]] && continue
+    [[ " $* " == *" $p "* ]] && continue
     if ! _kafka_port_used "$p"; then
       printf '%s\n' "$p"
       return 0
@@ -301,9 +302,10 @@ kafka_start() {
   else
     port=$(_kafka_free_port) || return 1
   fi
+  # Each is free but not yet taken, so each avoids those chosen before it.
   cport=$(_kafka_free_port "$port") || return 1
-  tport=$(_kafka_free_port "$port") || return 1
-  sport=$(_kafka_free_port "$tport") || return 1
+  tport=$(_kafka_free_port "$port" "$cport") || return 1
+  sport=$(_kafka_free_port "$port" "$cport" "$tport") || return 1
 
   # Every start is a fresh cluster: old data would carry the old cluster id.
   rm -rf -- "$dir/data" "$dir/broker.pid" "$dir/bootstrap" "$dir/tls"
