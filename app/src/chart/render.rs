@@ -601,6 +601,18 @@ pub(crate) mod tests {
             .collect()
     }
 
+    /// The `(x, y)` vertices of a `<polyline>`.
+    pub fn vertices(polyline: &str) -> Vec<(f64, f64)> {
+        attr(polyline, "points")
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(|xy| {
+                let (x, y) = xy.split_once(',').expect("x,y");
+                (x.parse().expect("x"), y.parse().expect("y"))
+            })
+            .collect()
+    }
+
     /// The content of every `<text>`, in document order.
     pub fn texts(svg: &str) -> Vec<&str> {
         svg.split("<text ")
@@ -703,11 +715,7 @@ pub(crate) mod tests {
             .collect();
         let vertices: Vec<(f64, f64)> = line_elements(&svg)
             .iter()
-            .flat_map(|l| attr(l, "points").unwrap_or_default().split_whitespace())
-            .map(|xy| {
-                let (x, y) = xy.split_once(',').expect("x,y");
-                (x.parse().expect("x"), y.parse().expect("y"))
-            })
+            .flat_map(|l| vertices(l))
             .collect();
         assert_eq!(dots, vertices, "a dot on each point of each line");
 
@@ -734,11 +742,7 @@ pub(crate) mod tests {
         let (definition, data) = temperatures();
         let chart = render(&definition, &data);
         let lines = line_elements(&chart.svg);
-        let xs: Vec<f64> = attr(lines[0], "points")
-            .unwrap_or_default()
-            .split_whitespace()
-            .map(|xy| xy.split_once(',').expect("x,y").0.parse().expect("x"))
-            .collect();
+        let xs: Vec<f64> = vertices(lines[0]).into_iter().map(|(x, _)| x).collect();
         let strips = elements(&chart.svg, "rect", "instant");
         assert_eq!(strips.len(), xs.len());
         // The first and last instants sit on the plot's edges, where the

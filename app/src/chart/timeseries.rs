@@ -341,8 +341,7 @@ fn hover_strips(
             if shown != Some(*t) {
                 instants += 1;
                 if instants > INSTANTS_PER_TIP {
-                    let rest = points[at..].iter().map(|p| p.0);
-                    let more = count_distinct(rest);
+                    let more = points[at..].chunk_by(|a, b| a.0 == b.0).count();
                     let _ = write!(tip, "\n… and {more} more instants in this pixel column");
                     break;
                 }
@@ -365,17 +364,4 @@ fn hover_strips(
         };
         overlay.instant(strip, xs[i], &tip);
     }
-}
-
-/// How many different values a sorted run holds.
-fn count_distinct(sorted: impl Iterator<Item = i64>) -> usize {
-    let mut count = 0;
-    let mut last = None;
-    for value in sorted {
-        if last != Some(value) {
-            count += 1;
-            last = Some(value);
-        }
-    }
-    count
 }
