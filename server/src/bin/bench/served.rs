@@ -53,7 +53,7 @@ fn fresh_width() -> u32 {
 }
 
 /// The keys of the figures measured here.
-pub const KEYS: [&str; 26] = [
+pub const KEYS: [&str; 31] = [
     "service_ingest",
     "service_cpu",
     "postgres_cpu",
@@ -72,6 +72,11 @@ pub const KEYS: [&str; 26] = [
     "window_render",
     "window_query_ingesting",
     "window_render_ingesting",
+    "psql_window_running",
+    "psql_window_waiting",
+    "psql_window_ingesting",
+    "psql_window_running_ingesting",
+    "psql_window_waiting_ingesting",
     "ingest_viewers",
     "ingest_viewers_50",
     "visible_api",
@@ -348,7 +353,7 @@ async fn chart_beside_psql(
     db_url: &str,
     definition: &ChartDefinition,
     samples: usize,
-) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
+) -> anyhow::Result<(Vec<f64>, Vec<f64>, PerRun)> {
     let mut psql = Psql::start(db_url, definition).await?;
     let (mut drawn, mut ran) = (Vec::with_capacity(samples), Vec::with_capacity(samples));
     while drawn.len() < samples {
@@ -356,8 +361,62 @@ async fn chart_beside_psql(
         drawn.extend(draw_times(connection, definition, block).await?);
         ran.extend(psql.times(block).await?);
     }
-    psql.finish().await?;
-    Ok((drawn, ran))
+    let backend = psql.finish().await?;
+    Ok((drawn, ran, backend))
+}
+
+/// How a process spent its time while it had work, as the kernel counts
+/// it: on a core, and runnable but waiting for one (`/proc/PID/schedstat`).
+/// The bench's Postgres runs on this machine, so its processes are there.
+#[derive(Clone, Copy, Default)]
+struct Scheduled {
+    running_ns: u64,
+    waiting_ns: u64,
+}
+
+impl Scheduled {
+    fn of(pid: u32) -> anyhow::Result<Scheduled> {
+        Scheduled::read(&format!("/proc/{pid}/schedstat"))
+    }
+
+    fn read(path: &str) -> anyhow::Result<Scheduled> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+        let mut fields = text.split_whitespace().map(str::parse::<u64>);
+        match (fields.next(), fields.next()) {
+            (Some(Ok(running_ns)), Some(Ok(waiting_ns))) => Ok(Scheduled {
+                running_ns,
+                waiting_ns,
+            }),
+            _ => anyhow::bail!("{path}: unexpected contents {text:?}"),
+        }
+    }
+
+    fn since(self, before: Scheduled) -> Scheduled {
+        Scheduled {
+            running_ns: self.running_ns - before.running_ns,
+            waiting_ns: self.waiting_ns - before.waiting_ns,
+        }
+    }
+
+    fn add(&mut self, more: Scheduled) {
+        self.running_ns += more.running_ns;
+        self.waiting_ns += more.waiting_ns;
+    }
+
+    fn per_run(self, runs: usize) -> PerRun {
+        let ms = |ns: u64| ns as f64 / 1e6 / runs.max(1) as f64;
+        PerRun {
+            running_ms: ms(self.running_ns),
+            waiting_ms: ms(self.waiting_ns),
+        }
+    }
+}
+
+/// A `psql` backend's time per run of the statement: on a core, and
+/// waiting for one.
+struct PerRun {
+    running_ms: f64,
+    waiting_ms: f64,
 }
 
 /// The service's own account of the charts it drew, from `/metrics`: time
@@ -413,6 +472,11 @@ struct Psql {
     stdin: tokio::process::ChildStdin,
     out: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
     execute: String,
+    /// The Postgres process serving the session.
+    backend: u32,
+    /// That process's time over the timed runs, and how many there were.
+    scheduled: Scheduled,
+    runs: usize,
 }
 
 impl Psql {
@@ -451,7 +515,19 @@ impl Psql {
             stdin,
             out,
             execute: format!("{execute};\n"),
+            backend: 0,
+            scheduled: Scheduled::default(),
+            runs: 0,
         };
+        session
+            .send("SELECT pg_backend_pid() AS backend \\gset\n\\echo backend :backend\n")
+            .await?;
+        session.backend = session
+            .next_line()
+            .await?
+            .strip_prefix("backend ")
+            .and_then(|pid| pid.parse().ok())
+            .context("psql did not say its backend's process id")?;
         // Untimed, as the service's first draw on each connection: the
         // PREPARE and a first run, which plans with cold caches.
         session
@@ -459,6 +535,13 @@ impl Psql {
             .await?;
         session.read_times(2).await?;
         Ok(session)
+    }
+
+    async fn next_line(&mut self) -> anyhow::Result<String> {
+        self.out
+            .next_line()
+            .await?
+            .context("psql stopped (its error is above)")
     }
 
     async fn send(&mut self, script: &str) -> anyhow::Result<()> {
@@ -471,11 +554,7 @@ impl Psql {
     async fn read_times(&mut self, count: usize) -> anyhow::Result<Vec<f64>> {
         let mut times = Vec::with_capacity(count);
         while times.len() < count {
-            let line = self
-                .out
-                .next_line()
-                .await?
-                .context("psql stopped (its error is above)")?;
+            let line = self.next_line().await?;
             if let Some(ms) = line
                 .strip_prefix("Time: ")
                 .and_then(|t| t.split(' ').next()?.parse().ok())
@@ -487,16 +566,24 @@ impl Psql {
     }
 
     /// `samples` runs of the statement; their `\timing` figures in ms.
+    /// Between blocks the backend waits on `psql`, so its counts over a
+    /// block are those of the block's runs.
     async fn times(&mut self, samples: usize) -> anyhow::Result<Vec<f64>> {
+        let before = Scheduled::of(self.backend)?;
         self.send(&self.execute.repeat(samples)).await?;
-        self.read_times(samples).await
+        let times = self.read_times(samples).await?;
+        self.scheduled
+            .add(Scheduled::of(self.backend)?.since(before));
+        self.runs += samples;
+        Ok(times)
     }
 
-    async fn finish(mut self) -> anyhow::Result<()> {
+    /// Ends the session; its backend's time per timed run.
+    async fn finish(mut self) -> anyhow::Result<PerRun> {
         drop(self.stdin);
         let status = self.child.wait().await?;
         anyhow::ensure!(status.success(), "psql failed: {status}");
-        Ok(())
+        Ok(self.scheduled.per_run(self.runs))
     }
 }
 
@@ -787,11 +874,14 @@ pub async fn measure(
             "window_chart_ingesting",
             "window_query",
             "window_render",
+            "psql_window_ingesting",
+            "psql_window_running",
+            "psql_window_waiting",
         ]) {
             let mut connection = service.connect().await?;
             warm_up(&mut connection, &charts.window).await?;
             let before = ChartParts::read(&service).await?;
-            let (drawn, ran) = chart_beside_psql(
+            let (drawn, ran, backend) = chart_beside_psql(
                 &mut connection,
                 &bench.db_url,
                 &charts.window,
@@ -803,13 +893,15 @@ pub async fn measure(
             figures.add_value("window_render", render);
             figures.add_value("window_chart", p95(drawn));
             figures.add_value("psql_window", p95(ran));
+            figures.add_value("psql_window_running", backend.running_ms);
+            figures.add_value("psql_window_waiting", backend.waiting_ms);
         }
         if wanted(&["window_scan", "psql_window_scan"]) {
             // Each draw reads 10M readings: the first on a connection is
             // no slower than the rest, so one draw warms up enough.
             let mut connection = service.connect().await?;
             preview(&mut connection, &charts.window_scan, fresh_width()).await?;
-            let (drawn, ran) = chart_beside_psql(
+            let (drawn, ran, _) = chart_beside_psql(
                 &mut connection,
                 &bench.db_url,
                 &charts.window_scan,
@@ -826,7 +918,7 @@ pub async fn measure(
             if wanted(&[key, base]) {
                 let mut connection = service.connect().await?;
                 warm_up(&mut connection, chart).await?;
-                let (drawn, ran) =
+                let (drawn, ran, _) =
                     chart_beside_psql(&mut connection, &bench.db_url, chart, ROLLUP_SAMPLES)
                         .await?;
                 figures.add_value(key, p95(drawn));
@@ -900,6 +992,9 @@ pub async fn measure(
             "ingest_charting",
             "window_query_ingesting",
             "window_render_ingesting",
+            "psql_window_ingesting",
+            "psql_window_running_ingesting",
+            "psql_window_waiting_ingesting",
         ]) {
             eprintln!("service run {run}: the window chart while ingesting");
             // Enough backlog to draw the chart several times while it lasts.
@@ -907,20 +1002,26 @@ pub async fn measure(
             bench.produce_backlog(backlog).await?;
             let service = bench.start().await?;
             let ingesting = AtomicBool::new(true);
-            let mut times = Vec::new();
+            let (mut times, mut ran) = (Vec::new(), Vec::new());
+            // The service's draws and `psql`'s runs of the same statement
+            // take turns as when idle: what ingest costs Postgres itself.
             let sample = async {
                 let mut connection = service.connect().await?;
                 // As when idle, the pooled connections' first draws are not
                 // timed.
                 warm_up(&mut connection, &charts.window).await?;
+                let mut psql = Psql::start(&bench.db_url, &charts.window).await?;
                 let before = ChartParts::read(&service).await?;
                 while ingesting.load(Ordering::Relaxed) {
-                    let (took, _) = preview(&mut connection, &charts.window, fresh_width()).await?;
+                    let drawn = draw_times(&mut connection, &charts.window, BLOCK).await?;
+                    let block = psql.times(BLOCK).await?;
+                    // Only blocks that ended before ingest did count.
                     if ingesting.load(Ordering::Relaxed) {
-                        times.push(took.as_secs_f64() * 1000.0);
+                        times.extend(drawn);
+                        ran.extend(block);
                     }
                 }
-                anyhow::Ok(before)
+                anyhow::Ok((before, psql.finish().await?))
             };
             let wait = async {
                 let result = ingest(&service, backlog).await;
@@ -929,13 +1030,16 @@ pub async fn measure(
             };
             let (ingested, sampled) = tokio::join!(wait, sample);
             let ingested = ingested?;
-            let before = sampled?;
+            let (before, backend) = sampled?;
             anyhow::ensure!(!times.is_empty(), "no chart finished while ingesting");
             let (query, render) = ChartParts::read(&service).await?.means_since(before)?;
             figures.add_value("window_query_ingesting", query);
             figures.add_value("window_render_ingesting", render);
             eprintln!("  {} window charts drawn while ingesting", times.len());
             figures.add_value("window_chart_ingesting", p95(times));
+            figures.add_value("psql_window_ingesting", p95(ran));
+            figures.add_value("psql_window_running_ingesting", backend.running_ms);
+            figures.add_value("psql_window_waiting_ingesting", backend.waiting_ms);
             // What drawing a chart back to back costs ingest.
             figures.add("ingest_charting", backlog, ingested.took);
             bench.stop(service).await?;
@@ -1081,4 +1185,33 @@ async fn shell(command: &str) -> anyhow::Result<()> {
         .await?;
     anyhow::ensure!(status.success(), "{command} failed with {status}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_threads_time_on_a_core_is_counted_and_split_per_run() {
+        let path = "/proc/thread-self/schedstat";
+        let before = Scheduled::read(path).unwrap();
+        let busy = Instant::now();
+        let mut spins = 0u64;
+        while busy.elapsed() < Duration::from_millis(30) {
+            spins = std::hint::black_box(spins + 1);
+        }
+        let spent = Scheduled::read(path).unwrap().since(before);
+        // 30 ms busy: on a core for most of it, unless the machine was
+        // too busy to let it run, which then shows as waiting.
+        let both = spent.running_ns + spent.waiting_ns;
+        assert!(both >= 25_000_000, "{both} ns counted for 30 ms busy");
+        assert!(spent.running_ns > 0);
+
+        let per_run = Scheduled {
+            running_ns: 30_000_000,
+            waiting_ns: 6_000_000,
+        }
+        .per_run(3);
+        assert_eq!((per_run.running_ms, per_run.waiting_ms), (10.0, 2.0));
+    }
 }

@@ -74,7 +74,7 @@ const fn row(
 
 const EPS: &str = "events/s";
 
-pub const ROWS: [Row; 33] = [
+pub const ROWS: [Row; 36] = [
     row(
         "Readings: Kafka to Postgres, raw rows and aggregates",
         "readings_kafka",
@@ -209,6 +209,30 @@ pub const ROWS: [Row; 33] = [
         "ms",
         "the same idle",
         Some("window_render"),
+        Target::None,
+    ),
+    row(
+        "psql running that chart's SQL while the service ingests, p95",
+        "psql_window_ingesting",
+        "ms",
+        "the same idle",
+        Some("psql_window"),
+        Target::None,
+    ),
+    row(
+        "That SQL in psql while ingesting: its Postgres process on a core, mean per run",
+        "psql_window_running_ingesting",
+        "ms",
+        "the same idle",
+        Some("psql_window_running"),
+        Target::None,
+    ),
+    row(
+        "That SQL in psql while ingesting: its Postgres process waiting for a core, mean per run",
+        "psql_window_waiting_ingesting",
+        "ms",
+        "the same idle",
+        Some("psql_window_waiting"),
         Target::None,
     ),
     row(
