@@ -356,13 +356,17 @@ async fn chart_beside_psql(
 ) -> anyhow::Result<(Vec<f64>, Vec<f64>, PerRun)> {
     let mut psql = Psql::start(db_url, definition).await?;
     let (mut drawn, mut ran) = (Vec::with_capacity(samples), Vec::with_capacity(samples));
+    let mut backend = Scheduled::default();
     while drawn.len() < samples {
         let block = BLOCK.min(samples - drawn.len());
         drawn.extend(draw_times(connection, definition, block).await?);
-        ran.extend(psql.times(block).await?);
+        let (times, spent) = psql.times(block).await?;
+        ran.extend(times);
+        backend.add(spent);
     }
-    let backend = psql.finish().await?;
-    Ok((drawn, ran, backend))
+    psql.finish().await?;
+    let per_run = backend.per_run(ran.len());
+    Ok((drawn, ran, per_run))
 }
 
 /// How a process spent its time while it had work, as the kernel counts
@@ -474,9 +478,6 @@ struct Psql {
     execute: String,
     /// The Postgres process serving the session.
     backend: u32,
-    /// That process's time over the timed runs, and how many there were.
-    scheduled: Scheduled,
-    runs: usize,
 }
 
 impl Psql {
@@ -516,8 +517,6 @@ impl Psql {
             out,
             execute: format!("{execute};\n"),
             backend: 0,
-            scheduled: Scheduled::default(),
-            runs: 0,
         };
         session
             .send("SELECT pg_backend_pid() AS backend \\gset\n\\echo backend :backend\n")
@@ -565,25 +564,21 @@ impl Psql {
         Ok(times)
     }
 
-    /// `samples` runs of the statement; their `\timing` figures in ms.
-    /// Between blocks the backend waits on `psql`, so its counts over a
-    /// block are those of the block's runs.
-    async fn times(&mut self, samples: usize) -> anyhow::Result<Vec<f64>> {
+    /// `samples` runs of the statement: their `\timing` figures in ms,
+    /// and the backend's time over them. Between blocks the backend waits
+    /// on `psql`, so its counts over a block are those of the block's runs.
+    async fn times(&mut self, samples: usize) -> anyhow::Result<(Vec<f64>, Scheduled)> {
         let before = Scheduled::of(self.backend)?;
         self.send(&self.execute.repeat(samples)).await?;
         let times = self.read_times(samples).await?;
-        self.scheduled
-            .add(Scheduled::of(self.backend)?.since(before));
-        self.runs += samples;
-        Ok(times)
+        Ok((times, Scheduled::of(self.backend)?.since(before)))
     }
 
-    /// Ends the session; its backend's time per timed run.
-    async fn finish(mut self) -> anyhow::Result<PerRun> {
+    async fn finish(mut self) -> anyhow::Result<()> {
         drop(self.stdin);
         let status = self.child.wait().await?;
         anyhow::ensure!(status.success(), "psql failed: {status}");
-        Ok(self.scheduled.per_run(self.runs))
+        Ok(())
     }
 }
 
@@ -1003,6 +998,7 @@ pub async fn measure(
             let service = bench.start().await?;
             let ingesting = AtomicBool::new(true);
             let (mut times, mut ran) = (Vec::new(), Vec::new());
+            let mut backend = Scheduled::default();
             // The service's draws and `psql`'s runs of the same statement
             // take turns as when idle: what ingest costs Postgres itself.
             let sample = async {
@@ -1014,14 +1010,16 @@ pub async fn measure(
                 let before = ChartParts::read(&service).await?;
                 while ingesting.load(Ordering::Relaxed) {
                     let drawn = draw_times(&mut connection, &charts.window, BLOCK).await?;
-                    let block = psql.times(BLOCK).await?;
+                    let (block, spent) = psql.times(BLOCK).await?;
                     // Only blocks that ended before ingest did count.
                     if ingesting.load(Ordering::Relaxed) {
                         times.extend(drawn);
                         ran.extend(block);
+                        backend.add(spent);
                     }
                 }
-                anyhow::Ok((before, psql.finish().await?))
+                psql.finish().await?;
+                anyhow::Ok(before)
             };
             let wait = async {
                 let result = ingest(&service, backlog).await;
@@ -1030,13 +1028,14 @@ pub async fn measure(
             };
             let (ingested, sampled) = tokio::join!(wait, sample);
             let ingested = ingested?;
-            let (before, backend) = sampled?;
+            let before = sampled?;
             anyhow::ensure!(!times.is_empty(), "no chart finished while ingesting");
             let (query, render) = ChartParts::read(&service).await?.means_since(before)?;
             figures.add_value("window_query_ingesting", query);
             figures.add_value("window_render_ingesting", render);
             eprintln!("  {} window charts drawn while ingesting", times.len());
             figures.add_value("window_chart_ingesting", p95(times));
+            let backend = backend.per_run(ran.len());
             figures.add_value("psql_window_ingesting", p95(ran));
             figures.add_value("psql_window_running_ingesting", backend.running_ms);
             figures.add_value("psql_window_waiting_ingesting", backend.waiting_ms);
